@@ -1,0 +1,51 @@
+# Tandem: the two commands a new machine needs are `make demo` and `make test`.
+# Both install their own prerequisites (Debian packages) first.
+
+SHELL := /bin/bash
+CARGO ?= cargo
+BUILD ?= build
+export CARGO_TERM_COLOR ?= never
+
+# Debian packages the build, the image and the QEMU tests need. One list, one place.
+DEB_PACKAGES := xorriso mtools squashfs-tools mmdebstrap qemu-system-x86 ovmf \
+	qemu-utils gpg gpgv dosfstools e2fsprogs fdisk gdisk tmux curl python3 \
+	debian-archive-keyring grub-pc-bin grub-efi-amd64-bin busybox-static cpio zstd
+
+.PHONY: all deps check fmt clippy unit test demo clean
+
+all: check
+
+# Installs what is missing; a no-op on a machine that has everything.
+deps:
+	@missing=$$(for p in $(DEB_PACKAGES); do dpkg-query -W -f='$${Status}\n' $$p 2>/dev/null | grep -q '^install ok installed' || echo $$p; done); \
+	if [ -n "$$missing" ]; then \
+		echo "== installing Debian packages: $$missing"; \
+		export DEBIAN_FRONTEND=noninteractive; \
+		apt-get update -q && apt-get install -y -q --no-install-recommends $$missing; \
+	fi
+
+fmt:
+	$(CARGO) fmt --all -- --check
+
+clippy:
+	$(CARGO) clippy --workspace --all-targets -- -D warnings
+
+unit:
+	$(CARGO) test --workspace
+
+# The fast tier, for the development loop: formatting, lints, unit and golden tests.
+check: fmt clippy unit
+
+# Everything CI runs.
+test: deps check
+	@echo "== make test: all tiers passed"
+
+# The main job. Until the image and install tiers land it validates the seed example,
+# prints its plan and renders its configs.
+demo: deps
+	$(CARGO) build --release -p tandem
+	./target/release/tandem validate --answer examples/seed/cluster.toml
+
+clean:
+	$(CARGO) clean
+	rm -rf $(BUILD)

@@ -1,0 +1,248 @@
+//! What the machine has. The inventory is plain data so that real machines' inventories
+//! can be test fixtures and `tandem plan --hardware FILE` works anywhere.
+
+use crate::answer::{MacAddr, Transport};
+use serde::{Deserialize, Serialize};
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case", deny_unknown_fields)]
+pub struct Inventory {
+    #[serde(default)]
+    pub machine: Machine,
+    #[serde(default)]
+    pub disks: Vec<Disk>,
+    #[serde(default)]
+    pub nics: Vec<Nic>,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case", deny_unknown_fields)]
+pub struct Machine {
+    #[serde(default)]
+    pub firmware: Firmware,
+    #[serde(default)]
+    pub secure_boot: bool,
+    /// "GenuineIntel", "AuthenticAMD", … (picks the microcode package).
+    #[serde(default)]
+    pub cpu_vendor: String,
+    #[serde(default)]
+    pub memory_bytes: u64,
+}
+
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Firmware {
+    #[default]
+    Bios,
+    Uefi,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case", deny_unknown_fields)]
+pub struct Disk {
+    /// Kernel name, e.g. "sda", "nvme0n1", "vda".
+    pub name: String,
+    /// /dev/disk/by-id names (without the directory), most specific first.
+    #[serde(default)]
+    pub by_id: Vec<String>,
+    /// /dev/disk/by-path names (without the directory).
+    #[serde(default)]
+    pub by_path: Vec<String>,
+    #[serde(default)]
+    pub serial: Option<String>,
+    #[serde(default)]
+    pub model: Option<String>,
+    #[serde(default)]
+    pub wwn: Option<String>,
+    pub size_bytes: u64,
+    #[serde(default = "default_sector")]
+    pub logical_sector: u32,
+    #[serde(default = "default_sector")]
+    pub physical_sector: u32,
+    #[serde(default)]
+    pub rotational: bool,
+    pub transport: Transport,
+    #[serde(default)]
+    pub removable: bool,
+    #[serde(default)]
+    pub read_only: bool,
+    #[serde(default)]
+    pub partitions: Vec<Partition>,
+    /// Signatures on the whole disk (partition table, or a filesystem/md/LVM on the bare
+    /// disk).
+    #[serde(default)]
+    pub signatures: Vec<Signature>,
+    /// Mount points of the disk or any of its partitions.
+    #[serde(default)]
+    pub mounts: Vec<String>,
+    /// The disk or one of its partitions is active swap.
+    #[serde(default)]
+    pub swap: bool,
+    /// Devices stacked on the disk or its partitions (sysfs holders: md127, dm-0, …).
+    #[serde(default)]
+    pub holders: Vec<String>,
+    /// The running live system came from this disk. Never selectable.
+    #[serde(default)]
+    pub boot_medium: bool,
+    /// Sequential read speed measured by `tandem detect --speed`, MB/s.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub read_mbps: Option<f64>,
+}
+
+fn default_sector() -> u32 {
+    512
+}
+
+impl Disk {
+    pub fn dev_path(&self) -> String {
+        format!("/dev/{}", self.name)
+    }
+
+    /// The stable name used in configs that outlive this boot (grub-pc/install_devices).
+    pub fn stable_path(&self) -> String {
+        match self.by_id.first() {
+            Some(id) => format!("/dev/disk/by-id/{id}"),
+            None => self.dev_path(),
+        }
+    }
+
+    /// Every signature on the disk and its partitions, with the device each sits on.
+    pub fn all_signatures(&self) -> Vec<(String, &Signature)> {
+        let mut v: Vec<(String, &Signature)> = self
+            .signatures
+            .iter()
+            .map(|s| (self.name.clone(), s))
+            .collect();
+        for p in &self.partitions {
+            v.extend(p.signatures.iter().map(|s| (p.name.clone(), s)));
+        }
+        v
+    }
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case", deny_unknown_fields)]
+pub struct Partition {
+    /// Kernel name, e.g. "sda1", "nvme0n1p2".
+    pub name: String,
+    pub number: u32,
+    pub size_bytes: u64,
+    #[serde(default)]
+    pub signatures: Vec<Signature>,
+}
+
+/// Something on a device that means it holds data.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "kebab-case", deny_unknown_fields)]
+pub enum Signature {
+    /// "gpt" or "dos".
+    PartitionTable {
+        table: String,
+    },
+    Filesystem {
+        fstype: String,
+        #[serde(default)]
+        label: Option<String>,
+        #[serde(default)]
+        uuid: Option<String>,
+    },
+    /// An md RAID member superblock.
+    MdMember {
+        #[serde(default)]
+        array_uuid: Option<String>,
+        #[serde(default)]
+        array_name: Option<String>,
+    },
+    LvmPv {
+        #[serde(default)]
+        vg: Option<String>,
+    },
+    Drbd,
+    /// Any other signature blkid reports.
+    Other {
+        what: String,
+    },
+}
+
+impl std::fmt::Display for Signature {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Signature::PartitionTable { table } => write!(f, "{table} partition table"),
+            Signature::Filesystem { fstype, label, .. } => match label {
+                Some(l) => write!(f, "{fstype} filesystem labelled {l:?}"),
+                None => write!(f, "{fstype} filesystem"),
+            },
+            Signature::MdMember {
+                array_uuid,
+                array_name,
+            } => {
+                write!(f, "md RAID member")?;
+                if let Some(n) = array_name {
+                    write!(f, " of {n}")?;
+                }
+                if let Some(u) = array_uuid {
+                    write!(f, " (array {u})")?;
+                }
+                Ok(())
+            }
+            Signature::LvmPv { vg } => match vg {
+                Some(v) => write!(f, "LVM physical volume of VG {v}"),
+                None => write!(f, "LVM physical volume"),
+            },
+            Signature::Drbd => write!(f, "DRBD metadata"),
+            Signature::Other { what } => write!(f, "{what} signature"),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case", deny_unknown_fields)]
+pub struct Nic {
+    pub name: String,
+    /// Current MAC (a bond member's changes to the bond's).
+    pub mac: MacAddr,
+    /// Burned-in MAC, when the driver reports one; what selection and pinning use.
+    #[serde(default)]
+    pub permanent_mac: Option<MacAddr>,
+    #[serde(default)]
+    pub driver: Option<String>,
+    /// PCI (or other bus) path, e.g. "pci-0000:01:00.0".
+    #[serde(default)]
+    pub path: Option<String>,
+    #[serde(default)]
+    pub speed_mbps: Option<u32>,
+    #[serde(default)]
+    pub duplex: Option<String>,
+    #[serde(default)]
+    pub carrier: bool,
+    /// Bridges, bonds, VLANs, veth, tun: not hardware, never selectable.
+    #[serde(default)]
+    pub is_virtual: bool,
+}
+
+impl Default for MacAddr {
+    fn default() -> Self {
+        MacAddr("00:00:00:00:00:00".into())
+    }
+}
+
+impl Nic {
+    /// The MAC that identifies the hardware across boots and bonding.
+    pub fn hw_mac(&self) -> &MacAddr {
+        self.permanent_mac.as_ref().unwrap_or(&self.mac)
+    }
+}
+
+impl Inventory {
+    pub fn from_json(text: &str) -> Result<Self, serde_json::Error> {
+        serde_json::from_str(text)
+    }
+
+    pub fn disk(&self, name: &str) -> Option<&Disk> {
+        self.disks.iter().find(|d| d.name == name)
+    }
+
+    pub fn physical_nics(&self) -> impl Iterator<Item = &Nic> {
+        self.nics.iter().filter(|n| !n.is_virtual)
+    }
+}

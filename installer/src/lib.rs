@@ -1,0 +1,10 @@
+//! Tandem: turns bare metal into a Proxmox VE HA node.
+//!
+//! `answer` reads what the user wants, `hardware` what the machine has; `validate` and
+//! `plan` are pure functions of the two; `render` turns a plan into files; `exec` is the
+//! only code that touches disks.
+
+pub mod answer;
+pub mod cli;
+pub mod hardware;
+pub mod plan;
