@@ -27,3 +27,21 @@ fn example_answer_loads() {
         load("example.toml", &bad, &NodeHint::default()).unwrap_err()
     );
 }
+
+#[test]
+fn hardware_fixtures_parse() {
+    let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/hardware");
+    let mut n = 0;
+    for e in std::fs::read_dir(dir).unwrap() {
+        let p = e.unwrap().path();
+        let inv = tandem::hardware::Inventory::from_json(&std::fs::read_to_string(&p).unwrap())
+            .unwrap_or_else(|e| panic!("{}: {e}", p.display()));
+        assert!(
+            !inv.disks.is_empty() && !inv.nics.is_empty(),
+            "{}",
+            p.display()
+        );
+        n += 1;
+    }
+    assert!(n >= 6);
+}

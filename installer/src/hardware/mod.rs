@@ -133,7 +133,12 @@ pub struct Partition {
 
 /// Something on a device that means it holds data.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(tag = "kind", rename_all = "kebab-case", deny_unknown_fields)]
+#[serde(
+    tag = "kind",
+    rename_all = "kebab-case",
+    rename_all_fields = "kebab-case",
+    deny_unknown_fields
+)]
 pub enum Signature {
     /// "gpt" or "dos".
     PartitionTable {
