@@ -6,5 +6,6 @@
 
 pub mod answer;
 pub mod cli;
+pub mod exec;
 pub mod hardware;
 pub mod plan;
