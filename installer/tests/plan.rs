@@ -327,3 +327,35 @@ fn cli_validate_with_hardware_reports_planner_issues() {
     assert_eq!(v["network"]["bonds"][0]["members"][0], "ens3");
     std::fs::remove_dir_all(&dir).unwrap();
 }
+
+#[test]
+fn addresses_on_a_bare_nic_bring_it_up_with_both_families() {
+    let inv = fixture("two-disk-1nic");
+    let text = answer(
+        "disks = {}\nlevel = \"raid1\"",
+        &format!(
+            "{VOLS}\n[network]\npin-names = false\n\n[[network.addresses]]\ninterface = \"eth0\"\naddress = \"dhcp\"\n\n\
+             [[network.addresses]]\ninterface = \"eth0\"\naddress = \"dhcp6\"\n"
+        ),
+    );
+    let p = plan_of(&text, &inv).unwrap();
+    let l = load("a.toml", &text, &NodeHint::default()).unwrap();
+    let files = render::all(&l.answer, &p, &Secrets::default());
+    let ifs = &files
+        .iter()
+        .find(|f| f.path == "/etc/network/interfaces")
+        .unwrap()
+        .content;
+    assert!(
+        ifs.contains("auto eth0\niface eth0 inet dhcp\n\niface eth0 inet6 dhcp\n"),
+        "{ifs}"
+    );
+    // pin-names = false: no .link files; no bonds, VLANs or bridges: no modules.
+    assert!(!files.iter().any(|f| f.path.ends_with(".link")));
+    let m = &files
+        .iter()
+        .find(|f| f.path == "/etc/modules-load.d/tandem.conf")
+        .unwrap()
+        .content;
+    assert!(!m.lines().any(|l| !l.starts_with('#')), "{m}");
+}

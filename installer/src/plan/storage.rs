@@ -640,3 +640,47 @@ fn filesystems(
     mounts.extend(swaps);
     (fss, mounts)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::answer::GIB;
+
+    #[test]
+    fn partition_names_follow_the_kernel() {
+        assert_eq!(partition_name("sda", 2), "sda2");
+        assert_eq!(partition_name("vdb", 1), "vdb1");
+        assert_eq!(partition_name("nvme0n1", 3), "nvme0n1p3");
+        assert_eq!(partition_name("mmcblk0", 1), "mmcblk0p1");
+    }
+
+    #[test]
+    fn md_overhead_shrinks_headroom_on_small_members() {
+        assert_eq!(md_overhead(2048 * GIB), 132 * MIB);
+        assert_eq!(md_overhead(GIB), 5 * MIB);
+        // 20 GiB: headroom halves until at most 20 MiB.
+        assert_eq!(md_overhead(20 * GIB), 20 * MIB);
+    }
+
+    #[test]
+    fn esp_ids_are_stable_distinct_and_fat_shaped() {
+        let a = esp_volume_id("lxeon", "/dev/disk/by-id/ata-A");
+        assert_eq!(a, esp_volume_id("lxeon", "/dev/disk/by-id/ata-A"));
+        assert_ne!(a, esp_volume_id("lxeon", "/dev/disk/by-id/ata-B"));
+        assert_ne!(a, esp_volume_id("nettop", "/dev/disk/by-id/ata-A"));
+        assert_eq!(a.len(), 9);
+        assert_eq!(&a[4..5], "-");
+        assert!(a
+            .chars()
+            .all(|c| c == '-' || c.is_ascii_hexdigit() && !c.is_ascii_lowercase()));
+    }
+
+    #[test]
+    fn usable_end_leaves_the_backup_gpt_and_slack() {
+        let d = Disk {
+            size_bytes: 20 * GIB,
+            ..Default::default()
+        };
+        assert_eq!(usable_end(&d), 20 * GIB - 2 * MIB);
+    }
+}
