@@ -2,6 +2,7 @@
 //! system. One module per file family; `all` lists every file, and the plan's file list
 //! comes from it, so what the plan shows is what gets written.
 
+pub mod accounts;
 pub mod apt;
 pub mod debconf;
 pub mod drbd;
@@ -37,7 +38,7 @@ impl RenderedFile {
         }
     }
 
-    /// For files that hold a secret.
+    /// For files that hold a secret or that their reader wants private.
     fn secret(path: impl Into<String>, content: String) -> Self {
         RenderedFile {
             mode: 0o600,
@@ -105,5 +106,6 @@ pub fn all(answer: &Answer, plan: &Plan, secrets: &Secrets) -> Vec<RenderedFile>
     v.extend(apt::sources(answer));
     v.extend(locale::files(answer));
     v.push(debconf::selections(answer, plan));
+    v.extend(accounts::authorized_keys(answer));
     v
 }
