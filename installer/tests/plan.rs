@@ -26,7 +26,7 @@ fn fixture_path(name: &str) -> String {
 /// starts with storage keys — callers pass whole tables).
 fn answer(storage: &str, extra: &str) -> String {
     format!(
-        "[system]\nhostname = \"t\"\ndomain = \"example.org\"\n\n[storage]\n{storage}\n{extra}\n"
+        "[system]\nhostname = \"t\"\ndomain = \"example.org\"\nroot-ssh-keys = [\"ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIHZqB50G928tJUsr4fitqaZ8J+QCa7Qodrb+afWAd6gO t@t\"]\n\n[storage]\n{storage}\n{extra}\n"
     )
 }
 
@@ -115,7 +115,7 @@ fn volumes_over_capacity_are_placed_errors_with_numbers() {
     let e = plan_of(&text, &inv).unwrap_err();
     assert!(
         e.starts_with(
-            "a.toml:8:10: storage.volumes: volumes need 140.0 GiB but the raid6 data array of 4 × "
+            "a.toml:9:10: storage.volumes: volumes need 140.0 GiB but the raid6 data array of 4 × "
         ),
         "{e}"
     );
@@ -304,7 +304,7 @@ fn cli_validate_with_hardware_reports_planner_issues() {
     let err = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(2), "{err}");
     assert!(
-        err.contains(":8:10: storage.volumes: volumes need 140.0 GiB"),
+        err.contains(":9:10: storage.volumes: volumes need 140.0 GiB"),
         "{err}"
     );
     // Without hardware there is nothing to plan against: the file itself is valid.
