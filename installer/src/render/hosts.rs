@@ -49,13 +49,17 @@ pub fn hosts(answer: &Answer, plan: &Plan) -> RenderedFile {
             );
         }
     }
-    // This node's other static addresses (e.g. IPv6) name it too.
-    for a in &plan.network.addresses {
-        if let AddressMethod::Static(n) = a.address {
-            if Some(n.addr()) != me {
-                let _ = writeln!(o, "{}\t{} {}", n.addr(), plan.fqdn, plan.hostname);
-            }
+    // The name resolves to one address per family: PVE takes the node's IP from it, so a
+    // second IPv4 line (a replication link, say) would be ambiguous. A static address of
+    // the other family names the node too.
+    let other = plan.network.addresses.iter().find_map(|a| match a.address {
+        AddressMethod::Static(n) if me.is_some_and(|m| m.is_ipv4() != n.addr().is_ipv4()) => {
+            Some(n.addr())
         }
+        _ => None,
+    });
+    if let Some(ip) = other {
+        let _ = writeln!(o, "{ip}\t{} {}", plan.fqdn, plan.hostname);
     }
     if let Some(c) = &answer.cluster {
         for n in c.nodes.iter().filter(|n| n.name != plan.hostname) {
