@@ -184,7 +184,7 @@ fn backing(a: &Answer, i: usize, b: &str, out: &mut Vec<Issue>) {
 }
 
 /// The message never repeats the secret.
-fn secret_problem(s: &str) -> Option<String> {
+pub fn secret_problem(s: &str) -> Option<String> {
     if s == GENERATE {
         return None;
     }
@@ -194,6 +194,21 @@ fn secret_problem(s: &str) -> Option<String> {
             "is {n} characters long; a shared secret needs at least 16, or write \"generate\" \
              and run `tandem prepare`"
         ));
+    }
+    if n > 63 {
+        return Some(format!(
+            "is {n} characters long; DRBD 8.4 takes at most 63 (a 64-character secret fails \
+             at connect as 'Failure: (126) UnknownMandatoryTag')"
+        ));
+    }
+    if s.chars()
+        .any(|c| !c.is_ascii_graphic() || c == '"' || c == '\\')
+    {
+        return Some(
+            "contains a space, a quote, a backslash or a non-ASCII character, which drbd.conf \
+             cannot hold; use printable ASCII"
+                .into(),
+        );
     }
     let norm: String = s
         .to_ascii_lowercase()

@@ -17,10 +17,11 @@ use crate::answer::{AddressMethod, Answer, Issue};
 use crate::hardware::Inventory;
 use ipnet::IpNet;
 
+pub use drbd::{secret_problem, GENERATE};
 pub use names::{
     debian_name_problem, domain_problem, hostname_problem, interface_name_problem, lvm_name_problem,
 };
-pub use system::password_hash_problem;
+pub use system::{password_hash_problem, ssh_key_problem};
 
 /// Every problem in `answer` for the node at `node` (an index into `cluster.nodes`, or
 /// None when this machine is not a listed cluster member), checked against `inv` when
@@ -43,7 +44,7 @@ pub fn check_for_install(answer: &Answer) -> Vec<Issue> {
     let mut out = Vec::new();
     if let Some(d) = &answer.drbd {
         for (i, r) in d.resources.iter().enumerate() {
-            if r.secret == drbd::GENERATE {
+            if r.secret == GENERATE {
                 out.push(Issue::new(
                     format!("drbd.resources[{i}].secret"),
                     format!(

@@ -179,7 +179,7 @@ pub fn ssh_key_problem(k: &str) -> Option<String> {
     let Some(body) = body else {
         return Some(format!("has the type {kind} but no key data after it"));
     };
-    let Some(blob) = base64_decode(body) else {
+    let Some(blob) = crate::base64::decode(body) else {
         return Some(format!(
             "the {kind} key data is not valid base64; copy the whole line of the .pub file"
         ));
@@ -198,45 +198,6 @@ pub fn ssh_key_problem(k: &str) -> Option<String> {
             "the {kind} key data is truncated; copy the whole line of the .pub file"
         )),
     }
-}
-
-/// Standard base64 with padding, as in OpenSSH public keys.
-fn base64_decode(s: &str) -> Option<Vec<u8>> {
-    let val = |c: u8| -> Option<u32> {
-        Some(match c {
-            b'A'..=b'Z' => c - b'A',
-            b'a'..=b'z' => c - b'a' + 26,
-            b'0'..=b'9' => c - b'0' + 52,
-            b'+' => 62,
-            b'/' => 63,
-            _ => return None,
-        } as u32)
-    };
-    let b = s.as_bytes();
-    if b.is_empty() || !b.len().is_multiple_of(4) {
-        return None;
-    }
-    let pad = b.iter().rev().take_while(|&&c| c == b'=').count();
-    if pad > 2 {
-        return None;
-    }
-    let mut out = Vec::with_capacity(b.len() / 4 * 3);
-    for (ci, chunk) in b.chunks(4).enumerate() {
-        let last = ci == b.len() / 4 - 1;
-        let mut n = 0u32;
-        for (j, &c) in chunk.iter().enumerate() {
-            let v = if c == b'=' && last && j >= 4 - pad {
-                0
-            } else {
-                val(c)?
-            };
-            n = n << 6 | v;
-        }
-        let bytes = [(n >> 16) as u8, (n >> 8) as u8, n as u8];
-        let keep = if last { 3 - pad } else { 3 };
-        out.extend_from_slice(&bytes[..keep]);
-    }
-    Some(out)
 }
 
 /// IANA zone names as /usr/share/zoneinfo has them: "UTC" or Area/Location. A pattern
@@ -371,15 +332,6 @@ mod tests {
         assert!(ssh_key_problem("ssh-ed25519")
             .unwrap()
             .contains("no key data"));
-    }
-
-    #[test]
-    fn base64() {
-        assert_eq!(base64_decode("aGk=").unwrap(), b"hi");
-        assert_eq!(base64_decode("aGV5").unwrap(), b"hey");
-        assert_eq!(base64_decode("aA==").unwrap(), b"h");
-        assert!(base64_decode("aGk").is_none());
-        assert!(base64_decode("a=Gk").is_none());
     }
 
     #[test]
