@@ -153,7 +153,7 @@ pub fn validate_answers(
     if all.is_empty() {
         return Ok(loaded);
     }
-    all.sort_by(|a, b| (a.line, a.column).cmp(&(b.line, b.column)));
+    all.sort_by_key(|d| (d.line, d.column));
     all.dedup();
     Err(InputError::Answer(Diagnostics(all)).into())
 }
