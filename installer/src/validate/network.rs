@@ -99,11 +99,14 @@ impl Net<'_> {
         mtu: Option<u32>,
         dot_ok: bool,
     ) -> bool {
-        if let Some(p) = interface_name_problem(name, dot_ok) {
-            self.push(path, p);
-            return false;
+        let problem = interface_name_problem(name, dot_ok);
+        if let Some(p) = &problem {
+            self.push(path, p.clone());
         }
         if let Some(prev) = self.ifaces.get(name) {
+            if problem.is_some() {
+                return false;
+            }
             // A named NIC may keep its kernel name.
             if !(kind == Kind::NamedNic && prev.kind == Kind::Nic) {
                 let msg = if prev.kind == Kind::Nic {
@@ -115,6 +118,7 @@ impl Net<'_> {
                 return false;
             }
         }
+        // Registered even when invalid, so its uses are not reported a second time.
         self.ifaces.insert(
             name.to_string(),
             Iface {
@@ -124,7 +128,7 @@ impl Net<'_> {
                 parent: None,
             },
         );
-        true
+        problem.is_none()
     }
 
     fn resolver(&mut self) {
@@ -432,22 +436,34 @@ impl Net<'_> {
                     f.parent = Some(v.parent.clone());
                 }
                 if let Some(t) = template {
-                    if template_bad {
-                        continue;
-                    }
                     let br = t.replace("{id}", &id.to_string());
                     let bpath = format!("{path}.bridge");
                     if let Some(p) = interface_name_problem(&br, false) {
-                        self.push(
-                            bpath,
-                            format!("template {t:?} makes an invalid bridge name: {p}"),
-                        );
+                        // Said once per template; the names stay known so their uses are
+                        // not reported again.
+                        if !template_bad {
+                            self.push(
+                                bpath.clone(),
+                                format!("template {t:?} makes an invalid bridge name: {p}"),
+                            );
+                        }
                         template_bad = true;
+                        self.ifaces.entry(br).or_insert(Iface {
+                            kind: Kind::Bridge,
+                            path: bpath,
+                            mtu: None,
+                            parent: None,
+                        });
+                        continue;
+                    }
+                    // Without {id} every VLAN would claim the same bridge; said above.
+                    if template_bad {
                         continue;
                     }
                     if self.define(&br, Kind::Bridge, &bpath, None, false) {
                         self.port_of.insert(ifname, br);
                     }
+                    template_bad = !t.contains("{id}");
                 }
             }
         }
