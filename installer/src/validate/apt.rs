@@ -71,3 +71,39 @@ pub(super) fn check(a: &Apt, out: &mut Vec<Issue>) {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use crate::answer::Apt;
+
+    fn paths(a: &Apt) -> Vec<String> {
+        let mut out = Vec::new();
+        super::check(a, &mut out);
+        out.into_iter().map(|i| i.path).collect()
+    }
+
+    #[test]
+    fn apt_checks() {
+        assert!(paths(&Apt::default()).is_empty());
+        let sid = Apt {
+            suite: "sid".into(),
+            ..Apt::default()
+        };
+        assert_eq!(paths(&sid), vec!["apt.updates", "apt.security"]);
+        let bad = Apt {
+            suite: "buster".into(),
+            mirror: "ftp://x".into(),
+            components: vec!["contrib".into(), "contrib".into()],
+            ..Apt::default()
+        };
+        assert_eq!(
+            paths(&bad),
+            vec![
+                "apt.suite",
+                "apt.mirror",
+                "apt.components",
+                "apt.components[1]"
+            ]
+        );
+    }
+}

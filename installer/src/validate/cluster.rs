@@ -98,8 +98,8 @@ pub(super) fn check(a: &Answer, node: Option<usize>, out: &mut Vec<Issue>) {
                 ));
             }
             let statics = static_addresses(a);
-            if !statics.iter().any(|(_, net)| net.addr() == me.address) {
-                let list: Vec<String> = statics.iter().map(|(_, n)| n.to_string()).collect();
+            if !statics.iter().any(|net| net.addr() == me.address) {
+                let list: Vec<String> = statics.iter().map(|n| n.to_string()).collect();
                 out.push(Issue::new(
                     format!("cluster.nodes[{i}].address"),
                     format!(

@@ -262,10 +262,10 @@ fn peer(a: &Answer, node: Option<usize>, out: &mut Vec<Issue>) {
     // Not a member: the cluster check reports it.
     let Some(me) = node else { return };
     let statics = static_addresses(a);
-    let list: Vec<String> = statics.iter().map(|(_, n)| n.to_string()).collect();
+    let list: Vec<String> = statics.iter().map(|n| n.to_string()).collect();
     let mine = &c.nodes[me];
     if let Some(r) = mine.replication_address {
-        if !statics.iter().any(|(_, n)| n.addr() == r) {
+        if !statics.iter().any(|n| n.addr() == r) {
             out.push(Issue::new(
                 format!("cluster.nodes[{me}].replication-address"),
                 format!(
@@ -278,7 +278,7 @@ fn peer(a: &Answer, node: Option<usize>, out: &mut Vec<Issue>) {
     let p = 1 - me;
     let peer = &c.nodes[p];
     let ip = peer.drbd_address();
-    if !statics.iter().any(|(_, n)| n.contains(&ip)) {
+    if !statics.iter().any(|n| n.contains(&ip)) {
         let key = if peer.replication_address.is_some() {
             "replication-address"
         } else {

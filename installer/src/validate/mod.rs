@@ -59,20 +59,19 @@ pub fn check_for_install(answer: &Answer) -> Vec<Issue> {
     out
 }
 
-/// The node's static addresses, in file order, with their index in `network.addresses`.
-pub(crate) fn static_addresses(a: &Answer) -> Vec<(usize, IpNet)> {
+/// The node's static addresses, in file order.
+pub(crate) fn static_addresses(a: &Answer) -> Vec<IpNet> {
     a.network
         .addresses
         .iter()
-        .enumerate()
-        .filter_map(|(i, ad)| match ad.address {
-            AddressMethod::Static(n) => Some((i, n)),
+        .filter_map(|ad| match ad.address {
+            AddressMethod::Static(n) => Some(n),
             _ => None,
         })
         .collect()
 }
 
-/// "a, b and c" lists for messages.
+/// A comma-separated list for messages, "none" when empty.
 pub(crate) fn join(items: &[String]) -> String {
     if items.is_empty() {
         "none".into()

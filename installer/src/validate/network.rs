@@ -542,7 +542,13 @@ impl Net<'_> {
                 return false;
             }
         }
-        if let Some(r) = self.renamed.get(name) {
+        // A kernel name that network.nics renames is gone once the names are pinned
+        // (unless another NIC takes it over by network.nics).
+        let named = self
+            .ifaces
+            .get(name)
+            .is_some_and(|f| f.kind == Kind::NamedNic);
+        if let Some(r) = self.renamed.get(name).filter(|_| !named) {
             if r != name {
                 let r = r.clone();
                 self.push(
@@ -888,6 +894,38 @@ mtu = 9100
             ],
             "{i:#?}"
         );
+    }
+
+    #[test]
+    fn renamed_nics() {
+        let rename = r#"
+[[network.nics]]
+name = "lan0"
+match = { mac = ["52:54:00:00:00:01"] }
+[[network.bridges]]
+name = "vmbr0"
+ports = ["eno1"]
+"#;
+        let i = issues(rename, Some(&seed()));
+        assert_eq!(paths(&i), vec!["network.bridges[0].ports[0]"], "{i:#?}");
+        assert!(i[0].message.contains("renamed to lan0"), "{}", i[0].message);
+        assert_eq!(
+            issues(&rename.replace("[\"eno1\"]", "[\"lan0\"]"), Some(&seed())),
+            vec![]
+        );
+        // Swapping two names is fine: the new eno2 is the old eno1.
+        let swap = r#"
+[[network.nics]]
+name = "eno2"
+match = { mac = ["52:54:00:00:00:01"] }
+[[network.nics]]
+name = "eno1"
+match = { mac = ["52:54:00:00:00:02"] }
+[[network.bridges]]
+name = "vmbr0"
+ports = ["eno2"]
+"#;
+        assert_eq!(issues(swap, Some(&seed())), vec![]);
     }
 
     #[test]
