@@ -113,11 +113,16 @@ fn failure_corpus_matches_expected_errors() {
 
 #[test]
 fn every_failure_exits_2_with_the_expected_stderr() {
+    // While blessing, the other test is rewriting the .err files.
+    let bless = std::env::var_os("TANDEM_BLESS").is_some_and(|v| v == "1");
     for c in cases("tests/failures") {
         let out = binary(&c);
         let want =
             std::fs::read_to_string(root().join(c.toml.with_extension("err"))).unwrap_or_default();
         assert_eq!(out.status.code(), Some(2), "{}", c.toml.display());
+        if bless {
+            continue;
+        }
         assert_eq!(
             String::from_utf8_lossy(&out.stderr),
             want,
