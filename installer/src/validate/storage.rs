@@ -301,7 +301,7 @@ fn mount_problem(m: &str, tmpfs: bool) -> Option<String> {
 #[cfg(test)]
 mod tests {
     use super::super::testutil::*;
-    use crate::hardware::Inventory;
+    use crate::hardware::{Inventory, Signature};
 
     fn issues(edit: impl Fn(&str) -> String, inv: Option<&Inventory>) -> Vec<crate::answer::Issue> {
         let a = answer(edit);
@@ -379,6 +379,32 @@ mod tests {
             i[0].message.contains("holds a gpt partition table"),
             "{}",
             i[0].message
+        );
+        // What was found is named per disk and per partition.
+        let mut mixed = inv.clone();
+        mixed.disks[0].partitions.clear();
+        mixed.disks[0].signatures = vec![Signature::Filesystem {
+            fstype: "ext4".into(),
+            label: Some("data".into()),
+            uuid: None,
+        }];
+        mixed.disks[1].partitions[0].signatures = vec![Signature::LvmPv {
+            vg: Some("old".into()),
+        }];
+        mixed.disks[2].partitions[0].signatures.clear();
+        mixed.disks[3].partitions[0].signatures = vec![Signature::Drbd];
+        let msgs: Vec<String> = issues(edit("if-empty"), Some(&mixed))
+            .into_iter()
+            .map(|i| i.message.split(';').next().unwrap().to_string())
+            .collect();
+        assert_eq!(
+            msgs,
+            vec![
+                "disk sda: holds an ext4 filesystem labelled \"data\"",
+                "disk sdb: partition sdb1 holds an LVM physical volume of VG old",
+                "disk sdc: has partition sdc1",
+                "disk sdd: partition sdd1 holds DRBD metadata",
+            ]
         );
     }
 
