@@ -179,3 +179,25 @@ fn messages_never_repeat_secrets() {
         assert!(!err.contains(secret), "{case}.err repeats the secret");
     }
 }
+
+/// The design's example answer (outside the repository, when present) is the seed's node
+/// `lxeon` and must validate against that machine; `tests/valid/seed-lxeon.toml` is its
+/// copy inside the repository.
+#[test]
+fn design_example_validates_against_the_seed_machine() {
+    let shared = root().join("../../shared/design/example-answer.toml");
+    let copy = std::fs::read_to_string(root().join("tests/valid/seed-lxeon.toml")).unwrap();
+    if let Ok(original) = std::fs::read_to_string(&shared) {
+        let body: String = copy.split_once('\n').map(|(_, b)| b.to_string()).unwrap();
+        assert_eq!(
+            body, original,
+            "tests/valid/seed-lxeon.toml drifted from the design"
+        );
+    }
+    let c = Case {
+        toml: "tests/valid/seed-lxeon.toml".into(),
+        hardware: Some("tests/fixtures/hardware/seed-lxeon-5disk-2nic.json".into()),
+        node: None,
+    };
+    assert_eq!(library_stderr(&c), None);
+}

@@ -641,7 +641,10 @@ impl Net<'_> {
             if gw.is_ipv6() != ip.is_ipv6() {
                 self.push(
                     &gpath,
-                    format!("{gw} and the address {net} are of different IP families"),
+                    format!(
+                        "{gw} and the address {net} are of different IP families; the gateway \
+                         must be of the address's family"
+                    ),
                 );
                 continue;
             }
