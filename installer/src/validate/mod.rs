@@ -17,11 +17,14 @@ use crate::answer::{AddressMethod, Answer, Issue};
 use crate::hardware::Inventory;
 use ipnet::IpNet;
 
+// Single-value checks, also for front ends that check a field as it is typed (the wizard).
 pub use drbd::{secret_problem, GENERATE};
 pub use names::{
     debian_name_problem, domain_problem, hostname_problem, interface_name_problem, lvm_name_problem,
 };
-pub use system::{password_hash_problem, ssh_key_problem};
+pub use system::{
+    keyboard_problem, locale_problem, password_hash_problem, ssh_key_problem, timezone_problem,
+};
 
 /// Every problem in `answer` for the node at `node` (an index into `cluster.nodes`, or
 /// None when this machine is not a listed cluster member), checked against `inv` when

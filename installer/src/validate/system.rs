@@ -202,7 +202,7 @@ pub fn ssh_key_problem(k: &str) -> Option<String> {
 
 /// IANA zone names as /usr/share/zoneinfo has them: "UTC" or Area/Location. A pattern
 /// check only (validation is pure; the installed system has the full database).
-fn timezone_problem(tz: &str) -> Option<String> {
+pub fn timezone_problem(tz: &str) -> Option<String> {
     const AREAS: [&str; 11] = [
         "Africa",
         "America",
@@ -240,7 +240,7 @@ fn timezone_problem(tz: &str) -> Option<String> {
 
 /// `ll_CC.UTF-8` (optionally `@modifier`) or `C.UTF-8`: the installer generates UTF-8
 /// locales only.
-fn locale_problem(l: &str) -> Option<String> {
+pub fn locale_problem(l: &str) -> Option<String> {
     if l == "C.UTF-8" {
         return None;
     }
@@ -266,7 +266,7 @@ fn locale_problem(l: &str) -> Option<String> {
     })
 }
 
-fn keyboard_problem(k: &str) -> Option<String> {
+pub fn keyboard_problem(k: &str) -> Option<String> {
     let ok = !k.is_empty()
         && k.split(',')
             .all(|l| l.len() >= 2 && l.chars().all(|c| c.is_ascii_lowercase()));
