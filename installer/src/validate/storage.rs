@@ -106,7 +106,8 @@ fn article(sig: &Signature) -> String {
 
 fn array(s: &Storage, out: &mut Vec<Issue>) {
     let c = s.chunk.0;
-    if s.level.striped() && (c < 4096 || !c.is_power_of_two()) {
+    // Checked for raid1 too, where it is unused: a wrong value is wrong wherever it is.
+    if c < 4096 || !c.is_power_of_two() {
         out.push(Issue::new(
             "storage.chunk",
             format!(
