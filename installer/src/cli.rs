@@ -63,6 +63,17 @@ enum Command {
         #[arg(long)]
         out: PathBuf,
     },
+    /// Fill in what an answer file leaves to the installer: every DRBD `secret =
+    /// "generate"` becomes a fresh random secret. Give every file of one cluster in one
+    /// run so all nodes get the same secret. The secret is never printed.
+    Prepare {
+        /// Answer file(s) to prepare; rewritten in place (mode 0600) unless --output.
+        #[arg(long, required = true, num_args = 1..)]
+        answer: Vec<PathBuf>,
+        /// Where to write the result (only with a single --answer).
+        #[arg(short, long)]
+        output: Option<PathBuf>,
+    },
     /// Mirror the mounted ESP onto every other disk's ESP (run by an apt hook on installed
     /// nodes, so every disk stays bootable after GRUB upgrades).
     EspSync {
@@ -124,10 +135,7 @@ fn run(cli: Cli) -> Result<()> {
             node,
         } => {
             let inv = hardware.as_deref().map(read_inventory).transpose()?;
-            for (name, loaded) in load_answers(&answer, node, inv.as_ref())? {
-                if let Some(inv) = &inv {
-                    plan_for(&loaded, inv)?;
-                }
+            for (name, _loaded) in validate_answers(&answer, node, inv.as_ref())? {
                 match name {
                     Some(n) => println!("{}: node {n}: valid", answer.display()),
                     None => println!("{}: valid", answer.display()),
@@ -175,6 +183,19 @@ fn run(cli: Cli) -> Result<()> {
             let files = render::all(&loaded.answer, &plan, &secrets);
             write_tree(&out, &files)?;
             println!("{}: {} files written", out.display(), files.len());
+            Ok(())
+        }
+        Command::Prepare { answer, output } => {
+            if output.is_some() && answer.len() != 1 {
+                return Err(InputError::Other(
+                    "--output goes with a single --answer; several files are prepared in place"
+                        .into(),
+                )
+                .into());
+            }
+            for line in crate::prepare::prepare_files(&answer, output.as_deref())? {
+                println!("{line}");
+            }
             Ok(())
         }
         Command::EspSync {
@@ -280,6 +301,54 @@ pub fn write_tree(out: &Path, files: &[render::RenderedFile]) -> Result<()> {
             .with_context(|| format!("setting the mode of {}", p.display()))?;
     }
     Ok(())
+}
+
+/// Loads an answer (every node of a cluster file, unless one is named) and validates each,
+/// against `inv` when given. All problems of all nodes come back as one `InputError`; a
+/// problem that only some nodes of a cluster file have names the node.
+pub fn validate_answers(
+    path: &Path,
+    node: Option<String>,
+    inv: Option<&Inventory>,
+) -> Result<Vec<(Option<String>, Loaded)>> {
+    let loaded = load_answers(path, node, inv)?;
+    let per_node: Vec<Vec<answer::Diagnostic>> = loaded
+        .iter()
+        .map(|(_, l)| {
+            let mut issues = crate::validate::validate(&l.answer, l.node, inv);
+            // A valid answer is also planned against the hardware: capacity and layout
+            // problems are the planner's to find.
+            if let (true, Some(inv)) = (issues.is_empty(), inv) {
+                if let Err(mut p) = plan::build(&l.answer, l.node, inv) {
+                    issues.append(&mut p);
+                }
+            }
+            l.map.diagnostics(issues).0
+        })
+        .collect();
+    let mut all: Vec<answer::Diagnostic> = Vec::new();
+    for (i, diags) in per_node.iter().enumerate() {
+        for d in diags {
+            let everywhere = per_node.iter().all(|o| o.contains(d));
+            if everywhere {
+                if i == 0 {
+                    all.push(d.clone());
+                }
+            } else {
+                let mut d = d.clone();
+                if let Some(n) = &loaded[i].0 {
+                    d.message = format!("node {n}: {}", d.message);
+                }
+                all.push(d);
+            }
+        }
+    }
+    if all.is_empty() {
+        return Ok(loaded);
+    }
+    all.sort_by_key(|d| (d.line, d.column));
+    all.dedup();
+    Err(InputError::Answer(Diagnostics(all)).into())
 }
 
 pub fn read_inventory(path: &Path) -> Result<Inventory> {
