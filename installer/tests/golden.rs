@@ -81,6 +81,9 @@ pub fn render_node(
         macs: inv.physical_nics().map(|n| n.hw_mac().clone()).collect(),
     };
     let loaded = doc.resolve(&hint).unwrap_or_else(|e| panic!("{e}"));
+    // Every example is a valid answer for its hardware, not just a plannable one.
+    let issues = tandem::validate::validate(&loaded.answer, loaded.node, Some(&inv));
+    assert!(issues.is_empty(), "{}", loaded.map.diagnostics(issues));
     let plan = plan::build(&loaded.answer, loaded.node, &inv)
         .unwrap_or_else(|issues| panic!("{}", loaded.map.diagnostics(issues)));
     let secrets = Secrets::from_answer(&loaded.answer, |_| SECRET.to_string());
