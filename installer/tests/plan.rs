@@ -179,9 +179,20 @@ fn firmware_target_decides_partitions_packages_and_grub() {
             .map(|x| x.name.clone())
             .collect::<Vec<_>>()
     };
-    let bios = plan_of(
+    // The UEFI machine cannot boot a BIOS-only install: refused, with the way out.
+    let e = plan_of(
         &answer("disks = {}\nlevel = \"raid10\"\nfirmware = \"bios\"", VOLS),
         &inv,
+    )
+    .unwrap_err();
+    assert!(
+        e.contains("storage.firmware: this machine booted the installer with UEFI firmware"),
+        "{e}"
+    );
+    let bios_inv = fixture("qemu-4disk-virtio-2nic");
+    let bios = plan_of(
+        &answer("disks = {}\nlevel = \"raid10\"\nfirmware = \"bios\"", VOLS),
+        &bios_inv,
     )
     .unwrap();
     assert!(bios.storage.disks[0].partition(PartRole::Esp).is_none());
@@ -189,7 +200,8 @@ fn firmware_target_decides_partitions_packages_and_grub() {
     assert!(pkgs(&bios).contains(&"grub-pc".to_string()));
     assert!(!pkgs(&bios).iter().any(|p| p.starts_with("grub-efi")));
     assert!(!bios.files.iter().any(|f| f.path == "/etc/tandem/esps"));
-    assert!(pkgs(&bios).contains(&"amd64-microcode".to_string()));
+    assert!(pkgs(&bios).contains(&"intel-microcode".to_string()));
+    assert!(!pkgs(&bios).contains(&"amd64-microcode".to_string()));
     assert!(!pkgs(&bios).contains(&"drbd-utils".to_string()));
 
     let uefi = plan_of(
@@ -203,6 +215,7 @@ fn firmware_target_decides_partitions_packages_and_grub() {
     assert!(uefi.grub.bios.is_empty() && uefi.grub.efi.len() == 4);
     assert!(!pkgs(&uefi).contains(&"grub-pc".to_string()));
     assert!(pkgs(&uefi).contains(&"grub-efi-amd64".to_string()));
+    assert!(pkgs(&uefi).contains(&"amd64-microcode".to_string()));
     let ids: std::collections::BTreeSet<&str> =
         uefi.grub.efi.iter().map(|e| e.uuid.as_str()).collect();
     assert_eq!(ids.len(), 4, "every ESP gets its own volume id");

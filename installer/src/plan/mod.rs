@@ -8,7 +8,7 @@ pub mod select;
 pub mod storage;
 mod text;
 
-use crate::answer::{Answer, FirmwareTarget, Issue};
+use crate::answer::{Answer, FirmwareTarget, Issue, WipePolicy};
 use crate::hardware::{Firmware, Inventory};
 use crate::render;
 use serde::Serialize;
@@ -36,6 +36,8 @@ pub struct Plan {
     /// The firmware the disks are made bootable for.
     pub firmware: FirmwareTarget,
     pub cpu_vendor: String,
+    /// When a selected disk may be wiped (checked against the disks before any write).
+    pub wipe: WipePolicy,
     pub storage: StoragePlan,
     pub network: NetworkPlan,
     #[serde(skip_serializing_if = "Vec::is_empty")]
@@ -72,10 +74,34 @@ pub struct PlannedFile {
     pub mode: String,
 }
 
+/// A target that leaves out the firmware this machine booted with would install a system
+/// this machine, as it is set up now, cannot boot.
+fn firmware_issues(answer: &Answer, inv: &Inventory) -> Vec<Issue> {
+    let target = answer.storage.firmware;
+    let (booted, ok) = match inv.machine.firmware {
+        Firmware::Bios => ("BIOS", target.bios()),
+        Firmware::Uefi => ("UEFI", target.uefi()),
+    };
+    if ok {
+        return vec![];
+    }
+    vec![Issue::new(
+        "storage.firmware",
+        format!(
+            "this machine booted the installer with {booted} firmware, but firmware = {:?} \
+             makes the disks bootable for {} only: it would not boot as set up now; use \
+             \"both\" (the default), or switch the machine's firmware and boot the installer \
+             again",
+            crate::answer::enum_name(&target),
+            if booted == "BIOS" { "UEFI" } else { "BIOS" }
+        ),
+    )]
+}
+
 /// Builds the plan for one node. Errors are Issues with key paths, placed in the answer
 /// file by the caller's SourceMap: disk selection, NIC matching, capacity.
 pub fn build(answer: &Answer, node: Option<usize>, inv: &Inventory) -> Result<Plan, Vec<Issue>> {
-    let mut issues = Vec::new();
+    let mut issues = firmware_issues(answer, inv);
     let storage = select::match_disks(&answer.storage.disks, inv, "storage.disks")
         .and_then(|m| storage::build(answer, &m));
     let network = network::build(answer, inv);
@@ -91,6 +117,9 @@ pub fn build(answer: &Answer, node: Option<usize>, inv: &Inventory) -> Result<Pl
             return Err(issues);
         }
     };
+    if !issues.is_empty() {
+        return Err(issues);
+    }
     let drbd = drbd::build(answer, node, &storage, &network)?;
     let packages = packages::build(answer, inv, &storage);
     let grub = GrubTargets {
@@ -130,6 +159,7 @@ pub fn build(answer: &Answer, node: Option<usize>, inv: &Inventory) -> Result<Pl
         machine_firmware: inv.machine.firmware,
         firmware: answer.storage.firmware,
         cpu_vendor: inv.machine.cpu_vendor.clone(),
+        wipe: answer.storage.wipe,
         storage,
         network,
         drbd,

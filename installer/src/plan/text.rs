@@ -39,8 +39,9 @@ impl Plan {
         let st = &self.storage;
         writeln!(
             o,
-            "\nDisks ({} selected, every one wiped and partitioned)",
-            st.disks.len()
+            "\nDisks ({} selected, each gets a new GPT; wipe = {})",
+            st.disks.len(),
+            enum_name(&self.wipe)
         )?;
         for d in &st.disks {
             writeln!(
