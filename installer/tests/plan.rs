@@ -372,3 +372,77 @@ fn addresses_on_a_bare_nic_bring_it_up_with_both_families() {
         .content;
     assert!(!m.lines().any(|l| !l.starts_with('#')), "{m}");
 }
+
+/// The layout written by sgdisk onto a sparse file of the disk's size: sgdisk accepts every
+/// partition where the plan puts it and its verifier finds no problem.
+#[test]
+fn layout_is_accepted_by_sgdisk() {
+    for (fx, level) in [
+        ("qemu-4disk-virtio-2nic", "raid6"),
+        ("seed-lxeon-5disk-2nic", "raid6"),
+        ("two-disk-1nic", "raid1"),
+    ] {
+        let inv = fixture(fx);
+        let p = plan_of(
+            &answer(
+                &format!("disks = {{ exclude-removable = true }}\nlevel = \"{level}\""),
+                VOLS,
+            ),
+            &inv,
+        )
+        .unwrap();
+        // The smallest disk: the one whose room sets the data member size.
+        let d = p.storage.disks.iter().min_by_key(|d| d.size_bytes).unwrap();
+        let img = std::env::temp_dir().join(format!("tandem-gpt-{}-{fx}.img", std::process::id()));
+        let f = std::fs::File::create(&img).unwrap();
+        f.set_len(d.size_bytes).unwrap();
+        drop(f);
+        let mut args = vec!["-o".to_string()];
+        for part in &d.partitions {
+            let n = part.number;
+            args.push(format!(
+                "-n{n}:{}:+{}",
+                part.start_bytes / 512,
+                part.size_bytes / 512
+            ));
+            args.push(format!("-t{n}:{}", part.type_code));
+            args.push(format!("-c{n}:{}", part.label));
+        }
+        let out = Command::new("sgdisk")
+            .args(&args)
+            .arg(&img)
+            .output()
+            .expect("sgdisk (gdisk) is installed by make deps");
+        assert!(
+            out.status.success(),
+            "{fx}: sgdisk {args:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let v = Command::new("sgdisk").arg("-v").arg(&img).output().unwrap();
+        let text = String::from_utf8_lossy(&v.stdout);
+        let table = Command::new("sgdisk").arg("-p").arg(&img).output().unwrap();
+        let table = String::from_utf8_lossy(&table.stdout).to_string();
+        for part in &d.partitions {
+            let first = part.start_bytes / 512;
+            let last = (part.start_bytes + part.size_bytes) / 512 - 1;
+            let row = table
+                .lines()
+                .find(|l| l.split_whitespace().next() == Some(part.number.to_string().as_str()));
+            let cols: Vec<&str> = row.unwrap_or_default().split_whitespace().collect();
+            assert_eq!(
+                cols.get(1..3),
+                Some(&[first.to_string().as_str(), last.to_string().as_str()][..]),
+                "{fx}: partition {} in\n{table}",
+                part.number
+            );
+        }
+        std::fs::remove_file(&img).unwrap();
+        assert!(text.contains("No problems found"), "{fx}: {text}");
+        // Every partition landed where planned (sgdisk would move a start it cannot use).
+        let printed = String::from_utf8_lossy(&out.stdout);
+        assert!(
+            !printed.contains("Could not create partition"),
+            "{fx}: {printed}"
+        );
+    }
+}
