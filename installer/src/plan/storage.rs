@@ -499,21 +499,6 @@ fn volume_group(answer: &Answer, data: &MdArray, n: usize) -> Result<VolumeGroup
     })
 }
 
-/// The filesystem and mount point of a volume, with the answer's defaults applied
-/// (root → ext4 on /, swap → swap).
-pub fn volume_fs(name: &str, v: &crate::answer::Volume) -> (Option<Filesystem>, Option<String>) {
-    let fs = v.fs.or(match name {
-        "root" => Some(Filesystem::Ext4),
-        "swap" => Some(Filesystem::Swap),
-        _ => None,
-    });
-    let mount = v
-        .mount
-        .clone()
-        .or_else(|| (name == "root").then(|| "/".to_string()));
-    (fs, mount)
-}
-
 /// mkfs jobs and fstab lines. fstab names LVs by /dev/<vg>/<lv> (LVM names are ours and
 /// stable, as PVE's own installer writes them), /boot by /dev/md/boot (mdadm.conf pins
 /// the name), ESPs by the volume id fixed in the plan: no line needs a UUID that exists only
@@ -532,7 +517,7 @@ fn filesystems(
         let Some(v) = st.volumes.get(&lv.name) else {
             continue;
         };
-        let (fs, mount) = volume_fs(&lv.name, v);
+        let (fs, mount) = v.effective(&lv.name);
         let Some(fs) = fs else { continue };
         fss.push(PlannedFs {
             dev: lv.dev.clone(),
