@@ -62,6 +62,18 @@ impl Cmd {
         self
     }
 
+    pub fn program(&self) -> &str {
+        &self.program
+    }
+
+    pub fn argv(&self) -> &[String] {
+        &self.args
+    }
+
+    pub fn root(&self) -> Option<&Path> {
+        self.root.as_deref()
+    }
+
     /// The command line as a shell would read it (for the log and error texts).
     pub fn display(&self) -> String {
         let mut parts = Vec::new();

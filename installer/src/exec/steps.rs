@@ -1,0 +1,745 @@
+//! The install as data: a pure function of (answer, plan, live inventory, resolved
+//! packages) gives the ordered steps — commands for the well-kept tools and a few tasks
+//! Tandem does itself. `tandem install --dry-run` prints them; the executor runs them in
+//! order and stops at the first failure. Nothing here touches the machine.
+
+use super::packages::DebToInstall;
+use super::runner::Cmd;
+use crate::answer::{Answer, Finish};
+use crate::hardware::Inventory;
+use crate::plan::{PartRole, Plan};
+use crate::render::{self, RenderedFile};
+use serde::Serialize;
+use std::fmt;
+use std::path::{Path, PathBuf};
+
+/// Phases, in the order they run. GRUB goes on the disks last but one: an install that
+/// fails before that leaves disks that do not boot, never a half system that looks whole.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Phase {
+    Checks,
+    Wipe,
+    Partition,
+    Raid,
+    Volumes,
+    System,
+    Packages,
+    Configure,
+    Initramfs,
+    Bootloader,
+    Finish,
+}
+
+impl Phase {
+    pub const ALL: [Phase; 11] = [
+        Phase::Checks,
+        Phase::Wipe,
+        Phase::Partition,
+        Phase::Raid,
+        Phase::Volumes,
+        Phase::System,
+        Phase::Packages,
+        Phase::Configure,
+        Phase::Initramfs,
+        Phase::Bootloader,
+        Phase::Finish,
+    ];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Phase::Checks => "checks",
+            Phase::Wipe => "wipe",
+            Phase::Partition => "partition",
+            Phase::Raid => "raid",
+            Phase::Volumes => "volumes",
+            Phase::System => "system",
+            Phase::Packages => "packages",
+            Phase::Configure => "configure",
+            Phase::Initramfs => "initramfs",
+            Phase::Bootloader => "bootloader",
+            Phase::Finish => "finish",
+        }
+    }
+
+    pub fn title(self) -> &'static str {
+        match self {
+            Phase::Checks => "exclusive access and disk checks",
+            Phase::Wipe => "wiping the selected disks",
+            Phase::Partition => "GPT partitions",
+            Phase::Raid => "md RAID arrays",
+            Phase::Volumes => "LVM, filesystems, mounts",
+            Phase::System => "base system from the medium",
+            Phase::Packages => "node packages from the medium",
+            Phase::Configure => "configuration files and accounts",
+            Phase::Initramfs => "initramfs",
+            Phase::Bootloader => "GRUB on every disk",
+            Phase::Finish => "finishing",
+        }
+    }
+}
+
+impl fmt::Display for Phase {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+/// Work Tandem does itself between commands.
+#[derive(Debug, Clone)]
+pub enum Task {
+    /// Re-read the live state: none of the disks may be mounted, swap, held or the medium.
+    ExclusiveAccess { disks: Vec<String> },
+    /// Stop md arrays and deactivate VGs that live only on these disks; refuse one that
+    /// also spans another disk.
+    StopOldStacks { disks: Vec<String> },
+    /// Re-check what is on the disks now against the answer's wipe policy.
+    WipePolicy { disks: Vec<String> },
+    /// Read /proc/mdstat back and show it.
+    ShowMdstat,
+    /// Write a file into the target (path is the target's, absolute).
+    Write(RenderedFile),
+    /// Copy the .debs into the target and check each against the medium's SHA256.
+    VerifyDebs { debs: Vec<DebToInstall> },
+    /// The running static tandem binary becomes /usr/sbin/tandem (the ESP hook calls it).
+    CopyInstaller,
+    /// Mirror the first ESP onto the others (`tandem esp-sync`'s logic).
+    EspSync,
+    /// One UEFI boot entry per disk, when the installer itself runs in UEFI mode.
+    EfiBootEntries,
+    /// install.log and phases.json into the target.
+    SaveLogs,
+}
+
+#[derive(Debug, Clone)]
+pub enum Action {
+    Run(Cmd),
+    Tandem(Task),
+}
+
+#[derive(Debug, Clone)]
+pub struct Step {
+    pub phase: Phase,
+    pub action: Action,
+}
+
+/// Where things are.
+#[derive(Debug, Clone)]
+pub struct Env {
+    /// The new root, e.g. /target.
+    pub target: PathBuf,
+    /// The base system image on the medium.
+    pub base_image: PathBuf,
+}
+
+impl Env {
+    pub fn live() -> Self {
+        Env {
+            target: PathBuf::from("/target"),
+            base_image: PathBuf::from(super::medium::BASE_IMAGE),
+        }
+    }
+
+    fn t(&self, p: &str) -> String {
+        self.target
+            .join(p.trim_start_matches('/'))
+            .display()
+            .to_string()
+    }
+}
+
+/// The target-relative directory the verified .debs are copied to before dpkg reads them.
+pub const DEB_DIR: &str = "/var/cache/tandem/debs";
+/// policy-rc.d keeps package scripts from starting services in the chroot.
+const POLICY_RC_D: &str = "/usr/sbin/policy-rc.d";
+/// update-initramfs is diverted to a no-op while packages are configured, so the
+/// initramfs is built once, at the end, with mdadm.conf in place.
+const INITRAMFS: &str = "/usr/sbin/update-initramfs";
+const INITRAMFS_DIVERTED: &str = "/usr/sbin/update-initramfs.tandem";
+
+fn run(phase: Phase, cmd: Cmd) -> Step {
+    Step {
+        phase,
+        action: Action::Run(cmd),
+    }
+}
+
+fn task(phase: Phase, t: Task) -> Step {
+    Step {
+        phase,
+        action: Action::Tandem(t),
+    }
+}
+
+/// Commands run in the target get a non-interactive debconf and dpkg.
+fn chroot(env: &Env, program: &str) -> Cmd {
+    Cmd::new(program)
+        .in_root(&env.target)
+        .env("DEBIAN_FRONTEND", "noninteractive")
+        .env("DEBCONF_NONINTERACTIVE_SEEN", "true")
+        .env("LC_ALL", "C.UTF-8")
+        .env(
+            "PATH",
+            "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",
+        )
+}
+
+/// The whole install, in order.
+pub fn script(
+    answer: &Answer,
+    plan: &Plan,
+    inv: &Inventory,
+    debs: &[DebToInstall],
+    files: &[RenderedFile],
+    env: &Env,
+) -> Vec<Step> {
+    let mut v = checks(plan);
+    v.extend(storage(plan, inv, env));
+    v.extend(system(plan, env));
+    v.extend(packages(answer, plan, debs, env));
+    v.extend(configure(answer, files, env));
+    v.extend(initramfs(env));
+    v.extend(bootloader(plan, env));
+    v.extend(finish(answer, plan, env));
+    v
+}
+
+fn disk_devs(plan: &Plan) -> Vec<String> {
+    plan.storage.disks.iter().map(|d| d.dev.clone()).collect()
+}
+
+pub fn checks(plan: &Plan) -> Vec<Step> {
+    let disks = disk_devs(plan);
+    vec![
+        task(
+            Phase::Checks,
+            Task::ExclusiveAccess {
+                disks: disks.clone(),
+            },
+        ),
+        task(
+            Phase::Checks,
+            Task::StopOldStacks {
+                disks: disks.clone(),
+            },
+        ),
+        task(Phase::Checks, Task::WipePolicy { disks }),
+    ]
+}
+
+/// Wipe, partition, arrays, LVM, filesystems, mounts (all but the ESPs, which are mounted
+/// after the base image is unpacked: unsquashfs would try to set owners on vfat).
+pub fn storage(plan: &Plan, inv: &Inventory, env: &Env) -> Vec<Step> {
+    let st = &plan.storage;
+    let mut v = Vec::new();
+    // Old signatures inside partitions first: once the table is gone they are unreachable,
+    // and a new partition at the same offset would bring an old md superblock back.
+    for d in &st.disks {
+        let old = inv.disk(&d.name).map(|x| x.partitions.as_slice());
+        for p in old.unwrap_or_default() {
+            v.push(run(
+                Phase::Wipe,
+                Cmd::new("wipefs").args(["--all", "--force", &format!("/dev/{}", p.name)]),
+            ));
+        }
+        v.push(run(
+            Phase::Wipe,
+            Cmd::new("wipefs").args(["--all", "--force", &d.dev]),
+        ));
+        v.push(run(
+            Phase::Wipe,
+            Cmd::new("sgdisk").args(["--zap-all", &d.dev]),
+        ));
+    }
+
+    for d in &st.disks {
+        let sector = inv
+            .disk(&d.name)
+            .map(|x| u64::from(x.logical_sector.max(512)))
+            .unwrap_or(512);
+        let mut c = Cmd::new("sgdisk").arg("--clear");
+        for p in &d.partitions {
+            let n = p.number;
+            let first = p.start_bytes / sector;
+            let last = (p.start_bytes + p.size_bytes) / sector - 1;
+            c = c
+                .arg(format!("--new={n}:{first}:{last}"))
+                .arg(format!("--typecode={n}:{}", p.type_code))
+                .arg(format!("--change-name={n}:{}", p.label));
+        }
+        v.push(run(Phase::Partition, c.arg(&d.dev)));
+        v.push(run(Phase::Partition, Cmd::new("partprobe").arg(&d.dev)));
+    }
+    v.push(run(
+        Phase::Partition,
+        Cmd::new("udevadm").args(["settle", "--timeout=60"]),
+    ));
+    // Whatever lies where the new partitions start (an old filesystem at the same offset)
+    // must not be mistaken for ours by mdadm or blkid.
+    for d in &st.disks {
+        for p in &d.partitions {
+            v.push(run(
+                Phase::Partition,
+                Cmd::new("wipefs").args(["--all", "--force", &p.dev]),
+            ));
+        }
+    }
+
+    for a in &st.arrays {
+        let host = a.md_name.split(':').next().unwrap_or(&plan.hostname);
+        let mut c = Cmd::new("mdadm").args([
+            "--create".to_string(),
+            a.dev.clone(),
+            "--run".into(),
+            format!("--metadata={}", a.metadata),
+            format!("--level={}", a.level.md_level()),
+            format!("--raid-devices={}", a.members.len()),
+        ]);
+        if let Some(ch) = a.chunk {
+            c = c.arg(format!("--chunk={}K", ch.0 / 1024));
+        }
+        if let Some(l) = a.layout {
+            c = c.arg(format!("--layout={}", crate::answer::enum_name(&l)));
+        }
+        c = c
+            .arg(format!("--bitmap={}", a.bitmap))
+            .arg(format!("--name={}", a.md_name))
+            .arg(format!("--homehost={host}"))
+            .args(a.members.iter().cloned());
+        v.push(run(Phase::Raid, c));
+        // No resync while we write: it would halve the install's disk bandwidth. The
+        // finish phase sets it back to idle, and md resyncs after the first boot.
+        v.push(run(
+            Phase::Raid,
+            Cmd::new("mdadm").args(["--misc", "--action=frozen", &a.dev]),
+        ));
+    }
+    v.push(run(
+        Phase::Raid,
+        Cmd::new("udevadm").args(["settle", "--timeout=60"]),
+    ));
+    v.push(task(Phase::Raid, Task::ShowMdstat));
+
+    let vg = &st.lvm;
+    v.push(run(
+        Phase::Volumes,
+        Cmd::new("pvcreate").args(["--force", "--yes", &vg.pv]),
+    ));
+    v.push(run(
+        Phase::Volumes,
+        Cmd::new("vgcreate").args([
+            "--physicalextentsize".to_string(),
+            format!("{}k", vg.extent_bytes / 1024),
+            vg.name.clone(),
+            vg.pv.clone(),
+        ]),
+    ));
+    for lv in &vg.volumes {
+        v.push(run(
+            Phase::Volumes,
+            Cmd::new("lvcreate").args([
+                "--yes".to_string(),
+                "--wipesignatures".into(),
+                "y".into(),
+                "--zero".into(),
+                "y".into(),
+                "--name".into(),
+                lv.name.clone(),
+                "--extents".into(),
+                lv.extents.to_string(),
+                vg.name.clone(),
+            ]),
+        ));
+    }
+    for fs in &st.filesystems {
+        v.push(run(Phase::Volumes, mkfs(fs)));
+    }
+    for (dev, mp, _) in mounts(plan).into_iter().filter(|(_, _, vfat)| !vfat) {
+        v.push(run(
+            Phase::Volumes,
+            Cmd::new("mount").args(["--mkdir", &dev, &env.t(&mp)]),
+        ));
+    }
+    v
+}
+
+fn mkfs(fs: &crate::plan::PlannedFs) -> Cmd {
+    let label = |flag: &str| -> Vec<String> {
+        fs.label
+            .as_ref()
+            .map(|l| vec![flag.to_string(), l.clone()])
+            .unwrap_or_default()
+    };
+    match fs.fstype.as_str() {
+        "swap" => Cmd::new("mkswap").args(label("-L")).arg(&fs.dev),
+        "vfat" => {
+            let mut c = Cmd::new("mkfs.vfat").args(["-F", "32"]);
+            if let Some(id) = &fs.uuid {
+                c = c.args(["-i".to_string(), id.replace('-', "")]);
+            }
+            c.args(label("-n")).arg(&fs.dev)
+        }
+        "xfs" => Cmd::new("mkfs.xfs")
+            .args(["-f", "-q"])
+            .args(label("-L"))
+            .arg(&fs.dev),
+        other => Cmd::new(format!("mkfs.{other}"))
+            .args(["-F", "-q"])
+            .args(label("-L"))
+            .arg(&fs.dev),
+    }
+}
+
+/// (device, mount point, is vfat) for every filesystem mounted on the target, parents
+/// first (the plan's fstab order). The device is the plan's path, not the fstab spec
+/// (an ESP's `UUID=`), so the install mounts exactly what it made.
+fn mounts(plan: &Plan) -> Vec<(String, String, bool)> {
+    plan.storage
+        .mounts
+        .iter()
+        .filter_map(|m| {
+            let fs = plan
+                .storage
+                .filesystems
+                .iter()
+                .find(|f| f.mount.as_deref() == Some(m.mountpoint.as_str()))?;
+            Some((fs.dev.clone(), m.mountpoint.clone(), fs.fstype == "vfat"))
+        })
+        .collect()
+}
+
+/// The base image, then the ESP mount and the chroot's kernel file systems.
+pub fn system(plan: &Plan, env: &Env) -> Vec<Step> {
+    let mut v = vec![run(
+        Phase::System,
+        Cmd::new("unsquashfs").args([
+            "-f".to_string(),
+            "-no-progress".into(),
+            "-d".into(),
+            env.target.display().to_string(),
+            env.base_image.display().to_string(),
+        ]),
+    )];
+    for (dev, mp, _) in mounts(plan).into_iter().filter(|(_, _, vfat)| *vfat) {
+        v.push(run(
+            Phase::System,
+            Cmd::new("mount").args(["--mkdir", &dev, &env.t(&mp)]),
+        ));
+    }
+    // /dev for the disks by id (grub-install), /sys for efivars, /run for udev's database.
+    for fs in ["/dev", "/sys", "/run"] {
+        v.push(run(
+            Phase::System,
+            Cmd::new("mount").args(["--rbind", fs, &env.t(fs)]),
+        ));
+        v.push(run(
+            Phase::System,
+            Cmd::new("mount").args(["--make-rslave", &env.t(fs)]),
+        ));
+    }
+    v.push(run(
+        Phase::System,
+        Cmd::new("mount").args(["-t", "proc", "proc", &env.t("/proc")]),
+    ));
+    v.push(task(
+        Phase::System,
+        Task::Write(RenderedFile {
+            path: POLICY_RC_D.into(),
+            mode: 0o755,
+            content: "#!/bin/sh\n# Tandem: no service starts inside the installer's chroot.\nexit 101\n"
+                .into(),
+        }),
+    ));
+    v.push(run(
+        Phase::System,
+        chroot(env, "dpkg-divert").args([
+            "--local",
+            "--rename",
+            "--divert",
+            INITRAMFS_DIVERTED,
+            "--add",
+            INITRAMFS,
+        ]),
+    ));
+    v.push(task(
+        Phase::System,
+        Task::Write(RenderedFile {
+            path: INITRAMFS.into(),
+            mode: 0o755,
+            content: "#!/bin/sh\n# Tandem: the initramfs is built once, at the end of the install.\nexit 0\n"
+                .into(),
+        }),
+    ));
+    v
+}
+
+/// The answer's debconf selections, without GRUB's install devices: while packages are
+/// configured grub-pc must not write to the disks (GRUB goes on them last but one).
+fn preseed(answer: &Answer, plan: &Plan) -> String {
+    let full = render::debconf::selections(answer, plan).content;
+    let mut out: String = full
+        .lines()
+        .filter(|l| !l.starts_with("grub-pc grub-pc/install_devices"))
+        .map(|l| format!("{l}\n"))
+        .collect();
+    if plan.firmware.bios() {
+        out.push_str("grub-pc grub-pc/install_devices multiselect \n");
+        out.push_str("grub-pc grub-pc/install_devices_empty boolean true\n");
+    }
+    out
+}
+
+/// Node packages: checked, then `dpkg --unpack` all and one `dpkg --configure -a`.
+pub fn packages(answer: &Answer, plan: &Plan, debs: &[DebToInstall], env: &Env) -> Vec<Step> {
+    let mut v = vec![run(
+        Phase::Packages,
+        chroot(env, "debconf-set-selections").stdin(preseed(answer, plan)),
+    )];
+    if debs.is_empty() {
+        return v;
+    }
+    v.push(task(
+        Phase::Packages,
+        Task::VerifyDebs {
+            debs: debs.to_vec(),
+        },
+    ));
+    let mut unpack = chroot(env, "dpkg").arg("--unpack");
+    for d in debs {
+        unpack = unpack.arg(format!("{DEB_DIR}/{}", d.file_name()));
+    }
+    v.push(run(Phase::Packages, unpack));
+    v.push(run(
+        Phase::Packages,
+        chroot(env, "dpkg").args(["--configure", "-a"]),
+    ));
+    v.push(run(
+        Phase::Packages,
+        Cmd::new("rm").args(["-rf", &env.t(DEB_DIR)]),
+    ));
+    v
+}
+
+/// Rendered files, root's password, editor, locales, time zone, the installer binary.
+pub fn configure(answer: &Answer, files: &[RenderedFile], env: &Env) -> Vec<Step> {
+    let sys = &answer.system;
+    let mut v: Vec<Step> = files
+        .iter()
+        .map(|f| task(Phase::Configure, Task::Write(f.clone())))
+        .collect();
+    if let Some(h) = &sys.root_password_hash {
+        // On stdin: never on a command line, never in the log.
+        v.push(run(
+            Phase::Configure,
+            chroot(env, "chpasswd").arg("-e").stdin(format!("root:{h}\n")),
+        ));
+    }
+    if let Some(e) = &sys.editor {
+        v.push(run(
+            Phase::Configure,
+            chroot(env, "update-alternatives").args(["--set", "editor", &format!("/usr/bin/{e}")]),
+        ));
+    }
+    v.push(run(
+        Phase::Configure,
+        chroot(env, "debconf-set-selections").arg(render::debconf::PATH),
+    ));
+    v.push(run(
+        Phase::Configure,
+        chroot(env, "ln").args([
+            "-sf",
+            &format!("/usr/share/zoneinfo/{}", sys.timezone),
+            "/etc/localtime",
+        ]),
+    ));
+    v.push(run(Phase::Configure, chroot(env, "locale-gen")));
+    v.push(task(Phase::Configure, Task::CopyInstaller));
+    v
+}
+
+/// Back to the real update-initramfs, then one build for every kernel, with mdadm.conf.
+pub fn initramfs(env: &Env) -> Vec<Step> {
+    vec![
+        run(Phase::Initramfs, Cmd::new("rm").args(["-f", &env.t(INITRAMFS)])),
+        run(
+            Phase::Initramfs,
+            chroot(env, "dpkg-divert").args([
+                "--local",
+                "--rename",
+                "--divert",
+                INITRAMFS_DIVERTED,
+                "--remove",
+                INITRAMFS,
+            ]),
+        ),
+        run(
+            Phase::Initramfs,
+            chroot(env, "update-initramfs").args(["-u", "-k", "all"]),
+        ),
+    ]
+}
+
+/// GRUB onto every disk (BIOS) and every ESP (UEFI), then its menu.
+pub fn bootloader(plan: &Plan, env: &Env) -> Vec<Step> {
+    let mut v = Vec::new();
+    for disk in &plan.grub.bios {
+        v.push(run(
+            Phase::Bootloader,
+            chroot(env, "grub-install").args(["--target=i386-pc", disk]),
+        ));
+    }
+    if !plan.grub.efi.is_empty() {
+        // --no-nvram: the boot entries are made per disk below, and only when the
+        // installer itself runs under UEFI.
+        v.push(run(
+            Phase::Bootloader,
+            chroot(env, "grub-install").args([
+                "--target=x86_64-efi",
+                "--efi-directory=/boot/efi",
+                "--bootloader-id=debian",
+                "--force-extra-removable",
+                "--no-nvram",
+            ]),
+        ));
+        v.push(task(Phase::Bootloader, Task::EspSync));
+        v.push(task(Phase::Bootloader, Task::EfiBootEntries));
+    }
+    v.push(run(Phase::Bootloader, chroot(env, "update-grub")));
+    v
+}
+
+/// Resync back on, logs saved, everything unmounted, data on disk. The reboot or power-off
+/// itself is the caller's, after the summary.
+pub fn finish(_answer: &Answer, plan: &Plan, env: &Env) -> Vec<Step> {
+    let mut v: Vec<Step> = plan
+        .storage
+        .arrays
+        .iter()
+        .map(|a| {
+            run(
+                Phase::Finish,
+                Cmd::new("mdadm").args(["--misc", "--action=idle", &a.dev]),
+            )
+        })
+        .collect();
+    v.push(run(
+        Phase::Finish,
+        Cmd::new("rm").args(["-f", &env.t(POLICY_RC_D)]),
+    ));
+    v.push(task(Phase::Finish, Task::ShowMdstat));
+    v.push(task(Phase::Finish, Task::SaveLogs));
+    v.push(run(
+        Phase::Finish,
+        Cmd::new("umount").args(["--recursive", &env.target.display().to_string()]),
+    ));
+    v.push(run(
+        Phase::Finish,
+        Cmd::new("vgchange").args(["--activate", "n", &plan.storage.lvm.name]),
+    ));
+    v.push(run(Phase::Finish, Cmd::new("sync")));
+    v
+}
+
+/// The command that ends a successful install.
+pub fn finish_command(answer: &Answer) -> Cmd {
+    match answer.install.finish {
+        Finish::Reboot => Cmd::new("systemctl").arg("reboot"),
+        Finish::Poweroff => Cmd::new("systemctl").arg("poweroff"),
+    }
+}
+
+impl fmt::Display for Task {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Task::ExclusiveAccess { disks } => write!(
+                f,
+                "check that {} are not mounted, swap, held or the boot medium",
+                disks.join(" ")
+            ),
+            Task::StopOldStacks { disks } => write!(
+                f,
+                "stop md arrays and LVM volume groups that live only on {}",
+                disks.join(" ")
+            ),
+            Task::WipePolicy { disks } => write!(
+                f,
+                "re-check the signatures on {} against the wipe policy",
+                disks.join(" ")
+            ),
+            Task::ShowMdstat => write!(f, "show /proc/mdstat"),
+            Task::Write(file) => write!(f, "write {} ({:04o})", file.path, file.mode),
+            Task::VerifyDebs { debs } => write!(
+                f,
+                "copy {} packages into {DEB_DIR} and check each SHA256 against the medium's index: {}",
+                debs.len(),
+                debs.iter()
+                    .map(|d| d.name.as_str())
+                    .collect::<Vec<_>>()
+                    .join(" ")
+            ),
+            Task::CopyInstaller => write!(f, "copy this tandem binary to /usr/sbin/tandem"),
+            Task::EspSync => write!(f, "mirror /boot/efi onto every other ESP"),
+            Task::EfiBootEntries => write!(
+                f,
+                "one UEFI boot entry per disk (when the installer runs under UEFI)"
+            ),
+            Task::SaveLogs => write!(
+                f,
+                "save install.log and phases.json to /var/log/tandem on the target"
+            ),
+        }
+    }
+}
+
+/// The script as text, one line per step under its phase.
+pub fn describe(steps: &[Step]) -> String {
+    let mut out = String::new();
+    let mut phase = None;
+    for s in steps {
+        if phase != Some(s.phase) {
+            phase = Some(s.phase);
+            out.push_str(&format!("== {}: {}\n", s.phase, s.phase.title()));
+        }
+        match &s.action {
+            Action::Run(c) => out.push_str(&format!("  $ {}\n", c.display())),
+            Action::Tandem(t) => out.push_str(&format!("  * {t}\n")),
+        }
+    }
+    out
+}
+
+/// Every /dev path a step names (in its arguments or a file it writes under /dev).
+pub fn device_paths(step: &Step) -> Vec<String> {
+    let args: Vec<&str> = match &step.action {
+        Action::Run(c) => c.argv().iter().map(String::as_str).collect(),
+        Action::Tandem(Task::ExclusiveAccess { disks })
+        | Action::Tandem(Task::StopOldStacks { disks })
+        | Action::Tandem(Task::WipePolicy { disks }) => disks.iter().map(String::as_str).collect(),
+        Action::Tandem(_) => vec![],
+    };
+    args.iter()
+        .filter_map(|a| a.find("/dev/").map(|i| &a[i..]))
+        // A target path like /target/dev is a mount point, not a device.
+        .filter(|a| !a.is_empty())
+        .map(|a| a.split([',', ' ']).next().unwrap_or(a).to_string())
+        .collect()
+}
+
+/// True if `p` is one of the plan's own block devices (disk, partition, array, VG/LV).
+pub fn is_plan_device(plan: &Plan, p: &str) -> bool {
+    let st = &plan.storage;
+    st.disks.iter().any(|d| {
+        d.dev == p || d.stable_path == p || d.partitions.iter().any(|x| x.dev == p)
+    }) || st.arrays.iter().any(|a| a.dev == p)
+        || st.lvm.volumes.iter().any(|v| v.dev == p)
+        || Path::new(p) == Path::new("/dev").join(&st.lvm.name)
+}
+
+/// The ESP partition of each disk, for boot entries: (disk device, partition number).
+pub fn esp_partitions(plan: &Plan) -> Vec<(String, u32)> {
+    plan.storage
+        .disks
+        .iter()
+        .filter_map(|d| d.partition(PartRole::Esp).map(|p| (d.dev.clone(), p.number)))
+        .collect()
+}
