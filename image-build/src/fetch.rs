@@ -391,3 +391,409 @@ fn write_repo(out: &Path, entries: &[Entry], meta: &RepoMeta, manifest: &Manifes
     std::fs::rename(&tmp, &dest)?;
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use std::collections::BTreeMap;
+    use std::path::Path;
+    use std::process::Command;
+    use std::time::{Duration, Instant};
+
+    use super::*;
+    use crate::testrepo::{self, build_repo, keys, pkg, RepoSpec, Server};
+
+    /// Two repositories: the archive and an update that carries a newer libfoo.
+    fn archive(root: &Path) {
+        build_repo(
+            &root.join("debian"),
+            &RepoSpec {
+                suite: "trixie",
+                component: "main",
+                signer: "good@tandem.invalid",
+                valid_until: None,
+                pkgs: vec![
+                    pkg("openssh-server", "1:10.0p1-7", "Depends: openssh-sftp-server, systemd | sysvinit-core, mail-transport-agent\n"),
+                    pkg("openssh-sftp-server", "1:10.0p1-7", "Depends: libfoo (>= 1.5)\n"),
+                    pkg("libfoo", "1.9", ""),
+                    pkg("systemd", "257", ""),
+                    pkg("sysvinit-core", "3.14", ""),
+                    pkg("postfix", "3.10", "Provides: mail-transport-agent\n"),
+                    pkg("broken", "1", "Depends: libbar (>= 2)\n"),
+                    pkg("libbar", "1.9", ""),
+                    pkg("unrelated", "1", ""),
+                ],
+            },
+        );
+        build_repo(
+            &root.join("updates"),
+            &RepoSpec {
+                suite: "trixie-updates",
+                component: "main",
+                signer: "good@tandem.invalid",
+                valid_until: None,
+                pkgs: vec![pkg("libfoo", "2.0", "")],
+            },
+        );
+    }
+
+    fn profile(dir: &Path, base: &str, keyring: &Path, set: Vec<&str>) -> PathBuf {
+        let sets = BTreeMap::from([("base", set)]);
+        testrepo::write_profile(
+            dir,
+            &[
+                (
+                    "debian",
+                    &format!("{base}/debian"),
+                    "trixie",
+                    "main",
+                    keyring,
+                ),
+                (
+                    "updates",
+                    &format!("{base}/updates"),
+                    "trixie-updates",
+                    "main",
+                    keyring,
+                ),
+            ],
+            &sets,
+        )
+    }
+
+    fn args(profile: PathBuf, out: PathBuf, cache: PathBuf) -> FetchArgs {
+        FetchArgs {
+            profile,
+            out,
+            cache,
+            offline: false,
+            jobs: 4,
+        }
+    }
+
+    fn err(r: Result<Summary>) -> String {
+        format!("{:#}", r.expect_err("fetch should fail"))
+    }
+
+    #[test]
+    fn http_repo_verified_written_and_cache_hit_makes_no_requests() {
+        let tmp = tempfile::tempdir().unwrap();
+        let t = tmp.path();
+        archive(&t.join("srv"));
+        let server = Server::start(t.join("srv"));
+        let prof = profile(t, &server.url, &keys().good, vec!["openssh-server"]);
+        let s = fetch(&args(prof.clone(), t.join("out1"), t.join("cache"))).unwrap();
+        assert_eq!(
+            s.packages, 5,
+            "openssh-server, sftp-server, libfoo 2.0, systemd, postfix"
+        );
+        assert_eq!(s.downloaded, 5);
+        assert_eq!(server.count(".deb"), 5);
+        assert_eq!(server.count("/InRelease"), 2);
+
+        let repo = t.join("out1/repo");
+        let packages =
+            std::fs::read_to_string(repo.join("dists/tandem/main/binary-amd64/Packages")).unwrap();
+        assert!(
+            packages.contains("Filename: pool/main/l/libfoo/libfoo_2.0_amd64.deb"),
+            "{packages}"
+        );
+        assert!(!packages.contains("Version: 1.9"));
+        assert!(
+            !packages.contains("Package: sysvinit-core")
+                && !packages.contains("Package: unrelated")
+        );
+        let release = std::fs::read_to_string(repo.join("dists/tandem/Release")).unwrap();
+        assert!(release.contains(&crate::cache::sha256_bytes(packages.as_bytes())));
+        assert!(release.contains("Date: Sat, 21 Nov 2026 09:15:44 UTC"));
+        // Every pool file matches the SHA256 of its stanza.
+        for st in crate::deb822::parse(&packages).unwrap() {
+            let f = repo.join(st.get("Filename").unwrap());
+            assert_eq!(
+                crate::cache::file_sha256(&f).unwrap(),
+                st.get("SHA256").unwrap()
+            );
+        }
+        let manifest: serde_json::Value = serde_json::from_str(
+            &std::fs::read_to_string(repo.join("tandem-manifest.json")).unwrap(),
+        )
+        .unwrap();
+        assert_eq!(manifest["suite"], "tandem");
+        assert_eq!(
+            manifest["sets"]["base"]["requested"],
+            serde_json::json!(["openssh-server"])
+        );
+        assert_eq!(
+            manifest["sets"]["base"]["closure"]
+                .as_array()
+                .unwrap()
+                .len(),
+            5
+        );
+
+        // Warm cache: no .deb requests, identical output.
+        let s2 = fetch(&args(prof.clone(), t.join("out2"), t.join("cache"))).unwrap();
+        assert_eq!((s2.downloaded, s2.deb_requests), (0, 0));
+        assert_eq!(server.count(".deb"), 5, "no new .deb requests");
+        for f in [
+            "dists/tandem/Release",
+            "dists/tandem/main/binary-amd64/Packages",
+            "dists/tandem/main/binary-amd64/Packages.gz",
+            "tandem-manifest.json",
+        ] {
+            assert_eq!(
+                std::fs::read(repo.join(f)).unwrap(),
+                std::fs::read(t.join("out2/repo").join(f)).unwrap(),
+                "{f} differs between builds"
+            );
+        }
+
+        // Offline: nothing at all goes over the network.
+        let before = server.requests.lock().unwrap().len();
+        let mut a = args(prof, t.join("out3"), t.join("cache"));
+        a.offline = true;
+        let s3 = fetch(&a).unwrap();
+        assert_eq!((s3.packages, s3.index_requests, s3.deb_requests), (5, 0, 0));
+        assert_eq!(server.requests.lock().unwrap().len(), before);
+
+        apt_can_install(&repo, "openssh-server");
+    }
+
+    /// The written repository works for apt as `deb [trusted=yes] file://... tandem main`.
+    fn apt_can_install(repo: &Path, pkg: &str) {
+        let d = tempfile::tempdir().unwrap();
+        let p = d.path();
+        for sub in ["lists/partial", "etc/apt.conf.d", "cache/archives/partial"] {
+            std::fs::create_dir_all(p.join(sub)).unwrap();
+        }
+        std::fs::write(p.join("status"), "").unwrap();
+        std::fs::write(
+            p.join("etc/sources.list"),
+            format!("deb [trusted=yes] file://{} tandem main\n", repo.display()),
+        )
+        .unwrap();
+        let pd = p.display();
+        std::fs::write(
+            p.join("apt.conf"),
+            format!("Dir::State \"{pd}/\";\nDir::State::status \"{pd}/status\";\nDir::State::Lists \"{pd}/lists/\";\nDir::Cache \"{pd}/cache/\";\nDir::Etc \"{pd}/etc/\";\nDir::Etc::Parts \"{pd}/etc/apt.conf.d/\";\nAPT::Architecture \"amd64\";\nDebug::NoLocking \"true\";\n"),
+        )
+        .unwrap();
+        let apt = |args: &[&str]| {
+            Command::new("apt-get")
+                .env("APT_CONFIG", p.join("apt.conf"))
+                .args(args)
+                .output()
+                .unwrap()
+        };
+        let up = apt(&["update"]);
+        assert!(
+            up.status.success(),
+            "{}",
+            String::from_utf8_lossy(&up.stderr)
+        );
+        let sim = apt(&["--simulate", "install", pkg]);
+        let out = String::from_utf8_lossy(&sim.stdout);
+        assert!(
+            sim.status.success(),
+            "{out}{}",
+            String::from_utf8_lossy(&sim.stderr)
+        );
+        assert!(out.contains("Inst libfoo (2.0"), "{out}");
+    }
+
+    #[test]
+    fn file_urls_work_without_network() {
+        let tmp = tempfile::tempdir().unwrap();
+        let t = tmp.path();
+        archive(&t.join("srv"));
+        let prof = profile(
+            t,
+            &format!("file://{}", t.join("srv").display()),
+            &keys().good,
+            vec!["openssh-server", "sysvinit-core"],
+        );
+        let s = fetch(&args(prof, t.join("out"), t.join("cache"))).unwrap();
+        // sysvinit-core requested first: the alternative `systemd | sysvinit-core` is satisfied.
+        assert_eq!((s.packages, s.index_requests, s.deb_requests), (5, 0, 0));
+        let packages =
+            std::fs::read_to_string(t.join("out/repo/dists/tandem/main/binary-amd64/Packages"))
+                .unwrap();
+        assert!(
+            packages.contains("Package: sysvinit-core") && !packages.contains("Package: systemd\n")
+        );
+    }
+
+    #[test]
+    fn signature_from_another_key_stops_the_build() {
+        let tmp = tempfile::tempdir().unwrap();
+        let t = tmp.path();
+        archive(&t.join("srv"));
+        let server = Server::start(t.join("srv"));
+        let prof = profile(t, &server.url, &keys().other, vec!["openssh-server"]);
+        let e = err(fetch(&args(prof, t.join("out"), t.join("cache"))));
+        assert!(
+            e.contains("signature check against keyring")
+                && e.contains("/debian/dists/trixie/InRelease"),
+            "{e}"
+        );
+        assert_eq!(
+            server.count("Packages.gz"),
+            0,
+            "nothing past InRelease is fetched"
+        );
+        assert!(!t.join("out/repo").exists());
+    }
+
+    #[test]
+    fn unsigned_inrelease_stops_the_build() {
+        let tmp = tempfile::tempdir().unwrap();
+        let t = tmp.path();
+        archive(&t.join("srv"));
+        let dists = t.join("srv/debian/dists/trixie");
+        std::fs::copy(dists.join("Release"), dists.join("InRelease")).unwrap();
+        let prof = profile(
+            t,
+            &format!("file://{}", t.join("srv").display()),
+            &keys().good,
+            vec!["openssh-server"],
+        );
+        let e = err(fetch(&args(prof, t.join("out"), t.join("cache"))));
+        assert!(e.contains("not signed"), "{e}");
+    }
+
+    #[test]
+    fn tampered_packages_index_stops_the_build() {
+        let tmp = tempfile::tempdir().unwrap();
+        let t = tmp.path();
+        archive(&t.join("srv"));
+        let gz = t.join("srv/debian/dists/trixie/main/binary-amd64/Packages.gz");
+        let mut data = std::fs::read(&gz).unwrap();
+        let n = data.len() - 10;
+        data[n] ^= 0xff;
+        std::fs::write(&gz, data).unwrap();
+        let server = Server::start(t.join("srv"));
+        let prof = profile(t, &server.url, &keys().good, vec!["openssh-server"]);
+        let e = err(fetch(&args(prof, t.join("out"), t.join("cache"))));
+        assert!(
+            e.contains("index main/binary-amd64/Packages.gz of debian: SHA256 mismatch"),
+            "{e}"
+        );
+        assert_eq!(server.count(".deb"), 0);
+    }
+
+    #[test]
+    fn tampered_deb_names_the_package() {
+        let tmp = tempfile::tempdir().unwrap();
+        let t = tmp.path();
+        archive(&t.join("srv"));
+        let deb = t.join("srv/updates/pool/main/l/libfoo/libfoo_2.0_amd64.deb");
+        let mut data = std::fs::read(&deb).unwrap();
+        data[100] ^= 0x01;
+        std::fs::write(&deb, data).unwrap();
+        let server = Server::start(t.join("srv"));
+        let prof = profile(t, &server.url, &keys().good, vec!["openssh-server"]);
+        let e = err(fetch(&args(prof, t.join("out"), t.join("cache"))));
+        assert!(e.contains("package libfoo 2.0: SHA256 mismatch"), "{e}");
+        assert!(
+            !t.join("cache/debs").read_dir().unwrap().flatten().any(|f| f
+                .path()
+                .to_string_lossy()
+                .contains(&crate::cache::file_sha256(&deb).unwrap()))
+        );
+        assert!(!t.join("out/repo").exists());
+    }
+
+    #[test]
+    fn missing_dependency_names_the_chain() {
+        let tmp = tempfile::tempdir().unwrap();
+        let t = tmp.path();
+        archive(&t.join("srv"));
+        let prof = profile(
+            t,
+            &format!("file://{}", t.join("srv").display()),
+            &keys().good,
+            vec!["openssh-server", "broken"],
+        );
+        let e = err(fetch(&args(prof, t.join("out"), t.join("cache"))));
+        assert!(
+            e.contains("set base: broken -> libbar (>= 2) : no version satisfies; candidates: 1.9"),
+            "{e}"
+        );
+    }
+
+    #[test]
+    fn expired_valid_until_stops_the_build() {
+        let tmp = tempfile::tempdir().unwrap();
+        let t = tmp.path();
+        archive(&t.join("srv"));
+        build_repo(
+            &t.join("srv/updates"),
+            &RepoSpec {
+                suite: "trixie-updates",
+                component: "main",
+                signer: "good@tandem.invalid",
+                valid_until: Some("Mon, 01 Jan 2024 00:00:00 UTC"),
+                pkgs: vec![pkg("libfoo", "2.0", "")],
+            },
+        );
+        let prof = profile(
+            t,
+            &format!("file://{}", t.join("srv").display()),
+            &keys().good,
+            vec!["openssh-server"],
+        );
+        let e = err(fetch(&args(prof, t.join("out"), t.join("cache"))));
+        assert!(
+            e.contains(
+                "updates/dists/trixie-updates/InRelease expired at Mon, 01 Jan 2024 00:00:00 UTC"
+            ),
+            "{e}"
+        );
+    }
+
+    #[test]
+    fn unreachable_repository_fails_fast_naming_it() {
+        let tmp = tempfile::tempdir().unwrap();
+        let t = tmp.path();
+        // A port that was just free: connection refused.
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let url = format!("http://127.0.0.1:{port}");
+        let prof = profile(t, &url, &keys().good, vec!["openssh-server"]);
+        let start = Instant::now();
+        let e = err(fetch(&args(prof, t.join("out"), t.join("cache"))));
+        assert!(
+            e.contains(&format!(
+                "repository \"debian\" at {url}/debian is unreachable"
+            )),
+            "{e}"
+        );
+        assert!(start.elapsed() < Duration::from_secs(5));
+    }
+
+    /// The Proxmox repository cannot be reached from the build machine here: the profile
+    /// must fail fast and say which repository. Only the Proxmox source is contacted.
+    #[test]
+    fn proxmox_profile_fails_fast_naming_its_repository() {
+        let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("profiles");
+        let p = Profile::load(&dir.join("proxmox-ve.toml")).unwrap();
+        let repo = p.repositories.iter().find(|r| r.name == "proxmox").unwrap();
+        assert_eq!(repo.connect_timeout_seconds, 10);
+        let tmp = tempfile::tempdir().unwrap();
+        let cache = Cache::new(tmp.path().to_path_buf()).unwrap();
+        let start = Instant::now();
+        let e = format!(
+            "{:#}",
+            Source::new(repo).release(&cache, false, now()).unwrap_err()
+        );
+        // Unreachable (DNS/connect), or, where it is reachable, the missing keyring; both name it.
+        assert!(e.contains("http://download.proxmox.com/debian/pve"), "{e}");
+        assert!(
+            start.elapsed() < Duration::from_secs(25),
+            "took {:?}",
+            start.elapsed()
+        );
+    }
+}

@@ -11,6 +11,8 @@ mod release;
 mod repo;
 mod resolve;
 mod source;
+#[cfg(test)]
+mod testrepo;
 mod version;
 
 use std::process::ExitCode;
