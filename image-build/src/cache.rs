@@ -80,7 +80,7 @@ impl Cache {
         };
         match net.get(url, &mut writer, Some(size)) {
             Ok(_) => {}
-            Err(NetError::Io { message, .. }) if message.starts_with("larger than") => {
+            Err(NetError::TooLarge { .. }) => {
                 return Err(IntegrityError {
                     what: what.into(),
                     url: url.into(),

@@ -321,7 +321,50 @@ fn depends_on(
 
 #[cfg(test)]
 mod tests {
-    use super::list_name;
+    use std::collections::BTreeMap;
+
+    use super::{compare, list_name};
+    use crate::deb822;
+    use crate::resolve::{resolve, Options, Universe};
+
+    #[test]
+    fn differences_are_explained_or_counted() {
+        let text = "Package: a\nVersion: 1\nArchitecture: all\nDepends: x | y\n\nPackage: x\nVersion: 1\nArchitecture: all\n\nPackage: y\nVersion: 1\nArchitecture: all\nDepends: z\n\nPackage: z\nVersion: 1\nArchitecture: all\n\nPackage: w\nVersion: 2\nArchitecture: all\n";
+        let mut u = Universe::default();
+        u.add(0, 500, deb822::parse(text).unwrap(), "amd64")
+            .unwrap();
+        u.index();
+        let opts = Options {
+            recommends: false,
+            priorities: &[],
+            essential: false,
+            priority_exclude: &[],
+        };
+        let ours = resolve(&u, &["a".into()], &opts).unwrap();
+        let v = |s: &str| s.to_string();
+        // apt picked y (and so z) for `x | y`.
+        let apt = BTreeMap::from([(v("a"), v("1")), (v("y"), v("1")), (v("z"), v("1"))]);
+        let r = compare(&u, &ours, &apt);
+        assert_eq!((r.same, r.unexplained), (1, 0), "{:?}", r.lines);
+        assert!(
+            r.lines
+                .iter()
+                .any(|l| l == "only apt: y: a needs `x | y`: we picked x, apt picked y"),
+            "{:?}",
+            r.lines
+        );
+        assert!(
+            r.lines
+                .iter()
+                .any(|l| l == "only apt: z: dependency of y (itself explained)"),
+            "{:?}",
+            r.lines
+        );
+        // An extra package and a version difference nobody explains.
+        let apt = BTreeMap::from([(v("a"), v("0.9")), (v("x"), v("1")), (v("w"), v("2"))]);
+        let r = compare(&u, &ours, &apt);
+        assert_eq!(r.unexplained, 2, "{:?}", r.lines);
+    }
 
     #[test]
     fn apt_list_names() {

@@ -703,6 +703,24 @@ mod tests {
     }
 
     #[test]
+    fn oversized_deb_is_cut_off_and_named() {
+        let tmp = tempfile::tempdir().unwrap();
+        let t = tmp.path();
+        archive(&t.join("srv"));
+        let deb = t.join("srv/debian/pool/main/s/systemd/systemd_257_amd64.deb");
+        let mut data = std::fs::read(&deb).unwrap();
+        data.extend_from_slice(&[0u8; 70000]);
+        std::fs::write(&deb, data).unwrap();
+        let server = Server::start(t.join("srv"));
+        let prof = profile(t, &server.url, &keys().good, vec!["openssh-server"]);
+        let e = err(fetch(&args(prof, t.join("out"), t.join("cache"))));
+        assert!(
+            e.contains("package systemd 257: size mismatch: more than the expected"),
+            "{e}"
+        );
+    }
+
+    #[test]
     fn missing_dependency_names_the_chain() {
         let tmp = tempfile::tempdir().unwrap();
         let t = tmp.path();

@@ -15,6 +15,8 @@ pub enum NetError {
     Status { url: String, status: u16 },
     #[error("{url}: {message}")]
     Io { url: String, message: String },
+    #[error("{url}: larger than the expected {limit} bytes")]
+    TooLarge { url: String, limit: u64 },
 }
 
 pub struct Net {
@@ -81,10 +83,10 @@ impl Net {
                 return Ok(total);
             }
             total += n as u64;
-            if limit.is_some_and(|l| total > l) {
-                return Err(NetError::Io {
+            if let Some(limit) = limit.filter(|&l| total > l) {
+                return Err(NetError::TooLarge {
                     url: url.to_string(),
-                    message: format!("larger than the expected {} bytes", limit.unwrap_or(0)),
+                    limit,
                 });
             }
             out.write_all(&buf[..n]).map_err(io)?;
