@@ -411,6 +411,7 @@ mod tests {
                 component: "main",
                 signer: "good@tandem.invalid",
                 valid_until: None,
+                xz_by_hash: false,
                 pkgs: vec![
                     pkg("openssh-server", "1:10.0p1-7", "Depends: openssh-sftp-server, systemd | sysvinit-core, mail-transport-agent\n"),
                     pkg("openssh-sftp-server", "1:10.0p1-7", "Depends: libfoo (>= 1.5)\n"),
@@ -431,6 +432,7 @@ mod tests {
                 component: "main",
                 signer: "good@tandem.invalid",
                 valid_until: None,
+                xz_by_hash: true,
                 pkgs: vec![pkg("libfoo", "2.0", "")],
             },
         );
@@ -489,6 +491,22 @@ mod tests {
         assert_eq!(s.downloaded, 5);
         assert_eq!(server.count(".deb"), 5);
         assert_eq!(server.count("/InRelease"), 2);
+        assert_eq!(
+            server.count("/updates/dists/trixie-updates/main/binary-amd64/Packages.xz"),
+            0
+        );
+        assert_eq!(
+            server
+                .requests
+                .lock()
+                .unwrap()
+                .iter()
+                .filter(|p| p
+                    .contains("/updates/dists/trixie-updates/main/binary-amd64/by-hash/SHA256/"))
+                .count(),
+            1,
+            "xz index fetched by hash"
+        );
 
         let repo = t.join("out1/repo");
         let packages =
@@ -556,6 +574,24 @@ mod tests {
         assert_eq!(server.requests.lock().unwrap().len(), before);
 
         apt_can_install(&repo, "openssh-server");
+
+        // A corrupt cache entry is noticed and fetched again, only that one.
+        let cached = t
+            .join("cache/debs")
+            .read_dir()
+            .unwrap()
+            .flatten()
+            .next()
+            .unwrap()
+            .path();
+        std::fs::write(&cached, b"garbage").unwrap();
+        let s4 = fetch(&args(
+            t.join("profile.toml"),
+            t.join("out4"),
+            t.join("cache"),
+        ))
+        .unwrap();
+        assert_eq!((s4.downloaded, s4.deb_requests), (1, 1));
     }
 
     /// The written repository works for apt as `deb [trusted=yes] file://... tandem main`.
@@ -750,6 +786,7 @@ mod tests {
                 component: "main",
                 signer: "good@tandem.invalid",
                 valid_until: Some("Mon, 01 Jan 2024 00:00:00 UTC"),
+                xz_by_hash: false,
                 pkgs: vec![pkg("libfoo", "2.0", "")],
             },
         );

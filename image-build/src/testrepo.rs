@@ -142,6 +142,9 @@ pub struct RepoSpec<'a> {
     pub pkgs: Vec<FakePkg>,
     pub signer: &'a str,
     pub valid_until: Option<&'a str>,
+    /// Publish Packages.xz (not .gz) with `Acquire-By-Hash: yes`, as Debian's
+    /// trixie-updates and trixie-security do.
+    pub xz_by_hash: bool,
 }
 
 /// Writes a signed repository under `root` (dists/, pool/) and returns the Packages text.
@@ -174,11 +177,22 @@ pub fn build_repo(root: &Path, spec: &RepoSpec) -> String {
     let dists = root.join("dists").join(spec.suite);
     let bin = dists.join(spec.component).join("binary-amd64");
     std::fs::create_dir_all(&bin).unwrap();
-    let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
-    gz.write_all(packages.as_bytes()).unwrap();
-    let gz = gz.finish().unwrap();
-    std::fs::write(bin.join("Packages.gz"), &gz).unwrap();
+    let (ext, compressed) = if spec.xz_by_hash {
+        let mut xz = Vec::new();
+        lzma_rs::xz_compress(&mut packages.as_bytes(), &mut xz).unwrap();
+        ("xz", xz)
+    } else {
+        let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+        gz.write_all(packages.as_bytes()).unwrap();
+        ("gz", gz.finish().unwrap())
+    };
+    std::fs::write(bin.join(format!("Packages.{ext}")), &compressed).unwrap();
     std::fs::write(bin.join("Packages"), &packages).unwrap();
+    if spec.xz_by_hash {
+        let by_hash = bin.join("by-hash/SHA256");
+        std::fs::create_dir_all(&by_hash).unwrap();
+        std::fs::write(by_hash.join(sha256_bytes(&compressed)), &compressed).unwrap();
+    }
     let mut release = format!(
         "Origin: Fixture\nSuite: {0}\nCodename: {0}\nDate: Sat, 21 Nov 2026 09:15:44 UTC\n",
         spec.suite
@@ -186,8 +200,15 @@ pub fn build_repo(root: &Path, spec: &RepoSpec) -> String {
     if let Some(v) = spec.valid_until {
         release.push_str(&format!("Valid-Until: {v}\n"));
     }
+    if spec.xz_by_hash {
+        release.push_str("Acquire-By-Hash: yes\n");
+    }
     release.push_str("Architectures: amd64\nSHA256:\n");
-    for (name, data) in [("Packages", packages.as_bytes()), ("Packages.gz", &gz[..])] {
+    let compressed_name = format!("Packages.{ext}");
+    for (name, data) in [
+        ("Packages", packages.as_bytes()),
+        (compressed_name.as_str(), &compressed[..]),
+    ] {
         release.push_str(&format!(
             " {} {} {}/binary-amd64/{name}\n",
             sha256_bytes(data),
