@@ -97,7 +97,7 @@ impl AptRoot {
         }
         std::fs::write(p.join("status"), "")?;
         let mut sources = String::new();
-        for (s, indexes) in loaded.sources.iter().zip(&loaded.indexes) {
+        for (n, (s, indexes)) in loaded.sources.iter().zip(&loaded.indexes).enumerate() {
             let r = s.repo;
             sources.push_str(&format!(
                 "deb [trusted=yes arch={}] {} {} {}\n",
@@ -116,8 +116,10 @@ impl AptRoot {
                 );
                 std::fs::write(p.join("lists").join(name), text)?;
             }
-            // apt takes pin priorities from the Release file next to the lists; profile
-            // priorities other than 500 are expressed as preferences instead.
+            // The Release file gives apt the origin data it needs to treat these lists like
+            // a normal archive (without it, apt --simulate skips Recommends).
+            let release = list_name(&r.url, &format!("dists/{}/Release", r.suite));
+            std::fs::write(p.join("lists").join(release), &loaded.release_texts[n])?;
         }
         std::fs::write(p.join("etc/sources.list"), sources)?;
         let mut prefs = String::new();
@@ -154,12 +156,7 @@ impl AptRoot {
     fn simulate(&self, roots: &[String]) -> Result<BTreeMap<String, String>> {
         let out = Command::new("apt-get")
             .env("APT_CONFIG", self.dir.path().join("apt.conf"))
-            .args([
-                "--simulate",
-                "--quiet",
-                "--no-install-recommends",
-                "install",
-            ])
+            .args(["--simulate", "--quiet", "install"])
             .args(roots)
             .output()
             .context("running apt-get")?;
@@ -168,7 +165,10 @@ impl AptRoot {
             bail!(
                 "apt-get failed: {}\n{}",
                 String::from_utf8_lossy(&out.stderr),
-                stdout.lines().rev().take(30).collect::<Vec<_>>().join("\n")
+                {
+                    let lines: Vec<&str> = stdout.lines().collect();
+                    lines[lines.len().saturating_sub(30)..].join("\n")
+                }
             );
         }
         let mut pkgs = BTreeMap::new();

@@ -54,6 +54,8 @@ pub struct Loaded<'p> {
     pub universe: Universe,
     /// Per source: (component, verified Packages text), kept for the apt comparison.
     pub indexes: Vec<Vec<(String, String)>>,
+    /// Per source: the verified (signature-stripped) InRelease text.
+    pub release_texts: Vec<String>,
     pub newest_date: i64,
 }
 
@@ -73,8 +75,11 @@ pub fn load<'p>(
     // Every InRelease first: an unreachable repository or a bad signature stops the
     // build before anything large is downloaded.
     let mut releases = Vec::new();
+    let mut release_texts = Vec::new();
     for s in &sources {
-        releases.push(s.release(cache, offline, now())?.0);
+        let (release, text) = s.release(cache, offline, now())?;
+        releases.push(release);
+        release_texts.push(if keep_indexes { text } else { String::new() });
     }
     let mut universe = Universe::default();
     let mut indexes = Vec::new();
@@ -96,6 +101,7 @@ pub fn load<'p>(
         sources,
         universe,
         indexes,
+        release_texts,
         newest_date,
     })
 }

@@ -360,7 +360,16 @@ impl Resolver<'_> {
     }
 
     fn depend(&mut self, parent: &str, group: &[Atom], hard: bool) {
-        if group.iter().any(|a| self.arch_ok(a) && self.satisfied(a)) {
+        if let Some(atom) = group.iter().find(|a| self.arch_ok(a) && self.satisfied(a)) {
+            if group.len() > 1 {
+                // Recorded so a difference to apt (which may pick another option when
+                // it meets this group earlier) can be explained.
+                self.res.choices.push(Choice {
+                    by: parent.to_string(),
+                    group: relation::display_group(group),
+                    picked: format!("{} (already chosen)", atom.name),
+                });
+            }
             return;
         }
         let mut why = Vec::new();
