@@ -74,7 +74,11 @@ pub fn load<'p>(
     offline: bool,
     keep_indexes: bool,
 ) -> Result<Loaded<'p>> {
-    let sources: Vec<Source> = profile.repositories.iter().map(Source::new).collect();
+    let sources: Vec<Source> = profile
+        .repositories
+        .iter()
+        .map(|r| Source::new(r, offline))
+        .collect();
     // Every InRelease first: an unreachable repository or a bad signature stops the
     // build before anything large is downloaded.
     let mut releases = Vec::new();
@@ -584,6 +588,26 @@ mod tests {
         let s3 = fetch(&a).unwrap();
         assert_eq!((s3.packages, s3.index_requests, s3.deb_requests), (5, 0, 0));
         assert_eq!(server.requests.lock().unwrap().len(), before);
+        // Offline with a corrupt cache entry: refused, still no request.
+        let cached = t
+            .join("cache/debs")
+            .read_dir()
+            .unwrap()
+            .flatten()
+            .next()
+            .unwrap()
+            .path();
+        let good = std::fs::read(&cached).unwrap();
+        std::fs::write(&cached, b"garbage").unwrap();
+        let mut a = args(t.join("profile.toml"), t.join("out3"), t.join("cache"));
+        a.offline = true;
+        let e = err(fetch(&a));
+        assert!(
+            e.contains("--offline:") && e.contains(".deb is not in the cache"),
+            "{e}"
+        );
+        assert_eq!(server.requests.lock().unwrap().len(), before);
+        std::fs::write(&cached, good).unwrap();
 
         apt_can_install(&repo, "openssh-server");
 
@@ -853,7 +877,9 @@ mod tests {
         let start = Instant::now();
         let e = format!(
             "{:#}",
-            Source::new(repo).release(&cache, false, now()).unwrap_err()
+            Source::new(repo, false)
+                .release(&cache, false, now())
+                .unwrap_err()
         );
         // Unreachable (DNS/connect), or, where it is reachable, the missing keyring; both name it.
         assert!(e.contains("http://download.proxmox.com/debian/pve"), "{e}");

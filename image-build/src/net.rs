@@ -15,18 +15,22 @@ pub enum NetError {
     Status { url: String, status: u16 },
     #[error("{url}: {message}")]
     Io { url: String, message: String },
+    #[error("--offline: {url} is not in the cache or does not match its index")]
+    Offline { url: String },
     #[error("{url}: larger than the expected {limit} bytes")]
     TooLarge { url: String, limit: u64 },
 }
 
 pub struct Net {
     agent: ureq::Agent,
+    /// `--offline`: every network request is refused (file:// still works).
+    pub offline: bool,
     /// Network requests made (file:// reads are not counted); tests assert on it.
     pub requests: AtomicUsize,
 }
 
 impl Net {
-    pub fn new(connect_timeout: Duration) -> Net {
+    pub fn new(connect_timeout: Duration, offline: bool) -> Net {
         let agent = ureq::AgentBuilder::new()
             .timeout_connect(connect_timeout)
             // A stalled mirror must not hang the build forever.
@@ -35,6 +39,7 @@ impl Net {
             .build();
         Net {
             agent,
+            offline,
             requests: AtomicUsize::new(0),
         }
     }
@@ -48,6 +53,10 @@ impl Net {
         };
         let mut reader: Box<dyn Read> = if let Some(path) = url.strip_prefix("file://") {
             Box::new(std::fs::File::open(path).map_err(io)?)
+        } else if self.offline {
+            return Err(NetError::Offline {
+                url: url.to_string(),
+            });
         } else {
             self.requests.fetch_add(1, Ordering::Relaxed);
             match self.agent.get(url).call() {

@@ -36,10 +36,13 @@ pub struct LoadedIndex {
 }
 
 impl<'a> Source<'a> {
-    pub fn new(repo: &'a Repository) -> Source<'a> {
+    pub fn new(repo: &'a Repository, offline: bool) -> Source<'a> {
         Source {
             repo,
-            net: Net::new(std::time::Duration::from_secs(repo.connect_timeout_seconds)),
+            net: Net::new(
+                std::time::Duration::from_secs(repo.connect_timeout_seconds),
+                offline,
+            ),
         }
     }
 
