@@ -238,7 +238,10 @@ pub fn verify_clearsigned(signed: &[u8], keyring: &Path, url: &str) -> Result<St
             .iter()
             .any(|l| l.split_whitespace().next() == Some(tag))
     };
-    if has("BADSIG") || has("NODATA") || !has("VALIDSIG") {
+    // GOODSIG is only emitted for a good signature by a valid key: an expired or revoked
+    // key, or an expired signature, yields EXPKEYSIG/REVKEYSIG/EXPSIG instead, which apt
+    // also treats as worthless.
+    if has("BADSIG") || has("NODATA") || !has("GOODSIG") || !has("VALIDSIG") {
         let human: Vec<&str> = status
             .lines()
             .filter(|l| !l.starts_with("[GNUPG:]"))
@@ -256,4 +259,28 @@ pub fn verify_clearsigned(signed: &[u8], keyring: &Path, url: &str) -> Result<St
         bail!(fail(detail));
     }
     String::from_utf8(output.stdout).context("InRelease content is not UTF-8")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::verify_clearsigned;
+    use crate::testrepo;
+
+    #[test]
+    fn signature_by_an_expired_key_is_rejected() {
+        let (_home, keyring, signed) = testrepo::sign_with_expiring_key("Origin: x\n", 5);
+        // Still valid right after signing (well within the 5 s unless the box stalls).
+        let fresh = verify_clearsigned(&signed, &keyring, "fixture");
+        std::thread::sleep(std::time::Duration::from_secs(6));
+        let e = verify_clearsigned(&signed, &keyring, "fixture")
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains("no valid signature from a key in the keyring"),
+            "{e}"
+        );
+        if let Ok(text) = fresh {
+            assert_eq!(text, "Origin: x\n");
+        }
+    }
 }

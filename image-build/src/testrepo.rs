@@ -300,3 +300,42 @@ pub fn write_profile(
     std::fs::write(&f, t).unwrap();
     f
 }
+
+/// A key that expires `secs` seconds after creation, and `text` clearsigned with it right
+/// away: (keyring, signed). The caller waits for the expiry.
+pub fn sign_with_expiring_key(text: &str, secs: u32) -> (tempfile::TempDir, PathBuf, Vec<u8>) {
+    let home = tempfile::Builder::new()
+        .prefix("tge")
+        .tempdir_in("/tmp")
+        .unwrap();
+    let h = home.path();
+    std::fs::set_permissions(h, std::os::unix::fs::PermissionsExt::from_mode(0o700)).unwrap();
+    let uid = "expiring@tandem.invalid";
+    gpg(
+        h,
+        &[
+            "--quick-gen-key",
+            uid,
+            "ed25519",
+            "sign",
+            &format!("seconds={secs}"),
+        ],
+    );
+    let keyring = h.join("expiring.gpg");
+    std::fs::write(&keyring, gpg(h, &["--export", uid])).unwrap();
+    let f = h.join("Release");
+    std::fs::write(&f, text).unwrap();
+    let signed = gpg(
+        h,
+        &[
+            "--local-user",
+            uid,
+            "--clearsign",
+            "-o",
+            "-",
+            f.to_str().unwrap(),
+        ],
+    );
+    kill_agent(h);
+    (home, keyring, signed)
+}
