@@ -1,6 +1,15 @@
 //! What the machine has. The inventory is plain data so that real machines' inventories
 //! can be test fixtures and `tandem plan --hardware FILE` works anywhere.
 
+pub mod detect;
+pub mod exclusive;
+pub mod report;
+pub mod signature;
+pub mod speed;
+pub mod udev;
+
+pub use detect::detect;
+
 use crate::answer::{MacAddr, Transport};
 use serde::{Deserialize, Serialize};
 
@@ -129,6 +138,9 @@ pub struct Partition {
     pub size_bytes: u64,
     #[serde(default)]
     pub signatures: Vec<Signature>,
+    /// Where this partition is mounted (also listed in the disk's `mounts`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub mounts: Vec<String>,
 }
 
 /// Something on a device that means it holds data.
