@@ -56,7 +56,13 @@ impl Sysroot {
     /// (sysfs links are relative; the captured tree holds only what detect reads).
     fn link(&self, abs: &str) -> Option<String> {
         let target = fs::read_link(self.path(abs)).ok()?;
-        let base = Path::new(abs).parent()?.join(target);
+        // The directory holding the link may itself be reached through links
+        // (/sys/class/net/eth0/device): resolve it for real, then the link lexically.
+        let parent = Path::new(abs).parent()?;
+        let real_root = fs::canonicalize(&self.root).ok()?;
+        let real_parent = fs::canonicalize(self.path(&parent.to_string_lossy())).ok()?;
+        let parent = Path::new("/").join(real_parent.strip_prefix(&real_root).ok()?);
+        let base = parent.join(target);
         let mut out = PathBuf::from("/");
         for c in base.components() {
             match c {
@@ -289,12 +295,14 @@ fn read_disk(sys: &Sysroot, name: &str, mounts: &Mounts, swaps: &[String]) -> Re
         transport: transport(name, &devpath, &rec),
         removable: sys.read(&format!("{base}/removable")).as_deref() == Some("1"),
         read_only: sys.read(&format!("{base}/ro")).as_deref() == Some("1"),
-        signatures: device_signatures(sys, name, &rec, false, size_bytes, logical_sector),
+        signatures: Vec::new(),
         mounts: mounts.of(&devnum, name),
         swap: swaps.iter().any(|s| s == name),
         holders: sys.entries(&format!("{base}/holders")),
         ..Disk::default()
     };
+    (d.signatures, d.signatures_unknown) =
+        device_signatures(sys, name, &rec, false, size_bytes, logical_sector);
     for part in sys.entries(&base) {
         let pbase = format!("{base}/{part}");
         let Some(number) = sys.read_num::<u32>(&format!("{pbase}/partition")) else {
@@ -315,11 +323,14 @@ fn read_disk(sys: &Sysroot, name: &str, mounts: &Mounts, swaps: &[String]) -> Re
                 d.holders.push(h);
             }
         }
+        let (signatures, unknown) =
+            device_signatures(sys, &part, &prec, true, psize, logical_sector);
+        d.signatures_unknown |= unknown;
         d.partitions.push(Partition {
             name: part.clone(),
             number,
             size_bytes: psize,
-            signatures: device_signatures(sys, &part, &prec, true, psize, logical_sector),
+            signatures,
             mounts: pmounts,
         });
     }
@@ -363,7 +374,9 @@ fn transport(name: &str, devpath: &str, rec: &udev::Record) -> Transport {
     }
 }
 
-/// udev's view, completed by reading the device itself when it is the live system.
+/// udev's view, completed by reading the device itself when it is the live system. The
+/// flag is set when neither source could tell (no udev record, device unreadable): then
+/// "no signature" means "unknown", not "blank".
 fn device_signatures(
     sys: &Sysroot,
     name: &str,
@@ -371,14 +384,16 @@ fn device_signatures(
     is_partition: bool,
     size: u64,
     sector: u32,
-) -> Vec<Signature> {
+) -> (Vec<Signature>, bool) {
     let from_udev = signature::from_udev(rec, is_partition);
+    let udev_knows = !rec.props.is_empty();
     if !sys.is_live() {
-        return from_udev;
+        return (from_udev, !udev_knows);
     }
     let probed = fs::File::open(format!("/dev/{name}"))
-        .and_then(|mut f| signature::probe(&mut f, size, sector))
-        .unwrap_or_default();
+        .and_then(|mut f| signature::probe(&mut f, size, sector));
+    let unknown = probed.is_err() && !udev_knows;
+    let probed = probed.unwrap_or_default();
     let probed = if is_partition {
         probed
             .into_iter()
@@ -387,7 +402,7 @@ fn device_signatures(
     } else {
         probed
     };
-    signature::merge(from_udev, probed)
+    (signature::merge(from_udev, probed), unknown)
 }
 
 /// Marks the disk the live system came from: the device mounted at /run/live/medium, or

@@ -81,6 +81,10 @@ pub struct Disk {
     /// disk).
     #[serde(default)]
     pub signatures: Vec<Signature>,
+    /// Neither udev nor the disk's own bytes could be read: an empty `signatures` does not
+    /// mean blank. Treat the disk as holding data.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub signatures_unknown: bool,
     /// Mount points of the disk or any of its partitions.
     #[serde(default)]
     pub mounts: Vec<String>,

@@ -43,7 +43,14 @@ fn disk_contents(d: &Disk) -> String {
             }
         })
         .collect();
-    if sigs.is_empty() {
+    if d.signatures_unknown {
+        let mut s = "unknown (no udev data, device unreadable)".to_string();
+        for x in sigs {
+            s.push_str("; ");
+            s.push_str(&x);
+        }
+        s
+    } else if sigs.is_empty() {
         "blank".into()
     } else {
         sigs.join("; ")
