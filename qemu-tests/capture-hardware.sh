@@ -26,7 +26,8 @@ set -euo pipefail
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 WORK=${WORK:-$ROOT/build/hwcap}
 OUT=${OUT:-$ROOT/installer/tests/fixtures/sysroot}
-MACHINES="virtio-1nic sata-oldmd-2nic nvme-lvm-uefi-2nic bond-4nic busy-md-swap-mount pxe-sas-nomedium"
+MACHINES="virtio-1nic sata-oldmd-2nic nvme-lvm-uefi-2nic bond-4nic busy-md-swap-mount pxe-sas-nomedium
+    nvme4k-scsi-lvm-toram"
 
 die() { echo "capture-hardware: $*" >&2; exit 1; }
 log() { echo "== $*" >&2; }
@@ -282,7 +283,8 @@ machine_nvme-lvm-uefi-2nic() {
         $(nic virtio-net-pci 52:54:00:30:00:01) $(nic virtio-net-pci 52:54:00:30:00:02) $(usb_stick)"
     GUEST_SETUP="$MOUNT_MEDIUM
         mkdir -p /run/lvm /etc/lvm
-        lvm pvcreate -qq -y /dev/nvme1n1 && lvm vgcreate -qq oldvg /dev/nvme1n1
+        d=/dev/disk/by-id/nvme-QEMU_NVMe_Ctrl_NVME0002
+        lvm pvcreate -qq -y \$d && lvm vgcreate -qq oldvg \$d
         for n in /sys/class/net/en*; do ip link set \${n##*/} up; done"
 }
 
@@ -335,6 +337,24 @@ machine_pxe-sas-nomedium() {
     GUEST_SETUP="for n in /sys/class/net/en*; do ip link set \${n##*/} up; done"
 }
 
+# toram: the stick is not mounted, the kernel command line names it (tandem.medium=).
+# A 4Kn NVMe namespace, a virtio-scsi disk carrying an *active* LV (held by dm-0), one
+# e1000 NIC.
+machine_nvme4k-scsi-lvm-toram() {
+    FIRMWARE=bios
+    APPEND="tandem.medium=TANDEMUSB01"
+    img scsi0 4G
+    QEMU_DEVS="$(nvme_disk nvme0 4G NVME4K01),logical_block_size=4096,physical_block_size=4096
+        -device virtio-scsi-pci,id=vscsi $(drive scsi0) -device scsi-hd,drive=scsi0,bus=vscsi.0,serial=VSCSI001
+        $(nic e1000 52:54:00:70:00:01) $(usb_stick)"
+    GUEST_SETUP="mkdir -p /run/lvm /etc/lvm
+        d=/dev/disk/by-id/scsi-0QEMU_QEMU_HARDDISK_VSCSI001
+        [ -e \$d ] || d=\$(ls /dev/disk/by-id/scsi-*VSCSI001 | head -1)
+        lvm pvcreate -qq -y \$d && lvm vgcreate -qq livevg \$d
+        lvm lvcreate -qq -y -L 64M -n data livevg --config 'activation { udev_sync = 0 udev_rules = 0 }'
+        for n in /sys/class/net/en*; do ip link set \${n##*/} up; done"
+}
+
 # ───────────────────────────── running ─────────────────────────────
 
 capture() {
@@ -343,6 +363,7 @@ capture() {
     M="$WORK/$name"
     rm -rf "$M"
     mkdir -p "$M"
+    APPEND=""
     "machine_$name"
     printf 'setup() {\n%s\n}\n' "$GUEST_SETUP" >"$M/machine.sh"
     (cd "$M" && echo machine.sh | cpio -o -H newc --quiet) >"$M/machine.cpio"
@@ -359,7 +380,7 @@ capture() {
     timeout 900 qemu-system-x86_64 -accel tcg -m 1024 -smp 1 -nodefaults -display none \
         -monitor none -serial "file:$M/console.log" -serial "file:$M/capture.b64" \
         "${fw[@]}" -kernel "$WORK/pkgroot/boot/vmlinuz-$KVER" -initrd "$M/initrd.gz" \
-        -append "console=ttyS0 quiet panic=-1 net.ifnames=1" -no-reboot $QEMU_DEVS ||
+        -append "console=ttyS0 quiet panic=-1 net.ifnames=1 $APPEND" -no-reboot $QEMU_DEVS ||
         die "$name: qemu failed; see $M/console.log"
     grep -q END-CAPTURE "$M/capture.b64" || die "$name: no capture; see $M/console.log"
     rm -rf "${OUT:?}/$name"

@@ -36,6 +36,30 @@ fn names(inv: &Inventory) -> Vec<&str> {
     inv.disks.iter().map(|d| d.name.as_str()).collect()
 }
 
+/// SCSI-family kernel names (sd*) and NVMe controller numbers follow probe order, which
+/// differs between boots; the serials QEMU was given do not.
+fn by_serial<'a>(inv: &'a Inventory, serial: &str) -> &'a Disk {
+    let hits: Vec<&Disk> = inv
+        .disks
+        .iter()
+        .filter(|d| d.serial.as_deref() == Some(serial))
+        .collect();
+    assert_eq!(hits.len(), 1, "serial {serial} in {:?}", names(inv));
+    hits[0]
+}
+
+fn sorted_serials(inv: &Inventory) -> Vec<&str> {
+    let mut v: Vec<&str> = inv
+        .disks
+        .iter()
+        .filter_map(|d| d.serial.as_deref())
+        .collect();
+    v.sort();
+    v
+}
+
+const STICK: &str = "TANDEMUSB01";
+
 fn mac(s: &str) -> MacAddr {
     s.parse().unwrap()
 }
@@ -99,7 +123,7 @@ fn virtio_disks_one_nic_usb_boot() {
     let inv = inv("virtio-1nic");
     assert_machine_bios(&inv);
     assert_eq!(names(&inv), ["sda", "vda", "vdb"]);
-    assert_usb_medium(disk(&inv, "sda"));
+    assert_usb_medium(by_serial(&inv, STICK));
 
     let vda = disk(&inv, "vda");
     assert_eq!(vda.transport, Transport::Virtio);
@@ -153,10 +177,17 @@ fn virtio_disks_one_nic_usb_boot() {
 fn sata_disks_with_an_old_md_array() {
     let inv = inv("sata-oldmd-2nic");
     assert_machine_bios(&inv);
-    assert_eq!(names(&inv), ["sda", "sdb", "sdc", "sdd"]);
+    let mut kernel_names = names(&inv);
+    kernel_names.sort();
+    assert_eq!(kernel_names, ["sda", "sdb", "sdc", "sdd"]);
+    assert_eq!(
+        sorted_serials(&inv),
+        ["SATA0001", "SATA0002", "SSD00003", STICK]
+    );
     let mut uuids = Vec::new();
-    for (name, serial) in [("sda", "SATA0001"), ("sdb", "SATA0002")] {
-        let d = disk(&inv, name);
+    for serial in ["SATA0001", "SATA0002"] {
+        let d = by_serial(&inv, serial);
+        let name = &d.name;
         assert_eq!(d.transport, Transport::Sata);
         assert_eq!(d.serial.as_deref(), Some(serial));
         assert_eq!(d.model.as_deref(), Some("QEMU HARDDISK"));
@@ -185,7 +216,7 @@ fn sata_disks_with_an_old_md_array() {
     }
     assert_eq!(uuids[0], uuids[1], "both members of one array");
 
-    let ssd = disk(&inv, "sdc");
+    let ssd = by_serial(&inv, "SSD00003");
     assert!(!ssd.rotational, "rotation_rate=1");
     assert_eq!(ssd.model.as_deref(), Some("Samsung_SSD_870"));
     assert_eq!(ssd.wwn.as_deref(), Some("0x5002538e40a1b2c3"));
@@ -197,7 +228,7 @@ fn sata_disks_with_an_old_md_array() {
         ssd.by_id.last().map(String::as_str),
         Some("wwn-0x5002538e40a1b2c3")
     );
-    assert_usb_medium(disk(&inv, "sdd"));
+    assert_usb_medium(by_serial(&inv, STICK));
 
     let up = nic(&inv, "ens3");
     assert_eq!(up.driver.as_deref(), Some("e1000e"));
@@ -216,9 +247,18 @@ fn nvme_with_an_lvm_pv_on_uefi() {
     let inv = inv("nvme-lvm-uefi-2nic");
     assert_eq!(inv.machine.firmware, Firmware::Uefi);
     assert!(!inv.machine.secure_boot, "OVMF without Secure Boot");
-    assert_eq!(names(&inv), ["nvme0n1", "nvme1n1", "sda", "sdb"]);
-    for (name, serial) in [("nvme0n1", "NVME0001"), ("nvme1n1", "NVME0002")] {
-        let d = disk(&inv, name);
+    assert_eq!(names(&inv).len(), 4);
+    assert_eq!(
+        sorted_serials(&inv),
+        ["NVME0001", "NVME0002", "SATA0101", STICK]
+    );
+    for serial in ["NVME0001", "NVME0002"] {
+        let d = by_serial(&inv, serial);
+        assert!(
+            d.name.starts_with("nvme") && d.name.ends_with("n1"),
+            "{}",
+            d.name
+        );
         assert_eq!(d.transport, Transport::Nvme);
         assert_eq!(d.serial.as_deref(), Some(serial));
         assert_eq!(d.model.as_deref(), Some("QEMU NVMe Ctrl"));
@@ -230,16 +270,16 @@ fn nvme_with_an_lvm_pv_on_uefi() {
             d.by_id
         );
     }
-    assert!(disk(&inv, "nvme0n1").signatures.is_empty());
+    assert!(by_serial(&inv, "NVME0001").signatures.is_empty());
     assert_eq!(
-        disk(&inv, "nvme1n1").signatures,
+        by_serial(&inv, "NVME0002").signatures,
         vec![Signature::LvmPv { vg: None }],
         "udev knows the PV, not its VG"
     );
-    let sata = disk(&inv, "sda");
+    let sata = by_serial(&inv, "SATA0101");
     assert_eq!(sata.transport, Transport::Sata);
-    assert_eq!(sata.serial.as_deref(), Some("SATA0101"));
-    assert_usb_medium(disk(&inv, "sdb"));
+    assert!(sata.name.starts_with("sd"), "{}", sata.name);
+    assert_usb_medium(by_serial(&inv, STICK));
     let nics: Vec<(&str, &MacAddr)> = inv
         .nics
         .iter()
@@ -258,7 +298,7 @@ fn nvme_with_an_lvm_pv_on_uefi() {
 fn four_nics_and_a_bond_that_is_up() {
     let inv = inv("bond-4nic");
     assert_eq!(names(&inv), ["sda", "vda"]);
-    assert_usb_medium(disk(&inv, "sda"));
+    assert_usb_medium(by_serial(&inv, STICK));
     assert_eq!(inv.physical_nics().count(), 4);
     let bond = nic(&inv, "bond0");
     assert!(bond.is_virtual);
@@ -321,8 +361,9 @@ fn busy_disks_are_named_with_the_reason() {
         [Signature::Filesystem { fstype, label: Some(l), .. }] if fstype == "swap" && l == "busyswap"
     ));
 
+    let stick = by_serial(&inv, STICK).name.clone();
     let err = check(
-        &["vda".into(), "/dev/vdc".into(), "sda".into()],
+        &["vda".into(), "/dev/vdc".into(), stick.clone()],
         &root("busy-md-swap-mount"),
     )
     .unwrap_err();
@@ -336,7 +377,10 @@ fn busy_disks_are_named_with_the_reason() {
         text.contains("/dev/vdc: it is mounted at /mnt/data"),
         "{text}"
     );
-    assert!(text.contains("/dev/sda: it is the boot medium"), "{text}");
+    assert!(
+        text.contains(&format!("/dev/{stick}: it is the boot medium")),
+        "{text}"
+    );
     assert_eq!(
         check(&["vdz".into()], &root("busy-md-swap-mount")),
         Err(ExclusiveError::Missing("vdz".into()))
@@ -352,12 +396,12 @@ fn busy_disks_are_named_with_the_reason() {
 fn pxe_boot_has_no_medium_and_sas_disks() {
     let inv = inv("pxe-sas-nomedium");
     assert!(inv.disks.iter().all(|d| !d.boot_medium));
-    assert_eq!(names(&inv), ["sda", "sdb"]);
-    for (name, serial, wwn) in [
-        ("sda", "SAS00001", "5000c500a1b2c301"),
-        ("sdb", "SAS00002", "5000c500a1b2c302"),
+    assert_eq!(sorted_serials(&inv), ["SAS00001", "SAS00002"]);
+    for (serial, wwn) in [
+        ("SAS00001", "5000c500a1b2c301"),
+        ("SAS00002", "5000c500a1b2c302"),
     ] {
-        let d = disk(&inv, name);
+        let d = by_serial(&inv, serial);
         assert_eq!(d.transport, Transport::Sas);
         assert_eq!(d.serial.as_deref(), Some(serial));
         assert!(d.wwn.as_deref().unwrap().contains(wwn), "{:?}", d.wwn);
@@ -469,10 +513,14 @@ root = {{ size = "4G", fs = "ext4" }}
 }
 
 fn detect_match(machine: &str, answer: &Path) -> (Option<i32>, String, String) {
+    detect_match_in(&root(machine), answer)
+}
+
+fn detect_match_in(sysroot: &Path, answer: &Path) -> (Option<i32>, String, String) {
     let out = tandem(&[
         "detect",
         "--sysroot",
-        root(machine).to_str().unwrap(),
+        sysroot.to_str().unwrap(),
         "--match",
         answer.to_str().unwrap(),
     ]);
@@ -492,6 +540,18 @@ fn match_shows_selection_and_each_reason() {
                 \n[[network.nics]]\nname = \"mgmt0\"\nmatch = { mac = [\"52:54:00:40:00:03\"] }\n";
 
     // Each filter kind, on the SATA machine (two 6 GiB HDDs, a 4 GiB SSD, the USB stick).
+    // Written with the names of one boot (sda, sdb = the HDDs SATA0001/2, sdc = the SSD,
+    // sdd = the stick); the kernel's names on the captured boot come from the serials.
+    let sata = inv("sata-oldmd-2nic");
+    let real = |n: &str| -> String {
+        let serial = match n {
+            "sda" => "SATA0001",
+            "sdb" => "SATA0002",
+            "sdc" => "SSD00003",
+            _ => STICK,
+        };
+        by_serial(&sata, serial).name.clone()
+    };
     for (disks, selected, left) in [
         (
             r#"{ transport = ["sata"] }"#,
@@ -533,7 +593,7 @@ fn match_shows_selection_and_each_reason() {
         let (code, out, err) = detect_match("sata-oldmd-2nic", &a);
         assert_eq!(code, Some(0), "{disks}: {out}{err}");
         let sel_part = out.split("Disks left out").next().unwrap();
-        for s in &selected {
+        for s in selected.iter().map(|s| real(s)) {
             assert!(
                 sel_part.contains(&format!("  {s} ")),
                 "{disks}: {s} not selected:\n{out}"
@@ -544,9 +604,10 @@ fn match_shows_selection_and_each_reason() {
             "{disks}:\n{out}"
         );
         for (d, why) in left {
+            let d = real(d);
             assert!(
                 out.lines()
-                    .any(|l| l.trim_start().starts_with(d) && l.contains(why)),
+                    .any(|l| l.trim_start().starts_with(&d) && l.contains(why)),
                 "{disks}: {d} left out for {why:?}:\n{out}"
             );
         }
@@ -575,7 +636,11 @@ fn match_shows_selection_and_each_reason() {
         err.contains("nothing.toml:7:") && err.contains("storage.disks: matches no disk"),
         "{err}"
     );
-    assert!(err.contains("sdd: boot medium (never selectable)"), "{err}");
+    let stick = real("sdd");
+    assert!(
+        err.contains(&format!("{stick}: boot medium (never selectable)")),
+        "{err}"
+    );
 
     // Names the boot medium.
     let a = answer(
@@ -587,7 +652,9 @@ fn match_shows_selection_and_each_reason() {
     let (code, _, err) = detect_match("sata-oldmd-2nic", &a);
     assert_eq!(code, Some(2), "{err}");
     assert!(
-        err.contains("disk sdd is the boot medium the installer runs from; it is never selectable"),
+        err.contains(&format!(
+            "disk {stick} is the boot medium the installer runs from; it is never selectable"
+        )),
         "{err}"
     );
 
@@ -603,6 +670,32 @@ fn match_shows_selection_and_each_reason() {
         err.contains("disk vdc matches but cannot be used: it is mounted at /mnt/data"),
         "{err}"
     );
+
+    // A removable disk that is not the boot medium: the toram machine without its
+    // tandem.medium= parameter.
+    let r = scratch_copy("nvme4k-scsi-lvm-toram", "removable");
+    std::fs::write(r.join("proc/cmdline"), "console=ttyS0\n").unwrap();
+    let a = answer(&dir, "removable", "{ transport = [\"nvme\", \"usb\"] }", "");
+    let (code, out, err) = detect_match_in(&r, &a);
+    assert_eq!(code, Some(0), "{out}{err}");
+    let stick = by_serial(&detect(&r).unwrap(), STICK).name.clone();
+    assert!(
+        out.contains(&format!("{stick:<10} removable (exclude-removable = true)")),
+        "{out}"
+    );
+    let a = answer(
+        &dir,
+        "removable",
+        "{ transport = [\"usb\"], exclude-removable = false }",
+        "",
+    );
+    let (code, out, err) = detect_match_in(&r, &a);
+    assert_eq!(code, Some(0), "{out}{err}");
+    assert!(
+        out.contains(&format!("storage.disks (1):\n  {stick} ")),
+        "{out}"
+    );
+    std::fs::remove_dir_all(r.parent().unwrap()).unwrap();
 
     // A NIC selector that matches nothing.
     let a = answer(
@@ -630,4 +723,105 @@ fn secure_boot_is_read_from_efivars() {
     std::fs::write(&var, [6, 0, 0, 0, 0]).unwrap();
     assert!(!detect(&dir).unwrap().machine.secure_boot);
     std::fs::remove_dir_all(&dir).unwrap();
+}
+
+/// A copy of a captured tree to modify: `cp -a` keeps the symlinks.
+fn scratch_copy(machine: &str, tag: &str) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("tandem-{tag}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    let st = Command::new("cp")
+        .arg("-a")
+        .arg(root(machine))
+        .arg(dir.join("root"))
+        .status()
+        .unwrap();
+    assert!(st.success());
+    dir.join("root")
+}
+
+#[test]
+fn medium_named_on_the_kernel_command_line() {
+    let r = scratch_copy("pxe-sas-nomedium", "medium-param");
+    std::fs::write(
+        r.join("proc/cmdline"),
+        "console=ttyS0 quiet tandem.medium=SAS00002\n",
+    )
+    .unwrap();
+    let inv = detect(&r).unwrap();
+    assert!(by_serial(&inv, "SAS00002").boot_medium);
+    assert!(!by_serial(&inv, "SAS00001").boot_medium);
+    // A by-id path works as well.
+    let id = format!("/dev/disk/by-id/{}", by_serial(&inv, "SAS00001").by_id[0]);
+    std::fs::write(r.join("proc/cmdline"), format!("tandem.medium={id}\n")).unwrap();
+    let inv = detect(&r).unwrap();
+    assert!(by_serial(&inv, "SAS00001").boot_medium);
+    assert!(!by_serial(&inv, "SAS00002").boot_medium);
+    std::fs::remove_dir_all(r.parent().unwrap()).unwrap();
+}
+
+/// Without udev's database (a live system where udevd did not run), sysfs still gives
+/// names, sizes, serials, models, transports, NIC paths and drivers; the contents are
+/// then unknown, never "blank".
+#[test]
+fn without_the_udev_database_sysfs_still_answers() {
+    let r = scratch_copy("sata-oldmd-2nic", "no-udev");
+    std::fs::remove_dir_all(r.join("run/udev")).unwrap();
+    let inv = detect(&r).unwrap();
+    let with_udev = self::inv("sata-oldmd-2nic");
+    assert_eq!(names(&inv), names(&with_udev));
+    for (a, b) in inv.disks.iter().zip(&with_udev.disks) {
+        assert_eq!(a.size_bytes, b.size_bytes);
+        assert_eq!(a.transport, b.transport, "{}", a.name);
+        assert_eq!(a.model, b.model, "{}", a.name);
+        assert!(a.by_id.is_empty());
+        assert!(a.signatures_unknown, "{}", a.name);
+        assert!(!b.signatures_unknown, "{}", b.name);
+    }
+    // ATA disks have no sysfs serial; udev's ata_id is the source there.
+    let stick = &by_serial(&with_udev, STICK).name;
+    for d in &inv.disks {
+        if d.transport == Transport::Sata {
+            assert_eq!(d.serial, None, "{}", d.name);
+        }
+        assert_eq!(d.boot_medium, d.name == *stick, "from mountinfo, not udev");
+    }
+    for (a, b) in inv.nics.iter().zip(&with_udev.nics) {
+        assert_eq!((&a.name, &a.mac, &a.driver), (&b.name, &b.mac, &b.driver));
+        assert_eq!(a.path, b.path, "PCI path from the sysfs device path");
+    }
+    std::fs::remove_dir_all(r.parent().unwrap()).unwrap();
+}
+
+#[test]
+fn toram_medium_by_parameter_4kn_nvme_and_an_active_lv() {
+    let inv = inv("nvme4k-scsi-lvm-toram");
+    assert_eq!(sorted_serials(&inv), ["NVME4K01", STICK, "VSCSI001"]);
+    let nvme = disk(&inv, "nvme0n1");
+    assert_eq!((nvme.logical_sector, nvme.physical_sector), (4096, 4096));
+    assert_eq!(nvme.serial.as_deref(), Some("NVME4K01"));
+    assert_eq!(nvme.transport, Transport::Nvme);
+
+    let scsi = by_serial(&inv, "VSCSI001");
+    assert_eq!(scsi.transport, Transport::Scsi, "virtio-scsi");
+    assert_eq!(scsi.serial.as_deref(), Some("VSCSI001"));
+    assert_eq!(
+        scsi.by_id,
+        vec!["scsi-0QEMU_QEMU_HARDDISK_VSCSI001".to_string()]
+    );
+    assert_eq!(scsi.signatures, vec![Signature::LvmPv { vg: None }]);
+    assert_eq!(scsi.holders, vec!["dm-0".to_string()]);
+    assert!(tandem::plan::select::disk_busy(scsi)
+        .unwrap()
+        .contains("held by dm-0"));
+
+    // Not mounted (toram), named by tandem.medium=TANDEMUSB01 instead.
+    let stick = by_serial(&inv, STICK);
+    assert!(stick.boot_medium && stick.mounts.is_empty());
+    assert_eq!(stick.transport, Transport::Usb);
+
+    let n = nic(&inv, "ens4");
+    assert_eq!(n.driver.as_deref(), Some("e1000"));
+    assert_eq!(n.hw_mac(), &mac("52:54:00:70:00:01"));
+    assert_eq!((n.speed_mbps, n.carrier), (Some(1000), true));
 }

@@ -11,8 +11,9 @@ use std::collections::{BTreeMap, HashMap};
 use std::fs;
 use std::path::{Component, Path, PathBuf};
 
-/// Where live-boot mounts the medium the live system came from.
-pub const LIVE_MEDIUM_MOUNT: &str = "/run/live/medium";
+/// Where live-boot mounts the medium the live system came from, and (`findiso=`) the
+/// filesystem holding the ISO image it was booted from.
+pub const LIVE_MEDIUM_MOUNTS: [&str; 2] = ["/run/live/medium", "/run/live/findiso"];
 /// Kernel command-line parameter naming the boot medium when it is not mounted there.
 pub const MEDIUM_PARAM: &str = "tandem.medium=";
 const SECURE_BOOT_VAR: &str =
@@ -405,9 +406,9 @@ fn device_signatures(
     (signature::merge(from_udev, probed), unknown)
 }
 
-/// Marks the disk the live system came from: the device mounted at /run/live/medium, or
-/// the one `tandem.medium=` on the kernel command line names. PXE and toram boots have
-/// none.
+/// Marks the disk the live system came from: the device mounted at /run/live/medium (or
+/// /run/live/findiso when the ISO is a file on a disk), or the one `tandem.medium=` on the
+/// kernel command line names. PXE and toram boots have none.
 fn mark_boot_medium(sys: &Sysroot, mounts: &Mounts, disks: &mut [Disk]) {
     let param = sys.read("/proc/cmdline").and_then(|c| {
         c.split_whitespace()
@@ -417,7 +418,11 @@ fn mark_boot_medium(sys: &Sysroot, mounts: &Mounts, disks: &mut [Disk]) {
     let medium_devnums: Vec<&String> = mounts
         .by_devnum
         .iter()
-        .filter(|(_, points)| points.iter().any(|p| p == LIVE_MEDIUM_MOUNT))
+        .filter(|(_, points)| {
+            points
+                .iter()
+                .any(|p| LIVE_MEDIUM_MOUNTS.contains(&p.as_str()))
+        })
         .map(|(dn, _)| dn)
         .collect();
     for d in disks.iter_mut() {
