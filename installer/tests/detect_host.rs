@@ -110,6 +110,13 @@ fn speed_reads_a_loop_device() {
         },
     );
     let whole = measure(Path::new(&dev), Budget::default());
+    let no_time = measure(
+        Path::new(&dev),
+        Budget {
+            bytes: 1 << 30,
+            time: std::time::Duration::ZERO,
+        },
+    );
     Command::new("losetup").args(["-d", &dev]).status().unwrap();
     let after = std::fs::read(&img).unwrap();
     std::fs::remove_dir_all(&dir).unwrap();
@@ -121,5 +128,6 @@ fn speed_reads_a_loop_device() {
         32 << 20,
         "stops at the end of the device"
     );
+    assert_eq!(no_time.unwrap().bytes, 0, "stops when the time is up");
     assert!(after == data, "the device was only read");
 }

@@ -237,8 +237,11 @@ fn read_swaps(sys: &Sysroot) -> Vec<String> {
 
 fn read_disk(sys: &Sysroot, name: &str, mounts: &Mounts, swaps: &[String]) -> Result<Option<Disk>> {
     let base = format!("/sys/block/{name}");
-    // Only disks backed by a device: no loop, ram, zram, md, dm, nbd; no optical drives.
-    if sys.link(&format!("{base}/device")).is_none() || name.starts_with("sr") {
+    // Only disks backed by a device: no loop, ram, zram, md, dm, nbd; no optical drives;
+    // not an eMMC's boot or RPMB areas (mmcblk0boot0, mmcblk0rpmb), which belong to the
+    // user area next to them.
+    let emmc_area = name.starts_with("mmcblk") && (name.contains("boot") || name.ends_with("rpmb"));
+    if sys.link(&format!("{base}/device")).is_none() || name.starts_with("sr") || emmc_area {
         return Ok(None);
     }
     let size_bytes = sys.read_num::<u64>(&format!("{base}/size")).unwrap_or(0) * 512;
