@@ -52,6 +52,10 @@ fetch_packages() {
         touch "$WORK/debs/.done"
     fi
     if [ ! -e "$WORK/pkgroot/.done" ]; then
+        # Packages built for a merged /usr (trixie) ship /usr/bin, /usr/lib…: give the tree
+        # the usrmerge links first so the paths below hold on either layout.
+        mkdir -p "$WORK/pkgroot/usr/bin" "$WORK/pkgroot/usr/sbin" "$WORK/pkgroot/usr/lib"
+        for d in bin sbin lib; do ln -sfn "usr/$d" "$WORK/pkgroot/$d"; done
         for d in "$WORK"/debs/*.deb; do dpkg-deb -x "$d" "$WORK/pkgroot"; done
         # kmod is a multi-call binary that picks its job by name.
         ln -sf kmod "$WORK/pkgroot/bin/depmod"
