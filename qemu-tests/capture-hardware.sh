@@ -94,7 +94,10 @@ build_initramfs() {
     add_elf "$P/lib/udev/scsi_id" /lib/udev/scsi_id
     add_elf "$P/sbin/mdadm" /sbin/mdadm
     add_elf "$P/sbin/lvm" /sbin/lvm
-    if [ -n "${TANDEM_BIN:-}" ]; then add_elf "$TANDEM_BIN" /bin/tandem; fi
+    if [ -n "${TANDEM_BIN:-}" ]; then
+        add_elf "$TANDEM_BIN" /bin/tandem
+        strip "$S/bin/tandem" 2>/dev/null || true # a debug build is mostly symbols
+    fi
     cp "$P"/lib/udev/rules.d/*.rules "$S/lib/udev/rules.d/"
     rm -f "$S"/lib/udev/rules.d/64-md-raid-assembly.rules "$S"/lib/udev/rules.d/69-lvm*.rules
     cp "$P"/lib/systemd/network/99-default.link "$S/lib/systemd/network/"
