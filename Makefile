@@ -11,7 +11,7 @@ DEB_PACKAGES := xorriso mtools squashfs-tools mmdebstrap qemu-system-x86 ovmf \
 	qemu-utils gpg gpgv dosfstools e2fsprogs fdisk gdisk tmux curl python3 \
 	debian-archive-keyring grub-pc-bin grub-efi-amd64-bin busybox-static cpio zstd
 
-.PHONY: all deps check fmt clippy unit test demo clean image-fetch image-closure-check
+.PHONY: all deps check fmt clippy unit test demo clean image-fetch image-closure-check hardware-fixtures
 
 all: check
 
@@ -39,6 +39,12 @@ check: fmt clippy unit
 # Everything CI runs.
 test: deps check
 	@echo "== make test: all tiers passed"
+
+# Re-captures installer/tests/fixtures/sysroot from QEMU guests (TCG, about 4 minutes);
+# see docs/hardware.md.
+hardware-fixtures: deps
+	$(CARGO) build -p tandem
+	TANDEM_BIN=$(CURDIR)/target/debug/tandem qemu-tests/capture-hardware.sh
 
 # The main job. Until the image and install tiers land it validates the seed example,
 # prints its plan and renders its configs.
