@@ -92,6 +92,9 @@ enum Command {
     },
     /// Show the machine's disks, NICs and firmware as the installer sees them. Reads only.
     Detect(DetectArgs),
+    /// Install this machine from an answer file: validates everything first, then
+    /// partitions, RAID, LVM, the base system and packages from the medium, configs, GRUB.
+    Install(crate::exec::InstallArgs),
 }
 
 #[derive(clap::Args)]
@@ -232,6 +235,7 @@ fn run(cli: Cli) -> Result<()> {
             quiet,
         } => esp_sync(&source, &list, &by_uuid, quiet),
         Command::Detect(args) => detect(args),
+        Command::Install(args) => crate::exec::install_command(args),
     }
 }
 

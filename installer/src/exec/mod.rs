@@ -1,5 +1,203 @@
-//! The executor: the only code that touches disks. It drives mdadm, lvm, mkfs, dpkg and
-//! grub-install through [`runner::Runner`], which logs every command.
+//! The executor: the only code that touches disks. `steps` turns (answer, plan, inventory)
+//! into the ordered install script; `install` runs it through [`runner::Runner`], which
+//! logs every command; `progress` shows it.
 
 pub mod esp;
+pub mod install;
+pub mod medium;
+pub mod packages;
+pub mod progress;
 pub mod runner;
+pub mod steps;
+
+use crate::answer::{locate, Document, NodeHint};
+use crate::cli::InputError;
+use crate::hardware::Inventory;
+use crate::{plan, render, validate};
+use anyhow::{Context, Result};
+use std::io::{BufRead, Write};
+use std::path::PathBuf;
+
+#[derive(clap::Args, Debug)]
+pub struct InstallArgs {
+    /// The answer file (path or http URL). Without it: tandem.answer= on the kernel
+    /// command line, then the answer embedded in the medium, then a partition labelled
+    /// TANDEM.
+    #[arg(long)]
+    pub answer: Option<String>,
+    /// Do not ask for the typed confirmation.
+    #[arg(long)]
+    pub yes: bool,
+    /// Print every step the install would run, then stop. Writes nothing.
+    #[arg(long)]
+    pub dry_run: bool,
+    /// How to show progress.
+    #[arg(long, value_enum, default_value = "auto")]
+    pub progress: progress::Mode,
+    /// When the install fails, clear the selected disks' partition tables.
+    #[arg(long)]
+    pub reset_on_error: bool,
+    /// Which node of a cluster file this machine is (default: by its MACs).
+    #[arg(long)]
+    pub node: Option<String>,
+    /// Plan against this inventory JSON instead of the live machine (only with --dry-run).
+    #[arg(long, requires = "dry_run")]
+    pub hardware: Option<PathBuf>,
+    /// Where the boot medium is mounted.
+    #[arg(long, default_value = medium::MEDIUM, hide = true)]
+    pub medium: PathBuf,
+    /// Where the new system is assembled.
+    #[arg(long, default_value = "/target", hide = true)]
+    pub target: PathBuf,
+}
+
+/// `tandem install`.
+pub fn install_command(a: InstallArgs) -> Result<()> {
+    let mut places = locate::Places::live_system();
+    places.flag = a.answer.clone();
+    let Some(found) = locate::locate(&places)? else {
+        return Err(InputError::Other(
+            "no answer file: give --answer PATH|URL, boot with tandem.answer=URL, embed one \
+             with `tandem-image embed-answer`, or put answer.toml on a partition labelled \
+             TANDEM"
+                .into(),
+        )
+        .into());
+    };
+    println!("answer: {}", found.origin);
+    let inv = match &a.hardware {
+        Some(h) => crate::cli::read_inventory(h)?,
+        None => crate::hardware::detect(std::path::Path::new("/"))
+            .context("detecting this machine's hardware")?,
+    };
+
+    // Everything is checked before anything is written.
+    let doc = Document::parse(&found.name, &found.text).map_err(InputError::from)?;
+    let hint = NodeHint {
+        name: a.node.clone().or(places.cmdline.node.clone()),
+        macs: inv.physical_nics().map(|n| n.hw_mac().clone()).collect(),
+    };
+    let loaded = doc.resolve(&hint).map_err(InputError::from)?;
+    let answer = &loaded.answer;
+    let mut issues = validate::validate(answer, loaded.node, Some(&inv));
+    issues.extend(validate::check_for_install(answer));
+    let plan = if issues.is_empty() {
+        match plan::build(answer, loaded.node, &inv) {
+            Ok(p) => Some(p),
+            Err(mut p) => {
+                issues.append(&mut p);
+                None
+            }
+        }
+    } else {
+        None
+    };
+    let Some(plan) = plan else {
+        return Err(InputError::Answer(loaded.map.diagnostics(issues)).into());
+    };
+    // check_for_install refused "generate": every secret is in the answer.
+    let secrets = render::Secrets::from_answer(answer, |_| String::new());
+    let files = render::all(answer, &plan, &secrets);
+    let medium = medium::Medium::new(&a.medium);
+    let mut probe = runner::Runner::unlogged();
+    let debs = match medium.debs_for(&plan, &mut probe) {
+        Ok(d) => d,
+        Err(e) if a.dry_run => {
+            println!("note: {e:#}; the package steps are left out of this listing");
+            vec![]
+        }
+        Err(e) => return Err(e.context("checking the medium before writing anything")),
+    };
+    let env = steps::Env::new(&a.target, &medium);
+    let script = steps::script(answer, &plan, &inv, &debs, &files, &env);
+    if a.dry_run {
+        print!("{}", steps::describe(&script));
+        println!("== then: {}", steps::finish_command(answer).display());
+        return Ok(());
+    }
+
+    let unattended = matches!(
+        found.origin,
+        locate::Origin::KernelCmdline(_) | locate::Origin::Embedded(_)
+    );
+    if !a.yes && !unattended {
+        confirm(&plan, &inv)?;
+    }
+
+    let mut runner = runner::Runner::with_log(std::path::Path::new(install::LIVE_LOG))
+        .with_context(|| format!("opening {}", install::LIVE_LOG))?;
+    if let Some(h) = &answer.system.root_password_hash {
+        runner.add_secret(h.clone());
+    }
+    for r in answer.drbd.iter().flat_map(|d| &d.resources) {
+        runner.add_secret(secrets.drbd(&r.name).to_string());
+    }
+    if let Some(t) = &places.cmdline.token {
+        runner.add_secret(t.clone());
+    }
+    runner.note(&format!("answer: {}", found.origin));
+    let progress = progress::Progress::new(a.progress, script.len());
+    let mut ex = install::Executor::new(answer, &plan, env, PathBuf::from("/"), runner, progress);
+    match ex.run(&script) {
+        Ok(()) => {
+            ex.progress.clear();
+            let r = ex.report(None);
+            print!("{}", install::summary(&r, ex.mdstat()));
+            println!("{}", install::result_line(&r));
+            let _ = std::io::stdout().flush();
+            ex.runner.run(&steps::finish_command(answer))?;
+            Ok(())
+        }
+        Err((phase, e)) => {
+            ex.progress.clear();
+            eprintln!("tandem install: failed in phase {phase}:\n{e:#}");
+            ex.keep_log_on_failure();
+            if a.reset_on_error {
+                let errs = ex.reset_disks();
+                if errs.is_empty() {
+                    eprintln!("--reset-on-error: the selected disks' partition tables are cleared");
+                } else {
+                    for e in errs {
+                        eprintln!("--reset-on-error: {e}");
+                    }
+                }
+            }
+            eprintln!("the log is {}", install::LIVE_LOG);
+            let r = ex.report(Some((phase, &e)));
+            print!("{}", install::summary(&r, ex.mdstat()));
+            println!("{}", install::result_line(&r));
+            Err(anyhow::anyhow!("install failed in phase {phase}"))
+        }
+    }
+}
+
+/// The exact words that confirm erasing the selected disks.
+pub fn confirmation_text(plan: &plan::Plan) -> String {
+    let names: Vec<&str> = plan.storage.disks.iter().map(|d| d.name.as_str()).collect();
+    format!("erase {}", names.join(" "))
+}
+
+fn confirm(plan: &plan::Plan, inv: &Inventory) -> Result<()> {
+    println!("The install erases everything on these disks:");
+    for d in &plan.storage.disks {
+        let model = inv
+            .disk(&d.name)
+            .and_then(|x| x.model.clone())
+            .unwrap_or_default();
+        println!(
+            "  {:<10} {:>10}  {model}  {}",
+            d.dev,
+            crate::answer::Size(d.size_bytes).human(),
+            d.stable_path
+        );
+    }
+    let want = confirmation_text(plan);
+    print!("Type \"{want}\" to go on: ");
+    std::io::stdout().flush()?;
+    let mut line = String::new();
+    std::io::stdin().lock().read_line(&mut line)?;
+    if line.trim_end_matches(['\n', '\r']) != want {
+        return Err(InputError::Other("not confirmed; nothing was written".into()).into());
+    }
+    Ok(())
+}

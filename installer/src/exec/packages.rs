@@ -171,9 +171,8 @@ pub fn resolve(
         chosen.insert(e.name.clone(), e);
         provided.extend(e.provides.iter().cloned());
         for group in &e.depends {
-            let have = |n: &String| {
-                base.contains(n) || chosen.contains_key(n) || provided.contains(n)
-            };
+            let have =
+                |n: &String| base.contains(n) || chosen.contains_key(n) || provided.contains(n);
             if group.iter().any(have) {
                 continue;
             }
@@ -195,7 +194,10 @@ pub fn resolve(
         let _ = why;
     }
     if !missing.is_empty() {
-        bail!("the medium cannot install this node:\n  {}", missing.join("\n  "));
+        bail!(
+            "the medium cannot install this node:\n  {}",
+            missing.join("\n  ")
+        );
     }
     Ok(chosen.into_values().cloned().collect())
 }
@@ -326,7 +328,10 @@ Status: install ok installed
         let r = resolve(&want(&["drbd-utils", "mdadm"]), &base, &idx).unwrap();
         let names: Vec<&str> = r.iter().map(|e| e.name.as_str()).collect();
         // mdadm is in the base; the MTA comes in through the virtual package.
-        assert_eq!(names, vec!["drbd-utils", "exim4-base", "exim4-daemon-light"]);
+        assert_eq!(
+            names,
+            vec!["drbd-utils", "exim4-base", "exim4-daemon-light"]
+        );
     }
 
     #[test]

@@ -70,6 +70,11 @@ impl Cmd {
         &self.args
     }
 
+    /// Whether data is fed on standard input (its content is never shown).
+    pub fn has_stdin(&self) -> bool {
+        self.stdin.is_some()
+    }
+
     pub fn root(&self) -> Option<&Path> {
         self.root.as_deref()
     }
@@ -77,11 +82,11 @@ impl Cmd {
     /// The command line as a shell would read it (for the log and error texts).
     pub fn display(&self) -> String {
         let mut parts = Vec::new();
-        if let Some(r) = &self.root {
-            parts.push(format!("chroot {}", shell_quote(&r.display().to_string())));
-        }
         for (k, v) in &self.env {
             parts.push(format!("{k}={}", shell_quote(v)));
+        }
+        if let Some(r) = &self.root {
+            parts.push(format!("chroot {}", shell_quote(&r.display().to_string())));
         }
         parts.push(shell_quote(&self.program));
         parts.extend(self.args.iter().map(|a| shell_quote(a)));

@@ -133,14 +133,17 @@ pub struct Env {
 }
 
 impl Env {
-    pub fn live() -> Self {
+    pub fn new(target: impl Into<PathBuf>, medium: &super::medium::Medium) -> Self {
         Env {
-            target: PathBuf::from("/target"),
-            base_image: PathBuf::from(super::medium::BASE_IMAGE),
+            target: target.into(),
+            base_image: medium.base_image(),
         }
     }
 
     fn t(&self, p: &str) -> String {
+        if p == "/" {
+            return self.target.display().to_string();
+        }
         self.target
             .join(p.trim_start_matches('/'))
             .display()
@@ -178,10 +181,6 @@ fn chroot(env: &Env, program: &str) -> Cmd {
         .env("DEBIAN_FRONTEND", "noninteractive")
         .env("DEBCONF_NONINTERACTIVE_SEEN", "true")
         .env("LC_ALL", "C.UTF-8")
-        .env(
-            "PATH",
-            "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",
-        )
 }
 
 /// The whole install, in order.
@@ -446,8 +445,9 @@ pub fn system(plan: &Plan, env: &Env) -> Vec<Step> {
         Task::Write(RenderedFile {
             path: POLICY_RC_D.into(),
             mode: 0o755,
-            content: "#!/bin/sh\n# Tandem: no service starts inside the installer's chroot.\nexit 101\n"
-                .into(),
+            content:
+                "#!/bin/sh\n# Tandem: no service starts inside the installer's chroot.\nexit 101\n"
+                    .into(),
         }),
     ));
     v.push(run(
@@ -531,7 +531,9 @@ pub fn configure(answer: &Answer, files: &[RenderedFile], env: &Env) -> Vec<Step
         // On stdin: never on a command line, never in the log.
         v.push(run(
             Phase::Configure,
-            chroot(env, "chpasswd").arg("-e").stdin(format!("root:{h}\n")),
+            chroot(env, "chpasswd")
+                .arg("-e")
+                .stdin(format!("root:{h}\n")),
         ));
     }
     if let Some(e) = &sys.editor {
@@ -560,7 +562,10 @@ pub fn configure(answer: &Answer, files: &[RenderedFile], env: &Env) -> Vec<Step
 /// Back to the real update-initramfs, then one build for every kernel, with mdadm.conf.
 pub fn initramfs(env: &Env) -> Vec<Step> {
     vec![
-        run(Phase::Initramfs, Cmd::new("rm").args(["-f", &env.t(INITRAMFS)])),
+        run(
+            Phase::Initramfs,
+            Cmd::new("rm").args(["-f", &env.t(INITRAMFS)]),
+        ),
         run(
             Phase::Initramfs,
             chroot(env, "dpkg-divert").args([
@@ -701,6 +706,9 @@ pub fn describe(steps: &[Step]) -> String {
             out.push_str(&format!("== {}: {}\n", s.phase, s.phase.title()));
         }
         match &s.action {
+            Action::Run(c) if c.has_stdin() => {
+                out.push_str(&format!("  $ {} < (input not shown)\n", c.display()))
+            }
             Action::Run(c) => out.push_str(&format!("  $ {}\n", c.display())),
             Action::Tandem(t) => out.push_str(&format!("  * {t}\n")),
         }
@@ -728,9 +736,10 @@ pub fn device_paths(step: &Step) -> Vec<String> {
 /// True if `p` is one of the plan's own block devices (disk, partition, array, VG/LV).
 pub fn is_plan_device(plan: &Plan, p: &str) -> bool {
     let st = &plan.storage;
-    st.disks.iter().any(|d| {
-        d.dev == p || d.stable_path == p || d.partitions.iter().any(|x| x.dev == p)
-    }) || st.arrays.iter().any(|a| a.dev == p)
+    st.disks
+        .iter()
+        .any(|d| d.dev == p || d.stable_path == p || d.partitions.iter().any(|x| x.dev == p))
+        || st.arrays.iter().any(|a| a.dev == p)
         || st.lvm.volumes.iter().any(|v| v.dev == p)
         || Path::new(p) == Path::new("/dev").join(&st.lvm.name)
 }
@@ -740,6 +749,9 @@ pub fn esp_partitions(plan: &Plan) -> Vec<(String, u32)> {
     plan.storage
         .disks
         .iter()
-        .filter_map(|d| d.partition(PartRole::Esp).map(|p| (d.dev.clone(), p.number)))
+        .filter_map(|d| {
+            d.partition(PartRole::Esp)
+                .map(|p| (d.dev.clone(), p.number))
+        })
         .collect()
 }

@@ -22,6 +22,7 @@ pub use drbd::{secret_problem, GENERATE};
 pub use names::{
     debian_name_problem, domain_problem, hostname_problem, interface_name_problem, lvm_name_problem,
 };
+pub(crate) use storage::wipe_refusal;
 pub use system::{
     keyboard_problem, locale_problem, password_hash_problem, ssh_key_problem, timezone_problem,
 };

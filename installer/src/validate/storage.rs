@@ -66,7 +66,7 @@ fn disks(s: &Storage, inv: Option<&Inventory>, out: &mut Vec<Issue>) {
 }
 
 /// What on `d` the wipe policy forbids erasing, or None if the policy allows the disk.
-fn wipe_refusal(policy: crate::answer::WipePolicy, d: &Disk) -> Option<String> {
+pub(crate) fn wipe_refusal(policy: crate::answer::WipePolicy, d: &Disk) -> Option<String> {
     use crate::answer::WipePolicy::*;
     if policy == Force {
         return None;

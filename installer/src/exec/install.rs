@@ -1,0 +1,575 @@
+//! Runs the install script: each step through the Runner (logged, secrets redacted), the
+//! first failure stops everything. On failure the log is kept (and copied into the target
+//! if it is mounted), and with --reset-on-error the selected disks' partition tables are
+//! cleared so nothing half-installed is left that looks like a system.
+
+use super::packages;
+use super::progress::Progress;
+use super::runner::{Cmd, CommandFailed, Runner};
+use super::steps::{self, Action, Env, Phase, Step, Task};
+use crate::answer::Answer;
+use crate::plan::Plan;
+use anyhow::{bail, Context, Result};
+use serde::Serialize;
+use std::collections::BTreeSet;
+use std::os::unix::fs::PermissionsExt;
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+/// The log on the live system; copied to the target's /var/log/tandem at the end.
+pub const LIVE_LOG: &str = "/var/log/tandem/install.log";
+const TARGET_LOG_DIR: &str = "/var/log/tandem";
+
+pub struct Executor<'a> {
+    pub answer: &'a Answer,
+    pub plan: &'a Plan,
+    pub env: Env,
+    /// The machine's root for detection (`/` when live).
+    pub sysroot: PathBuf,
+    pub runner: Runner,
+    pub progress: Progress,
+    mdstat: String,
+    started: Instant,
+}
+
+/// What a finished (or failed) install reports.
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub struct Report {
+    pub result: &'static str,
+    pub hostname: String,
+    pub phases: Vec<PhaseTime>,
+    pub total_seconds: f64,
+    pub disks: Vec<String>,
+    pub arrays: Vec<String>,
+    pub addresses: Vec<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub failed_phase: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+}
+
+#[derive(Debug, Serialize)]
+pub struct PhaseTime {
+    pub phase: String,
+    pub seconds: f64,
+}
+
+impl<'a> Executor<'a> {
+    pub fn new(
+        answer: &'a Answer,
+        plan: &'a Plan,
+        env: Env,
+        sysroot: PathBuf,
+        runner: Runner,
+        progress: Progress,
+    ) -> Self {
+        Executor {
+            answer,
+            plan,
+            env,
+            sysroot,
+            runner,
+            progress,
+            mdstat: String::new(),
+            started: Instant::now(),
+        }
+    }
+
+    /// Runs every step in order; on the first failure returns the phase and the error.
+    pub fn run(&mut self, script: &[Step]) -> std::result::Result<(), (Phase, anyhow::Error)> {
+        self.runner
+            .note(&format!("install of {} started", self.plan.fqdn));
+        for step in script {
+            self.progress.phase(step.phase);
+            let text = match &step.action {
+                Action::Run(c) => format!("$ {}", self.runner.redact(&c.display())),
+                Action::Tandem(t) => format!("* {t}"),
+            };
+            self.progress.step(&text);
+            let res = match &step.action {
+                Action::Run(c) => self.runner.run(c).map(|_| ()).map_err(anyhow::Error::from),
+                Action::Tandem(t) => self.task(t),
+            };
+            if let Err(e) = res {
+                self.runner
+                    .note(&format!("FAILED in phase {}: {e:#}", step.phase));
+                self.progress.end_phase();
+                return Err((step.phase, e));
+            }
+            self.progress.advance();
+        }
+        self.progress.end_phase();
+        Ok(())
+    }
+
+    fn selected(&self) -> Vec<String> {
+        self.plan
+            .storage
+            .disks
+            .iter()
+            .map(|d| d.name.clone())
+            .collect()
+    }
+
+    fn task(&mut self, t: &Task) -> Result<()> {
+        match t {
+            Task::ExclusiveAccess { disks } => {
+                crate::hardware::exclusive::check(disks, &self.sysroot)?;
+                Ok(())
+            }
+            Task::StopOldStacks { .. } => self.stop_old_stacks(),
+            Task::WipePolicy { .. } => self.wipe_policy(),
+            Task::ShowMdstat => {
+                self.mdstat = std::fs::read_to_string(self.sysroot.join("proc/mdstat"))
+                    .context("reading /proc/mdstat")?;
+                self.runner.note(&format!("/proc/mdstat:\n{}", self.mdstat));
+                self.progress.message(self.mdstat.trim_end());
+                Ok(())
+            }
+            Task::Write(f) => {
+                crate::cli::write_tree(&self.env.target, std::slice::from_ref(f))?;
+                self.runner
+                    .note(&format!("wrote {} ({:04o})", f.path, f.mode));
+                Ok(())
+            }
+            Task::VerifyDebs { debs } => self.verify_debs(debs),
+            Task::CopyInstaller => {
+                let me = std::env::current_exe().context("finding the tandem binary")?;
+                let dst = self.target_path("/usr/sbin/tandem");
+                std::fs::copy(&me, &dst)
+                    .with_context(|| format!("copying {} to {}", me.display(), dst.display()))?;
+                std::fs::set_permissions(&dst, std::fs::Permissions::from_mode(0o755))?;
+                self.runner
+                    .note(&format!("copied {} to {}", me.display(), dst.display()));
+                Ok(())
+            }
+            Task::EspSync => self.esp_sync(),
+            Task::EfiBootEntries => self.efi_boot_entries(),
+            Task::SaveLogs => self.save_logs(),
+        }
+    }
+
+    fn target_path(&self, p: &str) -> PathBuf {
+        self.env.target.join(p.trim_start_matches('/'))
+    }
+
+    /// md arrays and device-mapper devices stacked on the selected disks: each stack must
+    /// live only on selected disks; then it is taken down, top first.
+    fn stop_old_stacks(&mut self) -> Result<()> {
+        let selected: BTreeSet<String> = self.selected().into_iter().collect();
+        let sys = self.sysroot.join("sys/class/block");
+        let mut tops = Vec::new();
+        for d in &selected {
+            for dev in std::iter::once(d.clone()).chain(partitions_of(&sys, d)) {
+                for h in list(&sys.join(&dev).join("holders")) {
+                    for top in tops_of(&sys, &h) {
+                        if !tops.contains(&top) {
+                            tops.push(top);
+                        }
+                    }
+                }
+            }
+        }
+        for top in &tops {
+            let under = disks_under(&sys, top);
+            let others: Vec<&String> = under.iter().filter(|d| !selected.contains(*d)).collect();
+            if !others.is_empty() {
+                bail!(
+                    "refusing to stop {top}: it spans the selected disks and {} (not selected); \
+                     stop it yourself or select every disk it uses",
+                    others
+                        .iter()
+                        .map(|d| format!("/dev/{d}"))
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                );
+            }
+        }
+        for top in tops {
+            self.take_down(&sys, &top)?;
+        }
+        Ok(())
+    }
+
+    fn take_down(&mut self, sys: &Path, dev: &str) -> Result<()> {
+        for h in list(&sys.join(dev).join("holders")) {
+            self.take_down(sys, &h)?;
+        }
+        if !sys.join(dev).exists() {
+            return Ok(());
+        }
+        if dev.starts_with("md") {
+            self.runner
+                .run(&Cmd::new("mdadm").args(["--stop", &format!("/dev/{dev}")]))?;
+        } else if dev.starts_with("dm-") {
+            let name = std::fs::read_to_string(sys.join(dev).join("dm/name"))
+                .with_context(|| format!("reading the name of /dev/{dev}"))?;
+            self.runner
+                .run(&Cmd::new("dmsetup").args(["remove", name.trim()]))?;
+        } else {
+            bail!("/dev/{dev} holds a selected disk and is neither md nor device-mapper");
+        }
+        Ok(())
+    }
+
+    /// The signatures found now, against the answer's wipe policy.
+    fn wipe_policy(&mut self) -> Result<()> {
+        let inv = crate::hardware::detect(&self.sysroot)?;
+        let mut refused = Vec::new();
+        for name in self.selected() {
+            let d = inv
+                .disk(&name)
+                .with_context(|| format!("disk {name} is gone"))?;
+            if let Some(found) = crate::validate::wipe_refusal(self.plan.wipe, d) {
+                refused.push(format!("/dev/{name}: {found}"));
+            }
+        }
+        if !refused.is_empty() {
+            bail!(
+                "wipe = \"{}\" does not allow erasing what is on the disks now: {}",
+                crate::answer::enum_name(&self.plan.wipe),
+                refused.join("; ")
+            );
+        }
+        Ok(())
+    }
+
+    fn verify_debs(&mut self, debs: &[packages::DebToInstall]) -> Result<()> {
+        let dir = self.target_path(steps::DEB_DIR);
+        std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
+        let mut copies = Vec::new();
+        for d in debs {
+            let dst = dir.join(d.file_name());
+            std::fs::copy(&d.path, &dst)
+                .with_context(|| format!("copying {} from the medium", d.path.display()))?;
+            copies.push(dst.display().to_string());
+        }
+        // The copies are what dpkg reads, so they are what is checked.
+        let out = self.runner.run(&Cmd::new("sha256sum").args(copies))?;
+        packages::check_sums(debs, &out.stdout)?;
+        self.progress.message(&format!(
+            "{} packages verified against the medium's index",
+            debs.len()
+        ));
+        Ok(())
+    }
+
+    fn esp_sync(&mut self) -> Result<()> {
+        self.runner
+            .run(&Cmd::new("udevadm").args(["settle", "--timeout=60"]))?;
+        let uuids: Vec<String> = self.plan.grub.efi.iter().map(|e| e.uuid.clone()).collect();
+        let scratch = std::env::temp_dir().join(format!("tandem-esp.{}", std::process::id()));
+        let source = self.target_path("/boot/efi");
+        let res = super::esp::sync_all(
+            &mut self.runner,
+            &source,
+            &uuids,
+            Path::new("/dev/disk/by-uuid"),
+            &scratch,
+        );
+        let _ = std::fs::remove_dir_all(&scratch);
+        for (uuid, o) in res? {
+            if let super::esp::EspOutcome::Missing = o {
+                bail!("ESP {uuid} was made but is not found in /dev/disk/by-uuid");
+            }
+        }
+        Ok(())
+    }
+
+    fn efi_boot_entries(&mut self) -> Result<()> {
+        if !self.sysroot.join("sys/firmware/efi/efivars").is_dir() {
+            self.progress.message(
+                "the installer runs under BIOS: no UEFI boot entries (firmware finds \
+                 EFI/BOOT/BOOTX64.EFI on any ESP)",
+            );
+            return Ok(());
+        }
+        let loader = if self
+            .target_path("/boot/efi/EFI/debian/shimx64.efi")
+            .is_file()
+        {
+            r"\EFI\debian\shimx64.efi"
+        } else {
+            r"\EFI\debian\grubx64.efi"
+        };
+        for (disk, part) in steps::esp_partitions(self.plan) {
+            let name = disk.trim_start_matches("/dev/");
+            self.runner.run(&Cmd::new("efibootmgr").args([
+                "--quiet".to_string(),
+                "--create".into(),
+                "--disk".into(),
+                disk.clone(),
+                "--part".into(),
+                part.to_string(),
+                "--label".into(),
+                format!("debian ({name})"),
+                "--loader".into(),
+                loader.into(),
+            ]))?;
+        }
+        Ok(())
+    }
+
+    pub fn phase_times(&self) -> Vec<PhaseTime> {
+        self.progress
+            .phases
+            .iter()
+            .map(|(p, d)| PhaseTime {
+                phase: p.name().into(),
+                seconds: round(d.as_secs_f64()),
+            })
+            .collect()
+    }
+
+    fn save_logs(&mut self) -> Result<()> {
+        let dir = self.target_path(TARGET_LOG_DIR);
+        std::fs::create_dir_all(&dir)?;
+        let phases = serde_json::to_string_pretty(&self.phase_times())? + "\n";
+        std::fs::write(dir.join("phases.json"), phases)?;
+        self.runner.note("log copied to the installed system");
+        copy_log(&self.runner, &dir)?;
+        Ok(())
+    }
+
+    /// On failure: the log stays on the live system and goes into the target if mounted.
+    pub fn keep_log_on_failure(&mut self) {
+        if is_mountpoint(&self.env.target) {
+            let dir = self.target_path(TARGET_LOG_DIR);
+            if std::fs::create_dir_all(&dir).is_ok() {
+                let _ = copy_log(&self.runner, &dir);
+            }
+        }
+    }
+
+    /// --reset-on-error: unmount, stop what the install built, and clear the selected
+    /// disks' signatures and partition tables. Only the plan's disks are touched.
+    pub fn reset_disks(&mut self) -> Vec<CommandFailed> {
+        let mut errs = Vec::new();
+        let target = self.env.target.display().to_string();
+        let mut cmds = vec![
+            Cmd::new("umount").args(["--recursive", &target]),
+            Cmd::new("vgchange").args(["--activate", "n", &self.plan.storage.lvm.name]),
+        ];
+        for a in &self.plan.storage.arrays {
+            cmds.push(Cmd::new("mdadm").args(["--stop", &a.dev]));
+        }
+        let quiet = cmds.len();
+        for d in &self.plan.storage.disks {
+            for p in &d.partitions {
+                cmds.push(Cmd::new("wipefs").args(["--all", "--force", &p.dev]));
+            }
+            cmds.push(Cmd::new("wipefs").args(["--all", "--force", &d.dev]));
+            cmds.push(Cmd::new("sgdisk").args(["--zap-all", &d.dev]));
+        }
+        for (i, c) in cmds.iter().enumerate() {
+            // Teardown of what may not exist yet is allowed to fail; the wipe is not.
+            let res = if i < quiet {
+                self.runner.run_status(c).map(|_| ())
+            } else if c.argv().iter().any(|a| self.is_partition(a)) {
+                // A partition that was never made has no device node.
+                if Path::new(c.argv().last().map(String::as_str).unwrap_or("")).exists() {
+                    self.runner.run(c).map(|_| ())
+                } else {
+                    Ok(())
+                }
+            } else {
+                self.runner.run(c).map(|_| ())
+            };
+            if let Err(e) = res {
+                errs.push(e);
+            }
+        }
+        errs
+    }
+
+    fn is_partition(&self, a: &str) -> bool {
+        self.plan
+            .storage
+            .disks
+            .iter()
+            .any(|d| d.partitions.iter().any(|p| p.dev == a))
+    }
+
+    pub fn mdstat(&self) -> &str {
+        &self.mdstat
+    }
+
+    pub fn report(&self, failed: Option<(Phase, &anyhow::Error)>) -> Report {
+        let arrays = self
+            .plan
+            .storage
+            .arrays
+            .iter()
+            .map(|a| {
+                let state = mdstat_line(&self.mdstat, &a.dev, &self.sysroot);
+                format!("{} {}: {}", a.dev, a.level, state)
+            })
+            .collect();
+        Report {
+            result: if failed.is_some() { "failed" } else { "ok" },
+            hostname: self.plan.fqdn.clone(),
+            phases: self.phase_times(),
+            total_seconds: round(self.started.elapsed().as_secs_f64()),
+            disks: self
+                .plan
+                .storage
+                .disks
+                .iter()
+                .map(|d| format!("{} ({})", d.dev, d.stable_path))
+                .collect(),
+            arrays,
+            addresses: self
+                .plan
+                .network
+                .addresses
+                .iter()
+                .map(|a| format!("{} {}", a.interface, a.address))
+                .collect(),
+            failed_phase: failed.map(|(p, _)| p.name().to_string()),
+            error: failed.map(|(_, e)| self.runner.redact(&format!("{e:#}"))),
+        }
+    }
+}
+
+fn round(x: f64) -> f64 {
+    (x * 10.0).round() / 10.0
+}
+
+fn copy_log(runner: &Runner, dir: &Path) -> Result<()> {
+    if let Some(src) = runner.log_path() {
+        let dst = dir.join("install.log");
+        std::fs::copy(src, &dst)
+            .with_context(|| format!("copying the log to {}", dst.display()))?;
+        std::fs::set_permissions(&dst, std::fs::Permissions::from_mode(0o600))?;
+    }
+    Ok(())
+}
+
+fn is_mountpoint(p: &Path) -> bool {
+    let want = p.display().to_string();
+    std::fs::read_to_string("/proc/self/mounts")
+        .map(|m| {
+            m.lines()
+                .any(|l| l.split(' ').nth(1) == Some(want.as_str()))
+        })
+        .unwrap_or(false)
+}
+
+fn list(dir: &Path) -> Vec<String> {
+    let mut v: Vec<String> = std::fs::read_dir(dir)
+        .map(|rd| {
+            rd.filter_map(|e| e.ok())
+                .map(|e| e.file_name().to_string_lossy().into_owned())
+                .collect()
+        })
+        .unwrap_or_default();
+    v.sort();
+    v
+}
+
+fn partitions_of(sys: &Path, disk: &str) -> Vec<String> {
+    list(&sys.join(disk))
+        .into_iter()
+        .filter(|n| n.starts_with(disk) && sys.join(disk).join(n).join("partition").exists())
+        .collect()
+}
+
+/// The topmost devices stacked over `dev` (itself if nothing holds it).
+fn tops_of(sys: &Path, dev: &str) -> Vec<String> {
+    let holders = list(&sys.join(dev).join("holders"));
+    if holders.is_empty() {
+        return vec![dev.to_string()];
+    }
+    holders.iter().flat_map(|h| tops_of(sys, h)).collect()
+}
+
+/// The whole disks a stacked device rests on, through its slaves.
+fn disks_under(sys: &Path, dev: &str) -> BTreeSet<String> {
+    let slaves = list(&sys.join(dev).join("slaves"));
+    if slaves.is_empty() {
+        // A partition's disk is its parent directory in sysfs.
+        let is_part = sys.join(dev).join("partition").exists();
+        let disk = if is_part {
+            std::fs::canonicalize(sys.join(dev))
+                .ok()
+                .and_then(|p| {
+                    p.parent()
+                        .and_then(|q| q.file_name())
+                        .map(|f| f.to_string_lossy().into_owned())
+                })
+                .unwrap_or_else(|| dev.to_string())
+        } else {
+            dev.to_string()
+        };
+        return BTreeSet::from([disk]);
+    }
+    slaves.iter().flat_map(|s| disks_under(sys, s)).collect()
+}
+
+/// An array's status line from /proc/mdstat ("active raid6 vdd4[3] … [4/4] [UUUU]"),
+/// found through the /dev/md/<name> link.
+fn mdstat_line(mdstat: &str, dev: &str, sysroot: &Path) -> String {
+    let kernel = std::fs::canonicalize(sysroot.join(dev.trim_start_matches('/')))
+        .ok()
+        .and_then(|p| p.file_name().map(|f| f.to_string_lossy().into_owned()));
+    let Some(k) = kernel else {
+        return "not assembled".into();
+    };
+    let mut lines = mdstat.lines();
+    while let Some(l) = lines.next() {
+        if l.split_whitespace().next() == Some(k.as_str()) {
+            let status = lines.next().map(str::trim).unwrap_or("");
+            let rest = l.split_once(':').map(|(_, r)| r.trim()).unwrap_or(l);
+            return format!("{k} {rest} {status}");
+        }
+    }
+    format!("{k} not in /proc/mdstat")
+}
+
+/// The closing text: phases with times, arrays, disks, addresses.
+pub fn summary(r: &Report, mdstat: &str) -> String {
+    let mut o = String::new();
+    o.push_str(&format!(
+        "== install of {} {} after {:.1} s\n",
+        r.hostname,
+        if r.result == "ok" {
+            "finished"
+        } else {
+            "FAILED"
+        },
+        r.total_seconds
+    ));
+    for p in &r.phases {
+        o.push_str(&format!("   {:<11} {:>8.1} s\n", p.phase, p.seconds));
+    }
+    o.push_str("disks:\n");
+    for d in &r.disks {
+        o.push_str(&format!("   {d}\n"));
+    }
+    o.push_str("arrays:\n");
+    for a in &r.arrays {
+        o.push_str(&format!("   {a}\n"));
+    }
+    if !mdstat.trim().is_empty() {
+        o.push_str("/proc/mdstat:\n");
+        for l in mdstat.lines() {
+            o.push_str(&format!("   {l}\n"));
+        }
+    }
+    if !r.addresses.is_empty() {
+        o.push_str("addresses:\n");
+        for a in &r.addresses {
+            o.push_str(&format!("   {a}\n"));
+        }
+    }
+    o
+}
+
+/// The machine-readable last line for test harnesses.
+pub fn result_line(r: &Report) -> String {
+    format!(
+        "TANDEM-RESULT {}",
+        serde_json::to_string(r).unwrap_or_else(|_| "{}".into())
+    )
+}
