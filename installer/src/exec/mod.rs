@@ -108,7 +108,11 @@ pub fn install_command(a: InstallArgs) -> Result<()> {
         }
         Err(e) => return Err(e.context("checking the medium before writing anything")),
     };
-    let env = steps::Env::new(&a.target, &medium);
+    let mut env = steps::Env::new(&a.target, &medium);
+    if a.hardware.is_none() {
+        env.consoles =
+            steps::consoles_of(&std::fs::read_to_string("/proc/cmdline").unwrap_or_default());
+    }
     let script = steps::script(answer, &plan, &inv, &debs, &files, &env);
     if a.dry_run {
         print!("{}", steps::describe(&script));

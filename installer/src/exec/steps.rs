@@ -130,6 +130,9 @@ pub struct Env {
     pub target: PathBuf,
     /// The base system image on the medium.
     pub base_image: PathBuf,
+    /// `console=` parameters the installer was booted with; the installed system gets the
+    /// same consoles (as debian-installer does), so a serial console stays one.
+    pub consoles: Vec<String>,
 }
 
 impl Env {
@@ -137,6 +140,7 @@ impl Env {
         Env {
             target: target.into(),
             base_image: medium.base_image(),
+            consoles: vec![],
         }
     }
 
@@ -555,8 +559,76 @@ pub fn configure(answer: &Answer, files: &[RenderedFile], env: &Env) -> Vec<Step
         ]),
     ));
     v.push(run(Phase::Configure, chroot(env, "locale-gen")));
+    if let Some(f) = grub_console(&env.consoles) {
+        v.push(task(Phase::Configure, Task::Write(f)));
+    }
     v.push(task(Phase::Configure, Task::CopyInstaller));
     v
+}
+
+/// The `console=` values of a kernel command line, in order.
+pub fn consoles_of(cmdline: &str) -> Vec<String> {
+    cmdline
+        .split_whitespace()
+        .filter_map(|w| w.strip_prefix("console="))
+        .map(String::from)
+        .collect()
+}
+
+/// GRUB settings that keep the installer's consoles: the kernel gets the same
+/// `console=` list; a serial console also gets GRUB's menu (at its speed).
+pub fn grub_console(consoles: &[String]) -> Option<RenderedFile> {
+    if consoles.is_empty() {
+        return None;
+    }
+    let params: Vec<String> = consoles.iter().map(|c| format!("console={c}")).collect();
+    let mut o = format!(
+        "{}\n# The consoles the installer was booted with.\nGRUB_CMDLINE_LINUX=\"$GRUB_CMDLINE_LINUX {}\"\n",
+        render::HEADER_TEXT,
+        params.join(" ")
+    );
+    let serial = consoles.iter().find_map(|c| {
+        let (dev, opts) = c.split_once(',').unwrap_or((c.as_str(), ""));
+        let unit = dev.strip_prefix("ttyS")?.parse::<u32>().ok()?;
+        let speed: String = opts.chars().take_while(char::is_ascii_digit).collect();
+        Some((
+            unit,
+            if speed.is_empty() {
+                "115200".into()
+            } else {
+                speed
+            },
+        ))
+    });
+    if let Some((unit, speed)) = serial {
+        o.push_str(&format!(
+            "GRUB_TERMINAL=\"console serial\"\nGRUB_SERIAL_COMMAND=\"serial --unit={unit} --speed={speed}\"\n"
+        ));
+    }
+    Some(RenderedFile {
+        path: "/etc/default/grub.d/tandem-console.cfg".into(),
+        mode: 0o644,
+        content: o,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn installer_consoles_carry_over() {
+        let c = consoles_of("BOOT_IMAGE=/live/vmlinuz boot=live console=ttyS0,115200 console=tty0");
+        assert_eq!(c, vec!["ttyS0,115200", "tty0"]);
+        let f = grub_console(&c).unwrap();
+        assert!(f.content.contains(
+            "GRUB_CMDLINE_LINUX=\"$GRUB_CMDLINE_LINUX console=ttyS0,115200 console=tty0\""
+        ));
+        assert!(f.content.contains("serial --unit=0 --speed=115200"));
+        let vga = grub_console(&["tty0".to_string()]).unwrap();
+        assert!(!vga.content.contains("GRUB_TERMINAL"));
+        assert!(grub_console(&[]).is_none());
+    }
 }
 
 /// Back to the real update-initramfs, then one build for every kernel, with mdadm.conf.

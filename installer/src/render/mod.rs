@@ -87,6 +87,8 @@ impl Secrets {
 
 /// The first line of every config file Tandem writes (files whose format allows comments).
 pub(crate) const HEADER: &str = "# Written by Tandem from the answer file.";
+/// The same line, for writers outside the renderers.
+pub const HEADER_TEXT: &str = HEADER;
 
 /// Every file, in a fixed order.
 pub fn all(answer: &Answer, plan: &Plan, secrets: &Secrets) -> Vec<RenderedFile> {
