@@ -612,25 +612,6 @@ pub fn grub_console(consoles: &[String]) -> Option<RenderedFile> {
     })
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn installer_consoles_carry_over() {
-        let c = consoles_of("BOOT_IMAGE=/live/vmlinuz boot=live console=ttyS0,115200 console=tty0");
-        assert_eq!(c, vec!["ttyS0,115200", "tty0"]);
-        let f = grub_console(&c).unwrap();
-        assert!(f.content.contains(
-            "GRUB_CMDLINE_LINUX=\"$GRUB_CMDLINE_LINUX console=ttyS0,115200 console=tty0\""
-        ));
-        assert!(f.content.contains("serial --unit=0 --speed=115200"));
-        let vga = grub_console(&["tty0".to_string()]).unwrap();
-        assert!(!vga.content.contains("GRUB_TERMINAL"));
-        assert!(grub_console(&[]).is_none());
-    }
-}
-
 /// Back to the real update-initramfs, then one build for every kernel, with mdadm.conf.
 pub fn initramfs(env: &Env) -> Vec<Step> {
     vec![
@@ -826,4 +807,23 @@ pub fn esp_partitions(plan: &Plan) -> Vec<(String, u32)> {
                 .map(|p| (d.dev.clone(), p.number))
         })
         .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn installer_consoles_carry_over() {
+        let c = consoles_of("BOOT_IMAGE=/live/vmlinuz boot=live console=ttyS0,115200 console=tty0");
+        assert_eq!(c, vec!["ttyS0,115200", "tty0"]);
+        let f = grub_console(&c).unwrap();
+        assert!(f.content.contains(
+            "GRUB_CMDLINE_LINUX=\"$GRUB_CMDLINE_LINUX console=ttyS0,115200 console=tty0\""
+        ));
+        assert!(f.content.contains("serial --unit=0 --speed=115200"));
+        let vga = grub_console(&["tty0".to_string()]).unwrap();
+        assert!(!vga.content.contains("GRUB_TERMINAL"));
+        assert!(grub_console(&[]).is_none());
+    }
 }
