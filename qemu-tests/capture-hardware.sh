@@ -27,7 +27,7 @@ ROOT=$(cd "$(dirname "$0")/.." && pwd)
 WORK=${WORK:-$ROOT/build/hwcap}
 OUT=${OUT:-$ROOT/installer/tests/fixtures/sysroot}
 MACHINES="virtio-1nic sata-oldmd-2nic nvme-lvm-uefi-2nic bond-4nic busy-md-swap-mount pxe-sas-nomedium
-    nvme4k-scsi-lvm-toram"
+    nvme4k-scsi-lvm-toram oldmd-formats"
 
 die() { echo "capture-hardware: $*" >&2; exit 1; }
 log() { echo "== $*" >&2; }
@@ -376,6 +376,24 @@ machine_nvme4k-scsi-lvm-toram() {
         lvm lvcreate -qq -y -L 64M -n data livevg --config 'activation { udev_sync = 0 udev_rules = 0 }'
         for n in /sys/class/net/en*; do ip link set \${n##*/} up; done
         sleep 3 # e1000 autonegotiation"
+}
+
+# Old md members of every superblock format, on whole disks, all stopped: 0.90 and 1.0
+# (at the end of the device), 1.1 (at the start), 1.2 (4 KiB in). Five virtio disks, one
+# virtio NIC, USB boot.
+machine_oldmd-formats() {
+    FIRMWARE=bios
+    QEMU_DEVS="$(virtio_disk vda 1G VIRTA0801) $(virtio_disk vdb 1G VIRTB0802)
+        $(virtio_disk vdc 1G VIRTC0803) $(virtio_disk vdd 1G VIRTD0804)
+        $(virtio_disk vde 1G VIRTE0805) $(nic virtio-net-pci 52:54:00:80:00:01) $(usb_stick)"
+    GUEST_SETUP="$MOUNT_MEDIUM
+        mdadm --create /dev/md/old090 --run --metadata=0.90 --level=1 --raid-devices=2 --assume-clean /dev/vda /dev/vdb
+        mdadm --create /dev/md/old10 --run --metadata=1.0 --level=1 --raid-devices=2 --homehost=oldhost --name=ten --assume-clean /dev/vdc /dev/vdd
+        mdadm --create /dev/md/old11 --run --metadata=1.1 --level=1 --raid-devices=2 --homehost=oldhost --name=eleven --assume-clean --force /dev/vde missing
+        # What mdadm itself says about the arrays, kept with the capture for the tests.
+        mkdir -p /cap/expected && mdadm --detail --scan >/cap/expected/mdadm-detail-scan
+        mdadm --stop --scan
+        for n in /sys/class/net/en*; do ip link set \${n##*/} up; done"
 }
 
 # ───────────────────────────── running ─────────────────────────────

@@ -889,3 +889,50 @@ fn toram_medium_by_parameter_4kn_nvme_and_an_active_lv() {
     assert_eq!(n.hw_mac(), &mac("52:54:00:70:00:01"));
     assert_eq!((n.speed_mbps, n.carrier), (Some(1000), true));
 }
+
+/// md superblocks 0.90 and 1.0 (end of device) and 1.1 (start), on whole disks, stopped.
+/// The expected array UUIDs and names are what `mdadm --detail --scan` printed in the
+/// guest, kept beside the capture.
+#[test]
+fn every_md_superblock_format_reads_as_mdadm_shows_it() {
+    let inv = inv("oldmd-formats");
+    let scan =
+        std::fs::read_to_string(root("oldmd-formats").join("expected/mdadm-detail-scan")).unwrap();
+    let arrays: Vec<(String, Option<String>, String)> = scan
+        .lines()
+        .map(|l| {
+            let field = |k: &str| {
+                l.split_whitespace()
+                    .find_map(|w| w.strip_prefix(k))
+                    .map(str::to_string)
+            };
+            (
+                field("metadata=").unwrap(),
+                field("name="),
+                field("UUID=").unwrap(),
+            )
+        })
+        .collect();
+    let versions: Vec<&str> = arrays.iter().map(|a| a.0.as_str()).collect();
+    assert_eq!(versions, ["0.90", "1.0", "1.1"]);
+    for ((_, name, uuid), members) in
+        arrays
+            .iter()
+            .zip([&["vda", "vdb"][..], &["vdc", "vdd"][..], &["vde"][..]])
+    {
+        for m in members {
+            let d = disk(&inv, m);
+            assert_eq!(
+                d.signatures,
+                vec![Signature::MdMember {
+                    array_uuid: Some(uuid.clone()),
+                    array_name: name.clone(),
+                }],
+                "{m}"
+            );
+            assert!(d.partitions.is_empty() && d.holders.is_empty(), "{m}");
+            assert_eq!(tandem::plan::select::disk_busy(d), None, "{m}: stopped");
+        }
+    }
+    assert_usb_medium(by_serial(&inv, STICK));
+}
