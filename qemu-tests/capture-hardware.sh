@@ -7,16 +7,19 @@
 #
 # Usage: qemu-tests/capture-hardware.sh [MACHINE...]      (default: every machine below)
 #        qemu-tests/capture-hardware.sh --list
-# Env:   WORK (build dir, default build/hwcap), TANDEM_BIN (a tandem binary to also run
-#        `tandem detect --json` live in the guest; saved as live-detect.json beside the tree)
+# Env:   WORK (build dir, default build/hwcap), OUT (default the fixtures dir),
+#        TANDEM_BIN (a tandem binary to also run `tandem detect --json` in the guest, saved
+#        beside the tree as <machine>.live-detect.json, and again with udev's database
+#        hidden as <machine>.probe-detect.json)
 #
 # To add a machine: write machine_<name>() setting QEMU_DEVS (devices), FIRMWARE
-# (bios|uefi) and GUEST_SETUP (shell run in the guest after udev settled, before capture),
+# (bios|uefi), optionally APPEND (kernel parameters) and GUEST_SETUP (shell run in the
+# guest after udev settled, before capture; it may leave expected values in /cap/expected),
 # and preparing any disk images in $M (the machine's work dir). Add <name> to MACHINES.
 #
 # Guest: Debian's kernel (the package linux-image-amd64 depends on) booted with -kernel,
 # an initramfs of busybox-static, udevadm/systemd-udevd with Debian's udev rules (plus
-# mdadm's), mdadm and lvm. Nothing in the guest is synthesized: udevd runs its rules and
+# mdadm's and drbd-utils'), mdadm, lvm and drbdmeta. Nothing in the guest is synthesized: udevd runs its rules and
 # builtins (blkid, path_id, usb_id, net_id, ata_id, scsi_id) on the emulated hardware.
 # Left out of the rules on purpose: 64-md-raid-assembly and 69-lvm (auto-assembly and
 # auto-activation), so an old md superblock stays an *old* member unless a machine
@@ -82,7 +85,7 @@ add_elf() {
 
 build_initramfs() {
     S="$WORK/initramfs"
-    [ -e "$WORK/base.cpio" ] && [ -z "${TANDEM_BIN:-}" ] && return 0
+    # Always rebuilt (seconds): a cached one could carry another run's tandem binary.
     log "building the guest initramfs (kernel $KVER)"
     rm -rf "$S"
     mkdir -p "$S"/{bin,sbin,etc,proc,sys,dev,run,tmp,mnt,lib/systemd/network,lib/udev/rules.d}
