@@ -19,8 +19,9 @@
 #
 # Guest: Debian's kernel (the package linux-image-amd64 depends on) booted with -kernel,
 # an initramfs of busybox-static, udevadm/systemd-udevd with Debian's udev rules (plus
-# mdadm's and drbd-utils'), mdadm, lvm and drbdmeta. Nothing in the guest is synthesized: udevd runs its rules and
-# builtins (blkid, path_id, usb_id, net_id, ata_id, scsi_id) on the emulated hardware.
+# mdadm's and drbd-utils'), mdadm, lvm and drbdmeta. Nothing in the guest is synthesized:
+# udevd runs its rules and builtins (blkid, path_id, usb_id, net_id, ata_id, scsi_id) on
+# the emulated hardware.
 # Left out of the rules on purpose: 64-md-raid-assembly and 69-lvm (auto-assembly and
 # auto-activation), so an old md superblock stays an *old* member unless a machine
 # assembles it itself.
