@@ -9,3 +9,4 @@ pub mod cli;
 pub mod exec;
 pub mod hardware;
 pub mod plan;
+pub mod ui;

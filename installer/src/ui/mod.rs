@@ -1,0 +1,71 @@
+//! The interactive front end. `wizard` is the pure logic (steps, defaults, choices, parsing);
+//! `term` is the thin layer that asks the questions on a terminal.
+
+pub mod term;
+pub mod wizard;
+
+use crate::answer::{Answer, Issue};
+use crate::hardware::Inventory;
+use anyhow::Result;
+use std::path::{Path, PathBuf};
+use wizard::{Services, Wizard};
+
+// MERGE: wire these two to `validate::validate(answer, node, inv)` and to
+// `plan::build(answer, node, inv)` + the plan's text summary (what `tandem plan` prints).
+// Until those land the wizard checks only what it parses itself, and its summary step
+// shows the answer file it will save.
+fn validate_answer(_answer: &Answer, _node: Option<usize>, _inv: &Inventory) -> Vec<Issue> {
+    Vec::new()
+}
+
+fn summarize_answer(
+    answer: &Answer,
+    _node: Option<usize>,
+    _inv: &Inventory,
+) -> std::result::Result<String, Vec<Issue>> {
+    let text = toml::to_string(answer).map_err(|e| vec![Issue::new("", e.to_string())])?;
+    Ok(format!(
+        "(the plan summary appears here once `tandem plan` is part of this build;\n \
+         until then, the answer file:)\n\n{text}"
+    ))
+}
+
+/// `tandem wizard --hardware FILE`: asks, confirms, and saves the answer. Nothing on the
+/// machine is touched: the inventory is a file.
+pub fn run_wizard(inv: &Inventory, hardware: &Path, save_answer: Option<PathBuf>) -> Result<()> {
+    // A Ctrl-C outside a prompt's raw mode (the password prompts, between prompts) ends
+    // the process here; inside a prompt dialoguer reports it and `term` turns it into
+    // `Aborted`. Either way nothing has been written: the only write is the final save.
+    ctrlc::set_handler(|| {
+        let _ = dialoguer::console::Term::stderr().show_cursor();
+        eprintln!("\n{}", term::Aborted);
+        std::process::exit(130);
+    })?;
+    let services = Services {
+        validate: &validate_answer,
+        summarize: &summarize_answer,
+    };
+    let mut w = Wizard::new(inv, services, save_answer);
+    loop {
+        let outcome = term::run(&mut w)?;
+        let Some(path) = outcome.save_to else {
+            eprintln!("The answer was not saved.");
+            break;
+        };
+        match w.answer_file().and_then(|text| {
+            wizard::finish::write_private(&path, &text)
+                .map_err(|e| format!("cannot write {}: {e}", path.display()))
+        }) {
+            Ok(()) => {
+                eprintln!("Saved the answer file to {}.", path.display());
+                break;
+            }
+            Err(e) => w.save_failed(e),
+        }
+    }
+    eprintln!(
+        "Dry run on the inventory {}: no disk was erased, nothing was installed.",
+        hardware.display()
+    );
+    Ok(())
+}
