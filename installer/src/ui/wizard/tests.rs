@@ -735,10 +735,13 @@ fn replication_address_must_be_off_the_cluster_subnet() {
     assert!(e.0.contains("not in the replication subnet"), "{e}");
 }
 
+/// A reply given at a step instead of the default.
+type Scripted = (Step, fn() -> Reply);
+
 /// Answers from many paths through the wizard: (fixture, replies by step).
 fn generated_answers() -> Vec<(&'static str, Outcome)> {
     let mut out = Vec::new();
-    let variants: [&[(Step, fn() -> Reply)]; 5] = [
+    let variants: [&[Scripted]; 5] = [
         &[],
         &[(Step::DrbdWanted, || Reply::Choice(1))],
         &[
