@@ -59,15 +59,18 @@ pub fn prompt(d: &Draft, inv: &Inventory) -> (String, Vec<String>, Kind) {
     let levels = offered(n);
     let cur = level(d, inv);
     let default = levels.iter().position(|l| *l == cur).unwrap_or(0);
+    let mut body = vec![format!(
+        "{n} disks of at least {} each for data. /boot is a RAID1 across all of them.",
+        Size(member).human()
+    )];
+    if levels.contains(&RaidLevel::Raid10) {
+        body.push(
+            "raid10 keeps two copies (near layout): any one disk may fail, maybe more.".into(),
+        );
+    }
     (
         format!("RAID level of the data array ({n} disks)"),
-        vec![
-            format!(
-                "{n} disks of at least {} each for data. /boot is a RAID1 across all of them.",
-                Size(member).human()
-            ),
-            "raid10 keeps two copies (near layout): any one disk may fail, maybe more.".into(),
-        ],
+        body,
         Kind::Select {
             items: levels.iter().map(|l| describe(*l, n, member)).collect(),
             default,
