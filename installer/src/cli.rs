@@ -33,6 +33,22 @@ enum Command {
     },
     /// Print the answer file's JSON Schema, for editors.
     Schema,
+    /// Mirror the mounted ESP onto every other disk's ESP (run by an apt hook on installed
+    /// nodes, so every disk stays bootable after GRUB upgrades).
+    EspSync {
+        /// The mounted ESP to copy from.
+        #[arg(long, default_value = "/boot/efi")]
+        source: PathBuf,
+        /// File listing every ESP's filesystem UUID.
+        #[arg(long, default_value = crate::exec::esp::ESP_LIST)]
+        list: PathBuf,
+        /// Where ESPs are found by UUID.
+        #[arg(long, default_value = "/dev/disk/by-uuid", hide = true)]
+        by_uuid: PathBuf,
+        /// Print only problems.
+        #[arg(long)]
+        quiet: bool,
+    },
     /// Ask the questions an answer file answers, on the console, and save the answer.
     /// Live hardware detection is not in this build yet: pass --hardware; the wizard then
     /// touches nothing but the saved file.
@@ -104,6 +120,12 @@ fn run(cli: Cli) -> Result<()> {
             println!("{}", serde_json::to_string_pretty(&answer::schema())?);
             Ok(())
         }
+        Command::EspSync {
+            source,
+            list,
+            by_uuid,
+            quiet,
+        } => esp_sync(&source, &list, &by_uuid, quiet),
         Command::Wizard {
             hardware,
             save_answer,
@@ -112,6 +134,40 @@ fn run(cli: Cli) -> Result<()> {
             crate::ui::run_wizard(&inv, &hardware, save_answer)
         }
     }
+}
+
+fn esp_sync(source: &Path, list: &Path, by_uuid: &Path, quiet: bool) -> Result<()> {
+    use crate::exec::esp::{self, EspOutcome};
+    let text = match std::fs::read_to_string(list) {
+        Ok(t) => t,
+        // A node installed without UEFI (or by something else) has no list: nothing to do.
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
+        Err(e) => return Err(e).with_context(|| format!("reading {}", list.display())),
+    };
+    let uuids = esp::read_esp_list(&text);
+    let scratch = std::env::temp_dir().join(format!("tandem-esp-sync.{}", std::process::id()));
+    let mut runner = crate::exec::runner::Runner::unlogged();
+    let res = esp::sync_all(&mut runner, source, &uuids, by_uuid, &scratch);
+    let _ = std::fs::remove_dir_all(&scratch);
+    let mut missing = 0;
+    for (uuid, outcome) in res? {
+        match outcome {
+            EspOutcome::Source => {}
+            EspOutcome::Missing => {
+                missing += 1;
+                eprintln!("tandem esp-sync: ESP {uuid} not found (failed or removed disk?)");
+            }
+            EspOutcome::Synced(r) if !quiet => println!(
+                "ESP {uuid}: {} copied, {} removed, {} unchanged",
+                r.copied, r.removed, r.unchanged
+            ),
+            EspOutcome::Synced(_) => {}
+        }
+    }
+    if missing > 0 && !quiet {
+        eprintln!("tandem esp-sync: {missing} ESP(s) missing; the others are in sync");
+    }
+    Ok(())
 }
 
 pub fn read_inventory(path: &Path) -> Result<Inventory> {
