@@ -216,7 +216,7 @@ pub fn replication_address_apply(d: &mut Draft, reply: Reply) -> Result<(), Stri
 pub fn peer_replication_address_prompt(d: &Draft) -> Shown {
     let default = d.peer_replication_address.or_else(|| {
         d.replication_address
-            .and_then(|n| n.hosts().find(|h| *h != n.addr()))
+            .and_then(|n| n.hosts().find(|h| *h != n.addr() && *h != n.network()))
     });
     (
         format!(

@@ -286,7 +286,7 @@ fn subnet(d: &Draft) -> Option<IpNet> {
 pub fn gateway_prompt(d: &Draft) -> Shown {
     let default = d
         .gateway
-        .or_else(|| subnet(d).and_then(|n| n.hosts().find(|h| *h != n.addr())))
+        .or_else(|| subnet(d).and_then(|n| n.hosts().find(|h| *h != n.addr() && *h != n.network())))
         .map(|g| g.to_string());
     (
         "Default gateway".into(),

@@ -858,3 +858,17 @@ fn save_targets_offer_the_given_path_usb_sticks_another_path_and_none() {
     // The stick is not offered as an install disk.
     assert!(!disks::eligible(&inv).iter().any(|x| x.name == "sdy"));
 }
+
+#[test]
+fn proposed_ipv6_gateway_is_a_host_not_the_subnet_router_address() {
+    let inv = fixture("two-disk-1nic");
+    let mut w = Wizard::new(&inv, services(), None);
+    until(&mut w, &inv, Step::Address);
+    w.reply(Reply::Text("2001:db8::5/64".into())).unwrap();
+    assert_eq!(
+        w.prompt().kind,
+        Kind::Input {
+            default: Some("2001:db8::1".into())
+        }
+    );
+}
