@@ -32,7 +32,9 @@ impl Tmux {
             socket: format!("tandem-wizard-{test}-{}", std::process::id()),
         };
         let cmd = format!(
-            "'{BIN}' wizard --hardware '{}' --save-answer '{}'; echo EXIT=$?; sleep 300",
+            "'{BIN}' wizard --hardware '{}' --save-answer '{}'; echo EXIT=$?; \
+             if stty -a | tr ' ;' '\\n\\n' | grep -qx echo; then echo ECHO=on; else echo ECHO=off; fi; \
+             sleep 300",
             inventory.display(),
             save.display()
         );
@@ -300,8 +302,12 @@ fn ctrl_c_at(test: &str, title: &str, before: impl Fn(&Tmux)) {
     before(&t);
     t.wait(title);
     t.key("C-c");
-    let s = t.wait("EXIT=");
+    let s = t.wait("ECHO=");
     assert!(s.contains("aborted, nothing written"), "{s}");
+    assert!(
+        s.contains("ECHO=on"),
+        "the terminal is left without echo:\n{s}"
+    );
     assert!(s.contains("EXIT=130"), "{s}");
     assert!(!out.exists());
     assert_eq!(

@@ -36,7 +36,17 @@ pub fn run_wizard(inv: &Inventory, hardware: &Path, save_answer: Option<PathBuf>
     // A Ctrl-C outside a prompt's raw mode (the password prompts, between prompts) ends
     // the process here; inside a prompt dialoguer reports it and `term` turns it into
     // `Aborted`. Either way nothing has been written: the only write is the final save.
-    ctrlc::set_handler(|| {
+    // The password prompt turns echo off; the terminal's settings from before are put
+    // back so the shell after us is usable.
+    let tty_before = nix::sys::termios::tcgetattr(std::io::stdin()).ok();
+    ctrlc::set_handler(move || {
+        if let Some(t) = &tty_before {
+            let _ = nix::sys::termios::tcsetattr(
+                std::io::stdin(),
+                nix::sys::termios::SetArg::TCSANOW,
+                t,
+            );
+        }
         let _ = dialoguer::console::Term::stderr().show_cursor();
         eprintln!("\n{}", term::Aborted);
         std::process::exit(130);
