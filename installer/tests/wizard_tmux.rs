@@ -184,7 +184,15 @@ fn three_disks_raid_choices_bad_ip_and_typed_confirmation() {
     t.line("erase sda sdb");
     t.wait("! not confirmed: you typed \"erase sda sdb\"");
     t.line("erase sda sdb sdc");
-    t.accept("Save the answer file?");
+    // A path that cannot be written: the reason, and the choice again.
+    t.wait("Save the answer file?");
+    t.key("Down");
+    t.key("Enter");
+    t.wait("Path of the answer file");
+    t.line(&format!("{}/no/such/dir/a.toml", dir.display()));
+    let s = t.wait("! cannot write");
+    assert!(s.contains("Save the answer file?"), "{s}");
+    t.key("Enter"); // the --save-answer path
     let s = t.wait("EXIT=0");
     assert!(s.contains("no disk was erased"), "{s}");
 
