@@ -14,11 +14,15 @@ use wizard::{Services, Wizard};
 // `plan::build(answer, node, inv)` + the plan's text summary (what `tandem plan` prints).
 // Until those land the wizard checks only what it parses itself, and its summary step
 // shows the answer file it will save.
-fn validate_answer(_answer: &Answer, _node: Option<usize>, _inv: &Inventory) -> Vec<Issue> {
+pub(crate) fn validate_answer(
+    _answer: &Answer,
+    _node: Option<usize>,
+    _inv: &Inventory,
+) -> Vec<Issue> {
     Vec::new()
 }
 
-fn summarize_answer(
+pub(crate) fn summarize_answer(
     answer: &Answer,
     _node: Option<usize>,
     _inv: &Inventory,
@@ -28,6 +32,14 @@ fn summarize_answer(
         "(the plan summary appears here once `tandem plan` is part of this build;\n \
          until then, the answer file:)\n\n{text}"
     ))
+}
+
+/// The services the binary runs the wizard with.
+pub fn services() -> Services<'static> {
+    Services {
+        validate: &validate_answer,
+        summarize: &summarize_answer,
+    }
 }
 
 /// `tandem wizard --hardware FILE`: asks, confirms, and saves the answer. Nothing on the
@@ -51,11 +63,7 @@ pub fn run_wizard(inv: &Inventory, hardware: &Path, save_answer: Option<PathBuf>
         eprintln!("\n{}", term::Aborted);
         std::process::exit(130);
     })?;
-    let services = Services {
-        validate: &validate_answer,
-        summarize: &summarize_answer,
-    };
-    let mut w = Wizard::new(inv, services, save_answer);
+    let mut w = Wizard::new(inv, services(), save_answer);
     loop {
         let outcome = term::run(&mut w)?;
         let Some(path) = outcome.save_to else {

@@ -738,8 +738,14 @@ fn replication_address_must_be_off_the_cluster_subnet() {
 /// A reply given at a step instead of the default.
 type Scripted = (Step, fn() -> Reply);
 
-/// Answers from many paths through the wizard: (fixture, replies by step).
-fn generated_answers() -> Vec<(&'static str, Outcome)> {
+/// Answers from many paths through the wizard: (fixture, replies by step). Made once per
+/// test run: each hashes a password.
+fn generated_answers() -> &'static [(&'static str, Outcome)] {
+    static MADE: std::sync::OnceLock<Vec<(&'static str, Outcome)>> = std::sync::OnceLock::new();
+    MADE.get_or_init(make_answers)
+}
+
+fn make_answers() -> Vec<(&'static str, Outcome)> {
     let mut out = Vec::new();
     let variants: [&[Scripted]; 5] = [
         &[],
@@ -783,6 +789,7 @@ fn saved_answers_read_back_as_the_same_answer() {
     assert_eq!(answers.len(), FIXTURES.len() * 5);
     for (f, o) in answers {
         let inv = fixture(f);
+        let o = o.clone();
         let text = finish::answer_file(&o.answer, o.node, &inv, &services())
             .unwrap_or_else(|e| panic!("{f}: {e}"));
         let back = crate::answer::load("saved.toml", &text, &NodeHint::default())
@@ -796,6 +803,22 @@ fn saved_answers_read_back_as_the_same_answer() {
             o.save_to.as_deref(),
             Some(std::path::Path::new("/tmp/x.toml"))
         );
+    }
+}
+
+/// With the services the binary uses (the validator and planner once wired), every
+/// generated answer validates, plans, and saves.
+#[test]
+fn generated_answers_pass_the_binarys_services() {
+    let real = crate::ui::services();
+    for (f, o) in generated_answers() {
+        let inv = fixture(f);
+        let o = o.clone();
+        let issues = (real.validate)(&o.answer, o.node, &inv);
+        assert!(issues.is_empty(), "{f}: {issues:?}");
+        let plan = (real.summarize)(&o.answer, o.node, &inv);
+        assert!(plan.is_ok(), "{f}: {plan:?}");
+        finish::answer_file(&o.answer, o.node, &inv, &real).unwrap_or_else(|e| panic!("{f}: {e}"));
     }
 }
 
