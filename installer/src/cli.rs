@@ -33,6 +33,17 @@ enum Command {
     },
     /// Print the answer file's JSON Schema, for editors.
     Schema,
+    /// Fill in what an answer file leaves to the installer: every DRBD `secret =
+    /// "generate"` becomes a fresh random secret. Give every file of one cluster in one
+    /// run so all nodes get the same secret. The secret is never printed.
+    Prepare {
+        /// Answer file(s) to prepare; rewritten in place (mode 0600) unless --output.
+        #[arg(long, required = true, num_args = 1..)]
+        answer: Vec<PathBuf>,
+        /// Where to write the result (only with a single --answer).
+        #[arg(short, long)]
+        output: Option<PathBuf>,
+    },
     /// Mirror the mounted ESP onto every other disk's ESP (run by an apt hook on installed
     /// nodes, so every disk stays bootable after GRUB upgrades).
     EspSync {
@@ -108,7 +119,7 @@ fn run(cli: Cli) -> Result<()> {
             node,
         } => {
             let inv = hardware.as_deref().map(read_inventory).transpose()?;
-            for (name, _loaded) in load_answers(&answer, node, inv.as_ref())? {
+            for (name, _loaded) in validate_answers(&answer, node, inv.as_ref())? {
                 match name {
                     Some(n) => println!("{}: node {n}: valid", answer.display()),
                     None => println!("{}: valid", answer.display()),
@@ -118,6 +129,19 @@ fn run(cli: Cli) -> Result<()> {
         }
         Command::Schema => {
             println!("{}", serde_json::to_string_pretty(&answer::schema())?);
+            Ok(())
+        }
+        Command::Prepare { answer, output } => {
+            if output.is_some() && answer.len() != 1 {
+                return Err(InputError::Other(
+                    "--output goes with a single --answer; several files are prepared in place"
+                        .into(),
+                )
+                .into());
+            }
+            for line in crate::prepare::prepare_files(&answer, output.as_deref())? {
+                println!("{line}");
+            }
             Ok(())
         }
         Command::EspSync {
@@ -168,6 +192,47 @@ fn esp_sync(source: &Path, list: &Path, by_uuid: &Path, quiet: bool) -> Result<(
         eprintln!("tandem esp-sync: {missing} ESP(s) missing; the others are in sync");
     }
     Ok(())
+}
+
+/// Loads an answer (every node of a cluster file, unless one is named) and validates each,
+/// against `inv` when given. All problems of all nodes come back as one `InputError`; a
+/// problem that only some nodes of a cluster file have names the node.
+pub fn validate_answers(
+    path: &Path,
+    node: Option<String>,
+    inv: Option<&Inventory>,
+) -> Result<Vec<(Option<String>, Loaded)>> {
+    let loaded = load_answers(path, node, inv)?;
+    let per_node: Vec<Vec<answer::Diagnostic>> = loaded
+        .iter()
+        .map(|(_, l)| {
+            let issues = crate::validate::validate(&l.answer, l.node, inv);
+            l.map.diagnostics(issues).0
+        })
+        .collect();
+    let mut all: Vec<answer::Diagnostic> = Vec::new();
+    for (i, diags) in per_node.iter().enumerate() {
+        for d in diags {
+            let everywhere = per_node.iter().all(|o| o.contains(d));
+            if everywhere {
+                if i == 0 {
+                    all.push(d.clone());
+                }
+            } else {
+                let mut d = d.clone();
+                if let Some(n) = &loaded[i].0 {
+                    d.message = format!("node {n}: {}", d.message);
+                }
+                all.push(d);
+            }
+        }
+    }
+    if all.is_empty() {
+        return Ok(loaded);
+    }
+    all.sort_by_key(|d| (d.line, d.column));
+    all.dedup();
+    Err(InputError::Answer(Diagnostics(all)).into())
 }
 
 pub fn read_inventory(path: &Path) -> Result<Inventory> {

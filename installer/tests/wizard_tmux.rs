@@ -167,6 +167,9 @@ fn three_disks_raid_choices_bad_ip_and_typed_confirmation() {
     t.key("Enter"); // the proposed 192.168.7.1
     t.accept("Name servers");
     t.wait("Host name");
+    t.line("tn_1");
+    let s = t.wait("! system.hostname: \"tn_1\" contains '_'");
+    assert!(s.contains("Host name (\"<\" goes back)"), "re-asked:\n{s}");
     t.line("tn1");
     t.wait("DNS domain");
     t.line("lab.example");

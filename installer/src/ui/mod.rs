@@ -10,18 +10,14 @@ use anyhow::Result;
 use std::path::{Path, PathBuf};
 use wizard::{Services, Wizard};
 
-// MERGE: wire these two to `validate::validate(answer, node, inv)` and to
-// `plan::build(answer, node, inv)` + the plan's text summary (what `tandem plan` prints).
-// Until those land the wizard checks only what it parses itself, and its summary step
-// shows the answer file it will save.
-pub(crate) fn validate_answer(
-    _answer: &Answer,
-    _node: Option<usize>,
-    _inv: &Inventory,
-) -> Vec<Issue> {
-    Vec::new()
+/// The validator, on the machine the wizard runs for.
+pub(crate) fn validate_answer(answer: &Answer, node: Option<usize>, inv: &Inventory) -> Vec<Issue> {
+    crate::validate::validate(answer, node, Some(inv))
 }
 
+// MERGE: wire this to `plan::build(answer, node, inv)` and the plan's text summary (what
+// `tandem plan` prints) when the planner lands. Until then the summary step shows the
+// answer file that will be saved.
 pub(crate) fn summarize_answer(
     answer: &Answer,
     _node: Option<usize>,
