@@ -163,7 +163,7 @@ fn three_disks_raid_choices_bad_ip_and_typed_confirmation() {
     t.line("192.168.7.20/24");
     t.wait("Default gateway");
     t.line("192.168.8.1");
-    t.wait("! gateway 192.168.8.1 is not in this node's subnet 192.168.7.0/24");
+    t.wait("! network.addresses[0].gateway: 192.168.8.1 is outside the subnet 192.168.7.0/24");
     t.key("Enter"); // the proposed 192.168.7.1
     t.accept("Name servers");
     t.wait("Host name");

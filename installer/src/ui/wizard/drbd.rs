@@ -196,9 +196,6 @@ pub fn replication_address_apply(d: &mut Draft, reply: Reply) -> Result<(), Stri
     let n: IpNet = t
         .parse()
         .map_err(|_| format!("{t:?} is not an address with prefix length, e.g. 10.99.0.1/30"))?;
-    if let Some(why) = network::host_address_problem(&n) {
-        return Err(why);
-    }
     if let Some(c) = cluster_subnet(d) {
         if c.contains(&n.addr()) || n.contains(&c.addr()) {
             return Err(format!(

@@ -228,27 +228,6 @@ pub fn address_prompt(d: &Draft) -> Shown {
     )
 }
 
-/// Why a static address cannot be a host's, if it cannot.
-pub fn host_address_problem(n: &IpNet) -> Option<String> {
-    if n.prefix_len() < n.max_prefix_len().saturating_sub(1) {
-        if n.addr() == n.network() {
-            return Some(format!(
-                "{} is the network address of {}; give a host address",
-                n.addr(),
-                n.trunc()
-            ));
-        }
-        if matches!(n, IpNet::V4(_)) && n.addr() == n.broadcast() {
-            return Some(format!(
-                "{} is the broadcast address of {}; give a host address",
-                n.addr(),
-                n.trunc()
-            ));
-        }
-    }
-    None
-}
-
 pub fn address_apply(d: &mut Draft, reply: Reply) -> Result<(), String> {
     let t = reply.text()?;
     if t.is_empty() {
@@ -256,10 +235,8 @@ pub fn address_apply(d: &mut Draft, reply: Reply) -> Result<(), String> {
     }
     let a: AddressMethod = t.parse()?;
     match a {
+        // Whether it is a host's address is the validator's to say (network.addresses).
         AddressMethod::Static(n) => {
-            if let Some(why) = host_address_problem(&n) {
-                return Err(why);
-            }
             if d.gateway.is_some_and(|g| !n.contains(&g)) {
                 d.gateway = None;
             }
@@ -307,20 +284,10 @@ pub fn gateway_apply(d: &mut Draft, reply: Reply) -> Result<(), String> {
         d.gateway = None;
         return Ok(());
     }
+    // Inside the subnet, not the node's own: the validator checks that (and re-asks here).
     let g: IpAddr = t
         .parse()
         .map_err(|_| format!("{t:?} is not an IP address, e.g. 192.168.1.1, or none"))?;
-    if let Some(n) = subnet(d) {
-        if !n.contains(&g) {
-            return Err(format!(
-                "gateway {g} is not in this node's subnet {}; it must be reachable directly",
-                n.trunc()
-            ));
-        }
-        if g == n.addr() {
-            return Err(format!("{g} is this node's own address"));
-        }
-    }
     d.gateway = Some(g);
     Ok(())
 }

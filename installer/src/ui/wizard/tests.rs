@@ -367,12 +367,15 @@ fn nic_rows_show_link_and_speed() {
 #[test]
 fn bad_addresses_re_ask_with_the_reason() {
     let inv = fixture("three-disk-2nic");
-    let mut w = Wizard::new(&inv, services(), None);
+    let mut w = Wizard::new(&inv, crate::ui::services(), None);
     until(&mut w, &inv, Step::Address);
     for (bad, why) in [
-        ("10.0.0.300/24", "invalid address"),
+        ("10.0.0.300/24", "invalid address \"10.0.0.300/24\""),
         ("10.0.0.5", "invalid address"),
-        ("10.0.0.0/24", "network address"),
+        (
+            "10.0.0.0/24",
+            "network.addresses[0].address: 10.0.0.0/24 is the subnet's network",
+        ),
         ("10.0.0.255/24", "broadcast address"),
         ("", "an address is needed"),
     ] {
@@ -390,11 +393,19 @@ fn bad_addresses_re_ask_with_the_reason() {
         }
     );
     let e = w.reply(Reply::Text("10.1.0.1".into())).unwrap_err();
-    assert!(e.0.contains("not in this node's subnet 10.0.0.0/24"), "{e}");
+    assert!(
+        e.0.starts_with("network.addresses[0].gateway: 10.1.0.1 is outside the subnet 10.0.0.0/24"),
+        "{e}"
+    );
     let e = w.reply(Reply::Text("10.0.0.5".into())).unwrap_err();
     assert!(e.0.contains("own address"), "{e}");
     let e = w.reply(Reply::Text("gw".into())).unwrap_err();
     assert!(e.0.contains("not an IP address"), "{e}");
+    assert_eq!(
+        w.draft().gateway,
+        None,
+        "a refused reply leaves the draft as it was"
+    );
     w.reply(Reply::Text("10.0.0.254".into())).unwrap();
     // DNS defaults to the gateway.
     assert_eq!(
