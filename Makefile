@@ -42,9 +42,17 @@ test: deps check
 
 # The main job. Until the image and install tiers land it validates the seed example,
 # prints its plan and renders its configs.
+SEED_ANSWER := examples/seed/cluster.toml
+SEED_LXEON_HW := installer/tests/fixtures/hardware/seed-lxeon-5disk-2nic.json
+
 demo: deps
 	$(CARGO) build --release -p tandem
-	./target/release/tandem validate --answer examples/seed/cluster.toml
+	./target/release/tandem validate --answer $(SEED_ANSWER)
+	./target/release/tandem validate --answer $(SEED_ANSWER) --hardware $(SEED_LXEON_HW)
+	./target/release/tandem plan --answer $(SEED_ANSWER) --hardware $(SEED_LXEON_HW) --node lxeon
+	rm -rf $(BUILD)/demo
+	./target/release/tandem render --answer $(SEED_ANSWER) --hardware $(SEED_LXEON_HW) --node lxeon --out $(BUILD)/demo
+	@echo "== rendered configs of node lxeon:"; cd $(BUILD)/demo && find . -type f | sort
 
 clean:
 	$(CARGO) clean
