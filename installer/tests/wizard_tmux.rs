@@ -178,7 +178,7 @@ fn three_disks_raid_choices_bad_ip_and_typed_confirmation() {
     t.wait("Repeat it");
     t.line("s3cret-pass");
     t.accept("SSH public keys for root");
-    t.accept("continue: confirm erasing the disks");
+    let summary = t.accept("continue: confirm erasing the disks");
 
     t.wait("Type \"erase sda sdb sdc\"");
     t.line("y");
@@ -215,6 +215,35 @@ fn three_disks_raid_choices_bad_ip_and_typed_confirmation() {
     let text = std::fs::read_to_string(&out).unwrap();
     assert!(!text.contains("s3cret-pass"));
     validate_cli(&out, &inv);
+
+    // The summary is `tandem plan`'s text: what was on screen above the choice is a run
+    // of its lines.
+    let plan = Command::new(BIN)
+        .args(["plan", "--answer"])
+        .arg(&out)
+        .arg("--hardware")
+        .arg(&inv)
+        .output()
+        .unwrap();
+    assert!(plan.status.success(), "{plan:?}");
+    let plan = String::from_utf8(plan.stdout).unwrap();
+    let shown: Vec<&str> = summary
+        .lines()
+        .take_while(|l| !l.starts_with("Summary: this is what will be done"))
+        .filter(|l| !l.starts_with("Tandem installer  ["))
+        .map(str::trim_end)
+        .filter(|l| !l.is_empty())
+        .collect();
+    let planned: Vec<&str> = plan
+        .lines()
+        .map(str::trim_end)
+        .filter(|l| !l.is_empty())
+        .collect();
+    assert!(shown.len() > 20, "{summary}");
+    assert!(
+        planned.windows(shown.len()).any(|w| w == shown.as_slice()),
+        "the summary shown is not `tandem plan`'s text:\n{summary}\n---\n{plan}"
+    );
     let _ = std::fs::remove_dir_all(&dir);
 }
 

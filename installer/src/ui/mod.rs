@@ -15,19 +15,13 @@ pub(crate) fn validate_answer(answer: &Answer, node: Option<usize>, inv: &Invent
     crate::validate::validate(answer, node, Some(inv))
 }
 
-// MERGE: wire this to `plan::build(answer, node, inv)` and the plan's text summary (what
-// `tandem plan` prints) when the planner lands. Until then the summary step shows the
-// answer file that will be saved.
+/// The plan's summary, the text `tandem plan` prints.
 pub(crate) fn summarize_answer(
     answer: &Answer,
-    _node: Option<usize>,
-    _inv: &Inventory,
+    node: Option<usize>,
+    inv: &Inventory,
 ) -> std::result::Result<String, Vec<Issue>> {
-    let text = toml::to_string(answer).map_err(|e| vec![Issue::new("", e.to_string())])?;
-    Ok(format!(
-        "(the plan summary appears here once `tandem plan` is part of this build;\n \
-         until then, the answer file:)\n\n{text}"
-    ))
+    crate::plan::build(answer, node, inv).map(|p| p.to_string())
 }
 
 /// The services the binary runs the wizard with.

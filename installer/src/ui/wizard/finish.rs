@@ -211,6 +211,13 @@ pub fn answer_file(
     }
     let before = (services.summarize)(answer, node, inv);
     let after = (services.summarize)(&back.answer, back.node, inv);
+    if let Err(issues) = &before {
+        let v: Vec<String> = issues
+            .iter()
+            .map(|i| format!("{}: {}", i.path, i.message))
+            .collect();
+        return Err(format!("the answer cannot be planned: {}", v.join("; ")));
+    }
     if before != after {
         return Err("the saved answer gives a different plan".into());
     }

@@ -131,6 +131,15 @@ impl Step {
         }
     }
 
+    /// Issue paths that concern this step exactly (not what lies under them): the
+    /// planner reports volumes that do not fit at `storage.volumes`.
+    fn exact_paths(self) -> &'static [&'static str] {
+        match self {
+            Step::RootSize | Step::SwapSize | Step::VzSize | Step::DrbdSize => &["storage.volumes"],
+            _ => &[],
+        }
+    }
+
     /// The answer-file keys this step sets: validator issues under them re-ask the step.
     fn paths(self) -> &'static [&'static str] {
         match self {
@@ -337,7 +346,7 @@ impl<'a> Wizard<'a> {
             Step::Level => raid::apply(&mut next, inv, reply),
             Step::DrbdWanted => drbd::wanted_apply(&mut next, reply),
             Step::RootSize | Step::SwapSize | Step::VzSize | Step::DrbdSize => {
-                volumes::apply(self.step, &mut next, inv, reply)
+                volumes::apply(self.step, &mut next, reply)
             }
             Step::NetMembers => network::members_apply(&mut next, inv, reply),
             Step::BondMode => network::mode_apply(&mut next, reply),
@@ -375,20 +384,27 @@ impl<'a> Wizard<'a> {
         Ok(())
     }
 
-    /// The validator's verdict on the keys this step set, so its reasons re-ask here
-    /// rather than at the summary.
+    /// The validator's and the planner's verdict on the keys this step set, so their
+    /// reasons re-ask here rather than at the summary. The planner is asked even when
+    /// other (later) questions still leave the answer invalid, since only issues on this
+    /// step's keys count.
     fn check_with_validator(&self, next: &Draft) -> Result<(), Reask> {
-        let paths = self.step.paths();
-        if paths.is_empty() {
+        let (paths, exact) = (self.step.paths(), self.step.exact_paths());
+        if paths.is_empty() && exact.is_empty() {
             return Ok(());
         }
         let answer = draft::to_answer(next, self.inv);
-        let issues = (self.services.validate)(&answer, draft::node_index(next), self.inv);
-        let mine: Vec<String> = issues
+        let node = draft::node_index(next);
+        let mut issues = (self.services.validate)(&answer, node, self.inv);
+        if let Err(more) = (self.services.summarize)(&answer, node, self.inv) {
+            issues.extend(more);
+        }
+        let mut mine: Vec<String> = issues
             .into_iter()
-            .filter(|i| paths.iter().any(|p| under(&i.path, p)))
+            .filter(|i| paths.iter().any(|p| under(&i.path, p)) || exact.contains(&i.path.as_str()))
             .map(|i| format!("{}: {}", i.path, i.message))
             .collect();
+        mine.dedup();
         if mine.is_empty() {
             Ok(())
         } else {

@@ -306,16 +306,24 @@ fn volume_defaults_fit_the_array_and_the_ram() {
 #[test]
 fn volume_sizes_re_ask_when_they_do_not_fit_or_take_the_rest_twice() {
     let inv = fixture("qemu-4disk-virtio-2nic");
-    let mut w = Wizard::new(&inv, services(), None);
+    let mut w = Wizard::new(&inv, crate::ui::services(), None);
     until(&mut w, &inv, Step::RootSize);
+    // The planner's capacity check, at storage.volumes, re-asks the size.
     let e = w.reply(Reply::Text("500G".into())).unwrap_err();
-    assert!(e.0.contains("the array holds about"), "{e}");
+    assert!(e.0.starts_with("storage.volumes: volumes need"), "{e}");
+    assert_eq!(w.step(), Step::RootSize);
     let e = w.reply(Reply::Text("12Q".into())).unwrap_err();
     assert!(e.0.contains("unknown unit"), "{e}");
+    let e = w.reply(Reply::Text("0".into())).unwrap_err();
+    assert!(e.0.contains("storage.volumes.root.size"), "{e}");
     w.reply(Reply::Text("10G".into())).unwrap();
+    // swap takes the rest; then vz may not too.
     w.reply(Reply::Text("rest".into())).unwrap();
+    assert_eq!(w.step(), Step::VzSize);
     let e = w.reply(Reply::Text("rest".into())).unwrap_err();
-    assert!(e.0.contains("only one volume can take the rest"), "{e}");
+    assert!(e.0.starts_with("storage.vol"), "{e}");
+    assert!(e.0.contains("only one volume"), "{e}");
+    w.reply(Reply::Text("5G".into())).unwrap();
 }
 
 #[test]
@@ -591,10 +599,7 @@ fn summary_shows_the_planners_text_and_problems_only_go_back() {
     );
 
     fn refuse(_: &Answer, _: Option<usize>, _: &Inventory) -> Result<String, Vec<Issue>> {
-        Err(vec![Issue::new(
-            "storage.volumes.root",
-            "too big for the array",
-        )])
+        Err(vec![Issue::new("storage.firmware", "leaves out bios")])
     }
     let s = Services {
         validate: &no_issues,
@@ -603,7 +608,10 @@ fn summary_shows_the_planners_text_and_problems_only_go_back() {
     let mut w = Wizard::new(&inv, s, None);
     until(&mut w, &inv, Step::Summary);
     let p = w.prompt();
-    assert!(p.body.join("\n").contains("storage.volumes.root: too big"));
+    assert!(p
+        .body
+        .join("\n")
+        .contains("storage.firmware: leaves out bios"));
     assert_eq!(items(&p), [finish::BACK]);
     w.reply(Reply::Choice(0)).unwrap();
     assert_ne!(w.step(), Step::Summary);

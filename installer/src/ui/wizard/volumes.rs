@@ -50,7 +50,8 @@ pub fn size(step: Step, d: &Draft, inv: &Inventory) -> VolumeSize {
     set.unwrap_or_else(|| default_size(step, d, inv))
 }
 
-/// Bytes a size takes of a volume group of `vg` bytes ("rest" counts as nothing).
+/// Bytes a size takes of a volume group of `vg` bytes ("rest" counts as nothing), for the
+/// proposed sizes.
 fn fixed(s: VolumeSize, vg: u64) -> u64 {
     match s {
         VolumeSize::Fixed(b) => b.0,
@@ -104,39 +105,15 @@ pub fn prompt(step: Step, d: &Draft, inv: &Inventory) -> (String, Vec<String>, K
     )
 }
 
-pub fn apply(step: Step, d: &mut Draft, inv: &Inventory, reply: Reply) -> Result<(), String> {
-    let text = reply.text()?;
-    let v: VolumeSize = text.parse()?;
-    if let VolumeSize::Fixed(Size(0)) = v {
-        return Err("a volume cannot be empty".into());
-    }
-    let mut next = d.clone();
+/// Parses a size. Whether the volumes fit, and that only one takes the rest, is for the
+/// validator and the planner to say (their reasons re-ask this question).
+pub fn apply(step: Step, d: &mut Draft, reply: Reply) -> Result<(), String> {
+    let v: VolumeSize = reply.text()?.parse()?;
     match step {
-        Step::RootSize => next.root = Some(v),
-        Step::SwapSize => next.swap = Some(v),
-        Step::VzSize => next.vz = Some(v),
-        _ => next.drbd_size = Some(v),
+        Step::RootSize => d.root = Some(v),
+        Step::SwapSize => d.swap = Some(v),
+        Step::VzSize => d.vz = Some(v),
+        _ => d.drbd_size = Some(v),
     }
-    // Only the volumes asked so far (this one and those before it) are held to the rule;
-    // later ones still follow their defaults.
-    let upto: Vec<Step> = steps(&next)
-        .into_iter()
-        .take_while(|s| *s != step)
-        .chain([step])
-        .collect();
-    let sizes: Vec<VolumeSize> = upto.iter().map(|s| size(*s, &next, inv)).collect();
-    if sizes.iter().filter(|s| **s == VolumeSize::Rest).count() > 1 {
-        return Err("only one volume can take the rest".into());
-    }
-    let vg = vg_bytes(&next, inv);
-    let total: u64 = sizes.iter().map(|s| fixed(*s, vg)).sum();
-    if total > vg {
-        return Err(format!(
-            "the volumes so far need {} but the array holds about {}",
-            Size(total).human(),
-            Size(vg).human()
-        ));
-    }
-    *d = next;
     Ok(())
 }
