@@ -11,7 +11,7 @@ DEB_PACKAGES := xorriso mtools squashfs-tools mmdebstrap qemu-system-x86 ovmf \
 	qemu-utils gpg gpgv dosfstools e2fsprogs fdisk gdisk tmux curl python3 \
 	debian-archive-keyring grub-pc-bin grub-efi-amd64-bin busybox-static cpio zstd openssl
 
-.PHONY: all deps check fmt clippy unit test demo clean
+.PHONY: all deps check fmt clippy unit test demo clean image-fetch image-closure-check
 
 all: check
 
@@ -53,6 +53,17 @@ demo: deps
 	rm -rf $(BUILD)/demo
 	./target/release/tandem render --answer $(SEED_ANSWER) --hardware $(SEED_LXEON_HW) --node lxeon --out $(BUILD)/demo
 	@echo "== rendered configs of node lxeon:"; cd $(BUILD)/demo && find . -type f | sort
+
+# The medium's package repository (build/image/repo) from the default profile; verified
+# .debs and indexes are kept in $(IMAGE_CACHE) across runs.
+IMAGE_PROFILE ?= image-build/profiles/default.toml
+IMAGE_CACHE ?= /var/cache/tandem
+image-fetch: deps
+	$(CARGO) run --release -p tandem-image -- fetch --profile $(IMAGE_PROFILE) --out $(BUILD)/image --cache $(IMAGE_CACHE)
+
+# Network tier: our dependency closure vs apt-get --simulate on the same verified indexes.
+image-closure-check: deps
+	$(CARGO) run --release -p tandem-image -- closure-check --profile $(IMAGE_PROFILE) --cache $(IMAGE_CACHE)
 
 clean:
 	$(CARGO) clean
