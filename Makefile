@@ -9,7 +9,7 @@ export CARGO_TERM_COLOR ?= never
 # Debian packages the build, the image and the QEMU tests need. One list, one place.
 DEB_PACKAGES := xorriso mtools squashfs-tools mmdebstrap qemu-system-x86 ovmf \
 	qemu-utils gpg gpgv dosfstools e2fsprogs fdisk gdisk tmux curl python3 \
-	debian-archive-keyring grub-pc-bin grub-efi-amd64-bin busybox-static cpio zstd
+	debian-archive-keyring grub-pc-bin grub-efi-amd64-bin busybox-static cpio zstd openssl
 
 .PHONY: all deps check fmt clippy unit test demo clean image-fetch image-closure-check image-proxmox
 

@@ -90,6 +90,17 @@ enum Command {
         #[arg(long)]
         quiet: bool,
     },
+    /// Ask the questions an answer file answers, on the console, and save the answer.
+    /// Live hardware detection is not in this build yet: pass --hardware; the wizard then
+    /// touches nothing but the saved file.
+    Wizard {
+        /// Hardware inventory JSON (from `tandem detect --json`) to build the node for.
+        #[arg(long)]
+        hardware: PathBuf,
+        /// Offer to save the answer file here at the end.
+        #[arg(long)]
+        save_answer: Option<PathBuf>,
+    },
 }
 
 /// A failure that is the input's fault: exit code 2, nothing was touched.
@@ -116,7 +127,10 @@ pub fn main() -> ExitCode {
     match run(cli) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
-            if let Some(ie) = e.downcast_ref::<InputError>() {
+            if let Some(a) = e.downcast_ref::<crate::ui::term::Aborted>() {
+                eprintln!("\n{a}");
+                ExitCode::from(130)
+            } else if let Some(ie) = e.downcast_ref::<InputError>() {
                 eprintln!("{ie}");
                 ExitCode::from(2)
             } else {
@@ -204,6 +218,13 @@ fn run(cli: Cli) -> Result<()> {
             by_uuid,
             quiet,
         } => esp_sync(&source, &list, &by_uuid, quiet),
+        Command::Wizard {
+            hardware,
+            save_answer,
+        } => {
+            let inv = read_inventory(&hardware)?;
+            crate::ui::run_wizard(&inv, &hardware, save_answer)
+        }
     }
 }
 
