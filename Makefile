@@ -9,9 +9,10 @@ export CARGO_TERM_COLOR ?= never
 # Debian packages the build, the image and the QEMU tests need. One list, one place.
 DEB_PACKAGES := xorriso mtools squashfs-tools mmdebstrap qemu-system-x86 ovmf \
 	qemu-utils gpg gpgv dosfstools e2fsprogs fdisk gdisk tmux curl python3 \
-	debian-archive-keyring grub-pc-bin grub-efi-amd64-bin busybox-static cpio zstd
+	debian-archive-keyring grub-pc-bin grub-efi-amd64-bin busybox-static cpio zstd openssl
 
-.PHONY: all deps check fmt clippy unit test demo clean hardware-fixtures
+.PHONY: all deps check fmt clippy unit test demo clean image-fetch image-closure-check image-proxmox \
+	hardware-fixtures
 
 all: check
 
@@ -37,7 +38,7 @@ unit:
 check: fmt clippy unit
 
 # Everything CI runs.
-test: deps check
+test: deps check image-closure-check
 	@echo "== make test: all tiers passed"
 
 # Re-captures installer/tests/fixtures/sysroot from QEMU guests (TCG, about 4 minutes);
@@ -48,9 +49,34 @@ hardware-fixtures: deps
 
 # The main job. Until the image and install tiers land it validates the seed example,
 # prints its plan and renders its configs.
+SEED_ANSWER := examples/seed/cluster.toml
+SEED_LXEON_HW := installer/tests/fixtures/hardware/seed-lxeon-5disk-2nic.json
+
 demo: deps
 	$(CARGO) build --release -p tandem
-	./target/release/tandem validate --answer examples/seed/cluster.toml
+	./target/release/tandem validate --answer $(SEED_ANSWER)
+	./target/release/tandem validate --answer $(SEED_ANSWER) --hardware $(SEED_LXEON_HW)
+	./target/release/tandem plan --answer $(SEED_ANSWER) --hardware $(SEED_LXEON_HW) --node lxeon
+	rm -rf $(BUILD)/demo
+	./target/release/tandem render --answer $(SEED_ANSWER) --hardware $(SEED_LXEON_HW) --node lxeon --out $(BUILD)/demo
+	@echo "== rendered configs of node lxeon:"; cd $(BUILD)/demo && find . -type f | sort
+
+# The medium's package repository (build/image/repo) from the default profile; verified
+# .debs and indexes are kept in $(IMAGE_CACHE) across runs.
+IMAGE_PROFILE ?= image-build/profiles/default.toml
+IMAGE_CACHE ?= /var/cache/tandem
+image-fetch: deps
+	$(CARGO) run --release -p tandem-image -- fetch --profile $(IMAGE_PROFILE) --out $(BUILD)/image --cache $(IMAGE_CACHE)
+
+# Network tier: our dependency closure vs apt-get --simulate on the same verified indexes.
+image-closure-check: deps
+	$(CARGO) run --release -p tandem-image -- closure-check --profile $(IMAGE_PROFILE) --cache $(IMAGE_CACHE)
+
+# The Proxmox VE profile against the real Proxmox repository. Not part of `make test`: tests
+# send no traffic beyond Debian's archive. Where that repository can't be reached, this
+# fails within seconds, naming it.
+image-proxmox: deps
+	$(CARGO) run --release -p tandem-image -- fetch --profile image-build/profiles/proxmox-ve.toml --out $(BUILD)/image-pve --cache $(IMAGE_CACHE)
 
 clean:
 	$(CARGO) clean

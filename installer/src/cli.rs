@@ -2,6 +2,7 @@
 
 use crate::answer::{self, Diagnostics, Loaded, NodeHint};
 use crate::hardware::Inventory;
+use crate::{plan, render};
 use anyhow::{Context, Result};
 use clap::{Parser, Subcommand};
 use std::path::{Path, PathBuf};
@@ -33,6 +34,35 @@ enum Command {
     },
     /// Print the answer file's JSON Schema, for editors.
     Schema,
+    /// Show what an install would do on this hardware: disks, arrays, volumes, network,
+    /// DRBD, packages, files. Touches nothing.
+    Plan {
+        #[arg(long)]
+        answer: PathBuf,
+        /// Hardware inventory JSON (from `tandem detect --json`).
+        #[arg(long)]
+        hardware: PathBuf,
+        /// Which node of a cluster file (default: the one whose MACs the hardware has).
+        #[arg(long)]
+        node: Option<String>,
+        /// Print the plan as JSON, for tools.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Write every config file the install would write, under DIR. Touches nothing else.
+    Render {
+        #[arg(long)]
+        answer: PathBuf,
+        /// Hardware inventory JSON (from `tandem detect --json`).
+        #[arg(long)]
+        hardware: PathBuf,
+        /// Which node of a cluster file (default: the one whose MACs the hardware has).
+        #[arg(long)]
+        node: Option<String>,
+        /// Directory to write the file tree into (never /).
+        #[arg(long)]
+        out: PathBuf,
+    },
     /// Fill in what an answer file leaves to the installer: every DRBD `secret =
     /// "generate"` becomes a fresh random secret. Give every file of one cluster in one
     /// run so all nodes get the same secret. The secret is never printed.
@@ -59,6 +89,17 @@ enum Command {
         /// Print only problems.
         #[arg(long)]
         quiet: bool,
+    },
+    /// Ask the questions an answer file answers, on the console, and save the answer.
+    /// Live hardware detection is not in this build yet: pass --hardware; the wizard then
+    /// touches nothing but the saved file.
+    Wizard {
+        /// Hardware inventory JSON (from `tandem detect --json`) to build the node for.
+        #[arg(long)]
+        hardware: PathBuf,
+        /// Offer to save the answer file here at the end.
+        #[arg(long)]
+        save_answer: Option<PathBuf>,
     },
     /// Show the machine's disks, NICs and firmware as the installer sees them. Reads only.
     Detect(DetectArgs),
@@ -113,7 +154,10 @@ pub fn main() -> ExitCode {
     match run(cli) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
-            if let Some(ie) = e.downcast_ref::<InputError>() {
+            if let Some(a) = e.downcast_ref::<crate::ui::term::Aborted>() {
+                eprintln!("\n{a}");
+                ExitCode::from(130)
+            } else if let Some(ie) = e.downcast_ref::<InputError>() {
                 eprintln!("{ie}");
                 ExitCode::from(2)
             } else {
@@ -144,6 +188,44 @@ fn run(cli: Cli) -> Result<()> {
             println!("{}", serde_json::to_string_pretty(&answer::schema())?);
             Ok(())
         }
+        Command::Plan {
+            answer,
+            hardware,
+            node,
+            json,
+        } => {
+            let inv = read_inventory(&hardware)?;
+            let loaded = load_one(&answer, node, &inv)?;
+            let plan = plan_for(&loaded, &inv)?;
+            if json {
+                println!("{}", serde_json::to_string_pretty(&plan)?);
+            } else {
+                print!("{plan}");
+            }
+            Ok(())
+        }
+        Command::Render {
+            answer,
+            hardware,
+            node,
+            out,
+        } => {
+            let inv = read_inventory(&hardware)?;
+            let loaded = load_one(&answer, node, &inv)?;
+            let plan = plan_for(&loaded, &inv)?;
+            let secrets = render::Secrets::from_answer(&loaded.answer, |res| {
+                eprintln!(
+                    "tandem render: warning: drbd resource {res} has secret = \"generate\"; \
+                     this preview uses a random secret. Peers must share one secret: \
+                     `tandem prepare` writes one into the answer file."
+                );
+                preview_secret()
+            });
+            let files = render::all(&loaded.answer, &plan, &secrets);
+            write_tree(&out, &files)?;
+            println!("{}: {} files written", out.display(), files.len());
+            Ok(())
+        }
         Command::Prepare { answer, output } => {
             if output.is_some() && answer.len() != 1 {
                 return Err(InputError::Other(
@@ -163,6 +245,13 @@ fn run(cli: Cli) -> Result<()> {
             by_uuid,
             quiet,
         } => esp_sync(&source, &list, &by_uuid, quiet),
+        Command::Wizard {
+            hardware,
+            save_answer,
+        } => {
+            let inv = read_inventory(&hardware)?;
+            crate::ui::run_wizard(&inv, &hardware, save_answer)
+        }
         Command::Detect(args) => detect(args),
     }
 }
@@ -197,6 +286,68 @@ fn esp_sync(source: &Path, list: &Path, by_uuid: &Path, quiet: bool) -> Result<(
     }
     if missing > 0 && !quiet {
         eprintln!("tandem esp-sync: {missing} ESP(s) missing; the others are in sync");
+    }
+    Ok(())
+}
+
+/// Plans one node; the planner's issues are placed in the answer file like validation's.
+pub fn plan_for(loaded: &Loaded, inv: &Inventory) -> Result<plan::Plan> {
+    plan::build(&loaded.answer, loaded.node, inv)
+        .map_err(|issues| InputError::from(loaded.map.diagnostics(issues)).into())
+}
+
+/// Loads the answer for the one node this hardware is.
+fn load_one(path: &Path, node: Option<String>, inv: &Inventory) -> Result<Loaded> {
+    load_answers(path, node, Some(inv))?
+        .into_iter()
+        .next()
+        .map(|(_, l)| l)
+        .ok_or_else(|| InputError::Other(format!("{}: no node to plan", path.display())).into())
+}
+
+/// A random secret for previews, from the kernel's CSPRNG.
+fn preview_secret() -> String {
+    let mut b = [0u8; 24];
+    if let Ok(mut f) = std::fs::File::open("/dev/urandom") {
+        use std::io::Read;
+        let _ = f.read_exact(&mut b);
+    }
+    b.iter().map(|x| format!("{x:02x}")).collect()
+}
+
+/// Writes rendered files under `out`, with their modes. Refuses `/`: rendering is a
+/// preview, never an install.
+pub fn write_tree(out: &Path, files: &[render::RenderedFile]) -> Result<()> {
+    use std::os::unix::fs::PermissionsExt;
+    let resolved = std::fs::canonicalize(out).unwrap_or_else(|_| out.to_path_buf());
+    if resolved == Path::new("/") || out.as_os_str().is_empty() {
+        return Err(InputError::Other(format!(
+            "--out {}: refusing to render over the root filesystem",
+            out.display()
+        ))
+        .into());
+    }
+    for f in files {
+        let p = out.join(f.path.trim_start_matches('/'));
+        if let Some(dir) = p.parent() {
+            std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+        }
+        // Create with the final mode, so a secret is never readable even for a moment.
+        let _ = std::fs::remove_file(&p);
+        {
+            use std::io::Write;
+            use std::os::unix::fs::OpenOptionsExt;
+            let mut fh = std::fs::OpenOptions::new()
+                .write(true)
+                .create_new(true)
+                .mode(f.mode)
+                .open(&p)
+                .with_context(|| format!("writing {}", p.display()))?;
+            fh.write_all(f.content.as_bytes())
+                .with_context(|| format!("writing {}", p.display()))?;
+        }
+        std::fs::set_permissions(&p, std::fs::Permissions::from_mode(f.mode))
+            .with_context(|| format!("setting the mode of {}", p.display()))?;
     }
     Ok(())
 }
@@ -264,7 +415,14 @@ pub fn validate_answers(
     let per_node: Vec<Vec<answer::Diagnostic>> = loaded
         .iter()
         .map(|(_, l)| {
-            let issues = crate::validate::validate(&l.answer, l.node, inv);
+            let mut issues = crate::validate::validate(&l.answer, l.node, inv);
+            // A valid answer is also planned against the hardware: capacity and layout
+            // problems are the planner's to find.
+            if let (true, Some(inv)) = (issues.is_empty(), inv) {
+                if let Err(mut p) = plan::build(&l.answer, l.node, inv) {
+                    issues.append(&mut p);
+                }
+            }
             l.map.diagnostics(issues).0
         })
         .collect();

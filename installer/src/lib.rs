@@ -11,4 +11,6 @@ pub mod exec;
 pub mod hardware;
 pub mod plan;
 pub mod prepare;
+pub mod render;
+pub mod ui;
 pub mod validate;

@@ -2,7 +2,6 @@
 //! exactly two nodes).
 
 use super::names::lvm_name_problem;
-use super::storage::effective;
 use super::{join, static_addresses};
 use crate::answer::{Answer, DrbdProtocol, Issue, SyncRate};
 use std::collections::HashMap;
@@ -163,7 +162,7 @@ fn backing(a: &Answer, i: usize, b: &str, out: &mut Vec<Issue>) {
                 ));
             }
             Some(v) => {
-                let (fs, mount) = effective(name, v);
+                let (fs, mount) = v.effective(name);
                 if fs.is_some() || mount.is_some() {
                     out.push(Issue::new(
                         path,

@@ -2,7 +2,7 @@
 //! real disk sizes is the planner's check, not this one.
 
 use super::names::lvm_name_problem;
-use crate::answer::{Filesystem, Issue, RaidLevel, Size, Storage, Volume, VolumeSize, MIB};
+use crate::answer::{Filesystem, Issue, RaidLevel, Size, Storage, VolumeSize, MIB};
 use crate::hardware::{Disk, Inventory, Signature};
 use crate::plan::select::match_disks;
 use std::collections::HashMap;
@@ -154,18 +154,6 @@ fn array(s: &Storage, out: &mut Vec<Issue>) {
     }
 }
 
-/// A volume's filesystem and mount point once the defaults for `root` and `swap` apply.
-pub(crate) fn effective(name: &str, v: &Volume) -> (Option<Filesystem>, Option<String>) {
-    match name {
-        "root" => (
-            Some(v.fs.unwrap_or(Filesystem::Ext4)),
-            Some(v.mount.clone().unwrap_or_else(|| "/".into())),
-        ),
-        "swap" => (Some(v.fs.unwrap_or(Filesystem::Swap)), v.mount.clone()),
-        _ => (v.fs, v.mount.clone()),
-    }
-}
-
 fn volumes(s: &Storage, out: &mut Vec<Issue>) {
     let vp = |n: &str, k: &str| format!("storage.volumes.{n}.{k}");
     if !s.volumes.contains_key("root") {
@@ -199,7 +187,7 @@ fn volumes(s: &Storage, out: &mut Vec<Issue>) {
             }
             VolumeSize::Fixed(_) => {}
         }
-        let (fs, mount) = effective(name, v);
+        let (fs, mount) = v.effective(name);
         match (fs, &mount) {
             (Some(Filesystem::Swap), Some(m)) => out.push(Issue::new(
                 vp(name, "mount"),
