@@ -7,17 +7,21 @@
 #
 # Usage: qemu-tests/capture-hardware.sh [MACHINE...]      (default: every machine below)
 #        qemu-tests/capture-hardware.sh --list
-# Env:   WORK (build dir, default build/hwcap), TANDEM_BIN (a tandem binary to also run
-#        `tandem detect --json` live in the guest; saved as live-detect.json beside the tree)
+# Env:   WORK (build dir, default build/hwcap), OUT (default the fixtures dir),
+#        TANDEM_BIN (a tandem binary to also run `tandem detect --json` in the guest, saved
+#        beside the tree as <machine>.live-detect.json, and again with udev's database
+#        hidden as <machine>.probe-detect.json)
 #
 # To add a machine: write machine_<name>() setting QEMU_DEVS (devices), FIRMWARE
-# (bios|uefi) and GUEST_SETUP (shell run in the guest after udev settled, before capture),
+# (bios|uefi), optionally APPEND (kernel parameters) and GUEST_SETUP (shell run in the
+# guest after udev settled, before capture; it may leave expected values in /cap/expected),
 # and preparing any disk images in $M (the machine's work dir). Add <name> to MACHINES.
 #
 # Guest: Debian's kernel (the package linux-image-amd64 depends on) booted with -kernel,
 # an initramfs of busybox-static, udevadm/systemd-udevd with Debian's udev rules (plus
-# mdadm's), mdadm and lvm. Nothing in the guest is synthesized: udevd runs its rules and
-# builtins (blkid, path_id, usb_id, net_id, ata_id, scsi_id) on the emulated hardware.
+# mdadm's and drbd-utils'), mdadm, lvm and drbdmeta. Nothing in the guest is synthesized:
+# udevd runs its rules and builtins (blkid, path_id, usb_id, net_id, ata_id, scsi_id) on
+# the emulated hardware.
 # Left out of the rules on purpose: 64-md-raid-assembly and 69-lvm (auto-assembly and
 # auto-activation), so an old md superblock stays an *old* member unless a machine
 # assembles it itself.
@@ -27,7 +31,7 @@ ROOT=$(cd "$(dirname "$0")/.." && pwd)
 WORK=${WORK:-$ROOT/build/hwcap}
 OUT=${OUT:-$ROOT/installer/tests/fixtures/sysroot}
 MACHINES="virtio-1nic sata-oldmd-2nic nvme-lvm-uefi-2nic bond-4nic busy-md-swap-mount pxe-sas-nomedium
-    nvme4k-scsi-lvm-toram"
+    nvme4k-scsi-lvm-toram oldmd-formats"
 
 die() { echo "capture-hardware: $*" >&2; exit 1; }
 log() { echo "== $*" >&2; }
@@ -38,7 +42,8 @@ KPKG=$(apt-cache depends linux-image-amd64 2>/dev/null | awk '/Depends: linux-im
 [ -n "$KPKG" ] || die "cannot find the kernel package linux-image-amd64 depends on"
 KVER=${KPKG#linux-image-}
 PKGS="$KPKG udev libudev1 libkmod2 libacl1 libcap2 libselinux1 libpcre2-8-0 mdadm lvm2 dmsetup
-      libdevmapper1.02.1 libdevmapper-event1.02.1 libaio1 libedit2 libsystemd0 libbsd0 libmd0 kmod"
+      libdevmapper1.02.1 libdevmapper-event1.02.1 libaio1 libedit2 libsystemd0 libbsd0 libmd0 kmod
+      drbd-utils"
 GUEST_MODULES="virtio_pci virtio_blk virtio_net virtio_scsi ahci sd_mod nvme xhci_pci usb_storage
       uas e1000e e1000 mptsas md_mod raid1 dm_mod crc32c_generic ext4 vfat nls_cp437 nls_ascii"
 # In the initramfs but loaded only by the machines that use them.
@@ -81,7 +86,7 @@ add_elf() {
 
 build_initramfs() {
     S="$WORK/initramfs"
-    [ -e "$WORK/base.cpio" ] && [ -z "${TANDEM_BIN:-}" ] && return 0
+    # Always rebuilt (seconds): a cached one could carry another run's tandem binary.
     log "building the guest initramfs (kernel $KVER)"
     rm -rf "$S"
     mkdir -p "$S"/{bin,sbin,etc,proc,sys,dev,run,tmp,mnt,lib/systemd/network,lib/udev/rules.d}
@@ -94,6 +99,7 @@ build_initramfs() {
     add_elf "$P/lib/udev/scsi_id" /lib/udev/scsi_id
     add_elf "$P/sbin/mdadm" /sbin/mdadm
     add_elf "$P/sbin/lvm" /sbin/lvm
+    add_elf "$P/sbin/drbdmeta" /sbin/drbdmeta
     if [ -n "${TANDEM_BIN:-}" ]; then
         add_elf "$TANDEM_BIN" /bin/tandem
         strip "$S/bin/tandem" 2>/dev/null || true # a debug build is mostly symbols
@@ -204,16 +210,25 @@ mkdir -p $C/proc/self $C/proc/net/bonding
 cat /proc/self/mountinfo >$C/proc/self/mountinfo
 for f in swaps cpuinfo meminfo cmdline; do cat /proc/$f >$C/proc/$f; done
 for f in /proc/net/bonding/*; do [ -e "$f" ] && cat "$f" >"$C$f"; done
-if [ -x /bin/tandem ]; then /bin/tandem detect --json >/tmp/live-detect.json 2>/tmp/live-detect.err || cat /tmp/live-detect.err >/dev/ttyS0; fi
+if [ -x /bin/tandem ]; then
+    /bin/tandem detect --json >/tmp/live-detect.json 2>/tmp/live-detect.err || cat /tmp/live-detect.err >/dev/ttyS0
+    # Once more with udev's database hidden: signatures from the devices' bytes alone,
+    # to check the probe against blkid on real superblocks.
+    mkdir -p /tmp/empty && mount --bind /tmp/empty /run/udev/data
+    /bin/tandem detect --json >/tmp/probe-detect.json 2>/tmp/probe-detect.err || cat /tmp/probe-detect.err >/dev/ttyS0
+    umount /run/udev/data
+fi
 {
     echo BEGIN-CAPTURE
     tar -C $C -cf - . | gzip -9 | base64
     echo END-CAPTURE
-    if [ -s /tmp/live-detect.json ]; then
-        echo BEGIN-LIVE
-        base64 </tmp/live-detect.json
-        echo END-LIVE
-    fi
+    for f in live probe; do
+        if [ -s /tmp/$f-detect.json ]; then
+            echo BEGIN-$f
+            base64 </tmp/$f-detect.json
+            echo END-$f
+        fi
+    done
 } >/dev/ttyS1
 sync
 EOF
@@ -254,13 +269,16 @@ gpt_raid() { sgdisk -n 1:2048:0 -t 1:FD00 "$M/$1.img" >/dev/null; }
 
 # ───────────────────────────── machines ─────────────────────────────
 
-# Two virtio disks (one blank, one with an ext4 data partition), one virtio NIC, USB boot.
+# Three virtio disks (one blank, one with an ext4 data partition, one with DRBD 9 internal
+# metadata made by drbdmeta), one virtio NIC, USB boot.
 machine_virtio-1nic() {
     FIRMWARE=bios
     QEMU_DEVS="$(virtio_disk vda 8G VIRTA0001) $(virtio_disk vdb 8G VIRTB0002)
-        $(nic virtio-net-pci 52:54:00:10:00:01) $(usb_stick)"
+        $(virtio_disk vdc 2G VIRTC0003) $(nic virtio-net-pci 52:54:00:10:00:01) $(usb_stick)"
     gpt_ext4 vdb olddata
     GUEST_SETUP="$MOUNT_MEDIUM
+        mkdir -p /var/lock /var/lib/drbd
+        yes yes | drbdmeta --force 0 v09 /dev/vdc internal create-md 1
         for n in /sys/class/net/en*; do ip link set \${n##*/} up; done"
 }
 
@@ -278,7 +296,8 @@ machine_sata-oldmd-2nic() {
     GUEST_SETUP="$MOUNT_MEDIUM
         mdadm --create /dev/md/0 --run --metadata=1.2 --level=1 --raid-devices=2 --homehost=oldhost --name=0 --assume-clean /dev/disk/by-id/ata-QEMU_HARDDISK_SATA0001-part1 /dev/disk/by-id/ata-QEMU_HARDDISK_SATA0002-part1
         mdadm --stop /dev/md/0
-        ip link set \$(ls /sys/class/net | grep ^en | head -1) up"
+        ip link set \$(ls /sys/class/net | grep ^en | head -1) up
+        sleep 3 # e1000e autonegotiation, so the link is up when captured"
 }
 
 # UEFI (OVMF, Secure Boot off): two NVMe (one an old LVM PV of VG oldvg), one SATA disk,
@@ -359,6 +378,25 @@ machine_nvme4k-scsi-lvm-toram() {
         [ -e \$d ] || d=\$(ls /dev/disk/by-id/scsi-*VSCSI001 | head -1)
         lvm pvcreate -qq -y \$d && lvm vgcreate -qq livevg \$d
         lvm lvcreate -qq -y -L 64M -n data livevg --config 'activation { udev_sync = 0 udev_rules = 0 }'
+        for n in /sys/class/net/en*; do ip link set \${n##*/} up; done
+        sleep 3 # e1000 autonegotiation"
+}
+
+# Old md members of every superblock format, on whole disks, all stopped: 0.90 and 1.0
+# (at the end of the device), 1.1 (at the start), 1.2 (4 KiB in). Five virtio disks, one
+# virtio NIC, USB boot.
+machine_oldmd-formats() {
+    FIRMWARE=bios
+    QEMU_DEVS="$(virtio_disk vda 1G VIRTA0801) $(virtio_disk vdb 1G VIRTB0802)
+        $(virtio_disk vdc 1G VIRTC0803) $(virtio_disk vdd 1G VIRTD0804)
+        $(virtio_disk vde 1G VIRTE0805) $(nic virtio-net-pci 52:54:00:80:00:01) $(usb_stick)"
+    GUEST_SETUP="$MOUNT_MEDIUM
+        mdadm --create /dev/md/old090 --run --metadata=0.90 --level=1 --raid-devices=2 --assume-clean /dev/vda /dev/vdb
+        mdadm --create /dev/md/old10 --run --metadata=1.0 --level=1 --raid-devices=2 --homehost=oldhost --name=ten --assume-clean /dev/vdc /dev/vdd
+        mdadm --create /dev/md/old11 --run --metadata=1.1 --level=1 --raid-devices=2 --homehost=oldhost --name=eleven --assume-clean --force /dev/vde missing
+        # What mdadm itself says about the arrays, kept with the capture for the tests.
+        mkdir -p /cap/expected && mdadm --detail --scan >/cap/expected/mdadm-detail-scan
+        mdadm --stop --scan
         for n in /sys/class/net/en*; do ip link set \${n##*/} up; done"
 }
 
@@ -394,10 +432,13 @@ capture() {
     mkdir -p "$OUT/$name"
     sed -n '/BEGIN-CAPTURE/,/END-CAPTURE/p' "$M/capture.b64" | tr -d '\r' | sed '1d;$d' |
         base64 -d | gzip -d | tar -C "$OUT/$name" -xf -
-    if grep -q END-LIVE "$M/capture.b64"; then
-        sed -n '/BEGIN-LIVE/,/END-LIVE/p' "$M/capture.b64" | tr -d '\r' | sed '1d;$d' |
-            base64 -d >"$OUT/$name.live-detect.json"
-    fi
+    rm -f "$OUT/$name".*-detect.json
+    for f in live probe; do
+        if grep -q "END-$f" "$M/capture.b64"; then
+            sed -n "/BEGIN-$f/,/END-$f/p" "$M/capture.b64" | tr -d '\r' | sed '1d;$d' |
+                base64 -d >"$OUT/$name.$f-detect.json"
+        fi
+    done
     log "$name: captured in $((SECONDS - t0)) s, $(du -sh "$OUT/$name" | cut -f1), $(find "$OUT/$name" -type f | wc -l) files"
 }
 

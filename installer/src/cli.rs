@@ -90,6 +90,17 @@ enum Command {
         #[arg(long)]
         quiet: bool,
     },
+    /// Ask the questions an answer file answers, on the console, and save the answer.
+    /// Live hardware detection is not in this build yet: pass --hardware; the wizard then
+    /// touches nothing but the saved file.
+    Wizard {
+        /// Hardware inventory JSON (from `tandem detect --json`) to build the node for.
+        #[arg(long)]
+        hardware: PathBuf,
+        /// Offer to save the answer file here at the end.
+        #[arg(long)]
+        save_answer: Option<PathBuf>,
+    },
     /// Show the machine's disks, NICs and firmware as the installer sees them. Reads only.
     Detect(DetectArgs),
     /// Install this machine from an answer file: validates everything first, then
@@ -146,7 +157,10 @@ pub fn main() -> ExitCode {
     match run(cli) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
-            if let Some(ie) = e.downcast_ref::<InputError>() {
+            if let Some(a) = e.downcast_ref::<crate::ui::term::Aborted>() {
+                eprintln!("\n{a}");
+                ExitCode::from(130)
+            } else if let Some(ie) = e.downcast_ref::<InputError>() {
                 eprintln!("{ie}");
                 ExitCode::from(2)
             } else {
@@ -234,6 +248,13 @@ fn run(cli: Cli) -> Result<()> {
             by_uuid,
             quiet,
         } => esp_sync(&source, &list, &by_uuid, quiet),
+        Command::Wizard {
+            hardware,
+            save_answer,
+        } => {
+            let inv = read_inventory(&hardware)?;
+            crate::ui::run_wizard(&inv, &hardware, save_answer)
+        }
         Command::Detect(args) => detect(args),
         Command::Install(args) => crate::exec::install_command(args),
     }

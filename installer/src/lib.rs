@@ -12,4 +12,5 @@ pub mod hardware;
 pub mod plan;
 pub mod prepare;
 pub mod render;
+pub mod ui;
 pub mod validate;

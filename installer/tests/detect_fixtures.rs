@@ -122,7 +122,7 @@ fn assert_machine_bios(inv: &Inventory) {
 fn virtio_disks_one_nic_usb_boot() {
     let inv = inv("virtio-1nic");
     assert_machine_bios(&inv);
-    assert_eq!(names(&inv), ["sda", "vda", "vdb"]);
+    assert_eq!(names(&inv), ["sda", "vda", "vdb", "vdc"]);
     assert_usb_medium(by_serial(&inv, STICK));
 
     let vda = disk(&inv, "vda");
@@ -164,12 +164,25 @@ fn virtio_disks_one_nic_usb_boot() {
     );
     assert!(vdb.mounts.is_empty(), "an old filesystem, not mounted");
 
+    // drbdmeta create-md (v09, internal) on the bare disk.
+    let vdc = disk(&inv, "vdc");
+    assert_eq!(vdc.serial.as_deref(), Some("VIRTC0003"));
+    assert_eq!(vdc.size_bytes, 2 * GIB);
+    assert_eq!(vdc.signatures, vec![Signature::Drbd]);
+    assert_eq!(
+        tandem::plan::select::disk_busy(vdc),
+        None,
+        "metadata only, not attached"
+    );
+
     assert_eq!(inv.nics.len(), 1);
-    let n = nic(&inv, "ens4");
+    // QEMU places devices in command-line order: three disks in PCI slots 2-4, the NIC in
+    // slot 5, which udev's net_id names ens5.
+    let n = nic(&inv, "ens5");
     assert_eq!(n.mac, mac("52:54:00:10:00:01"));
     assert_eq!(n.permanent_mac, Some(mac("52:54:00:10:00:01")));
     assert_eq!(n.driver.as_deref(), Some("virtio_net"));
-    assert_eq!(n.path.as_deref(), Some("pci-0000:00:04.0"));
+    assert_eq!(n.path.as_deref(), Some("pci-0000:00:05.0"));
     assert!(n.carrier && !n.is_virtual);
 }
 
@@ -449,7 +462,58 @@ fn captured_trees_read_like_the_live_guests() {
         assert_eq!(inv(machine), live, "{machine}");
         compared += 1;
     }
-    assert!(compared >= 5, "{compared}");
+    assert!(compared >= 6, "{compared}");
+}
+
+/// The guests also ran `detect` with udev's database hidden, so every signature came from
+/// reading the device (md superblocks by mdadm, PVs by lvm, DRBD metadata by drbdmeta,
+/// ext4/vfat/swap by mkfs, GPT by sgdisk). It must find what udev's blkid found, and the
+/// VG name besides.
+#[test]
+fn probing_the_bytes_finds_what_blkid_found() {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/sysroot");
+    let mut kinds = std::collections::HashSet::new();
+    let mut machines = 0;
+    for e in std::fs::read_dir(&dir).unwrap() {
+        let p = e.unwrap().path();
+        let name = p.file_name().unwrap().to_str().unwrap().to_string();
+        let Some(machine) = name.strip_suffix(".probe-detect.json") else {
+            continue;
+        };
+        let probed = Inventory::from_json(&std::fs::read_to_string(&p).unwrap()).unwrap();
+        let udev = inv(machine);
+        assert_eq!(names(&probed), names(&udev), "{machine}");
+        for (pd, ud) in probed.disks.iter().zip(&udev.disks) {
+            assert!(
+                !pd.signatures_unknown,
+                "{machine}/{}: device was readable",
+                pd.name
+            );
+            assert!(pd.by_id.is_empty(), "{machine}: udev data was hidden");
+            let mut on_disk: Vec<(String, Signature)> = Vec::new();
+            for (dev, sig) in pd.all_signatures() {
+                let sig = match sig {
+                    Signature::LvmPv { vg } => {
+                        assert!(vg.is_some(), "{machine}/{dev}: VG name read from metadata");
+                        Signature::LvmPv { vg: None }
+                    }
+                    other => other.clone(),
+                };
+                kinds.insert(std::mem::discriminant(&sig));
+                on_disk.push((dev, sig));
+            }
+            let from_udev: Vec<(String, Signature)> = ud
+                .all_signatures()
+                .into_iter()
+                .map(|(dev, s)| (dev, s.clone()))
+                .collect();
+            assert_eq!(on_disk, from_udev, "{machine}/{}", pd.name);
+        }
+        machines += 1;
+    }
+    assert!(machines >= 6, "{machines}");
+    // Partition tables, filesystems, md members, PVs and DRBD metadata were all compared.
+    assert_eq!(kinds.len(), 5, "{kinds:?}");
 }
 
 fn tandem(args: &[&str]) -> std::process::Output {
@@ -706,7 +770,7 @@ fn match_shows_selection_and_each_reason() {
     );
     let (code, _, err) = detect_match("virtio-1nic", &a);
     assert_eq!(code, Some(2), "{err}");
-    assert!(err.contains("network.nics[0].match: matches no NIC; NICs here: ens4 (52:54:00:10:00:01, virtio_net)"), "{err}");
+    assert!(err.contains("network.nics[0].match: matches no NIC; NICs here: ens5 (52:54:00:10:00:01, virtio_net)"), "{err}");
     std::fs::remove_dir_all(&dir).unwrap();
 }
 
@@ -824,4 +888,51 @@ fn toram_medium_by_parameter_4kn_nvme_and_an_active_lv() {
     assert_eq!(n.driver.as_deref(), Some("e1000"));
     assert_eq!(n.hw_mac(), &mac("52:54:00:70:00:01"));
     assert_eq!((n.speed_mbps, n.carrier), (Some(1000), true));
+}
+
+/// md superblocks 0.90 and 1.0 (end of device) and 1.1 (start), on whole disks, stopped.
+/// The expected array UUIDs and names are what `mdadm --detail --scan` printed in the
+/// guest, kept beside the capture.
+#[test]
+fn every_md_superblock_format_reads_as_mdadm_shows_it() {
+    let inv = inv("oldmd-formats");
+    let scan =
+        std::fs::read_to_string(root("oldmd-formats").join("expected/mdadm-detail-scan")).unwrap();
+    let arrays: Vec<(String, Option<String>, String)> = scan
+        .lines()
+        .map(|l| {
+            let field = |k: &str| {
+                l.split_whitespace()
+                    .find_map(|w| w.strip_prefix(k))
+                    .map(str::to_string)
+            };
+            (
+                field("metadata=").unwrap(),
+                field("name="),
+                field("UUID=").unwrap(),
+            )
+        })
+        .collect();
+    let versions: Vec<&str> = arrays.iter().map(|a| a.0.as_str()).collect();
+    assert_eq!(versions, ["0.90", "1.0", "1.1"]);
+    for ((_, name, uuid), members) in
+        arrays
+            .iter()
+            .zip([&["vda", "vdb"][..], &["vdc", "vdd"][..], &["vde"][..]])
+    {
+        for m in members {
+            let d = disk(&inv, m);
+            assert_eq!(
+                d.signatures,
+                vec![Signature::MdMember {
+                    array_uuid: Some(uuid.clone()),
+                    array_name: name.clone(),
+                }],
+                "{m}"
+            );
+            assert!(d.partitions.is_empty() && d.holders.is_empty(), "{m}");
+            assert_eq!(tandem::plan::select::disk_busy(d), None, "{m}: stopped");
+        }
+    }
+    assert_usb_medium(by_serial(&inv, STICK));
 }

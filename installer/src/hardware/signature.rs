@@ -331,19 +331,21 @@ fn filesystem(head: &[u8]) -> Option<Signature> {
         return Some(fs("iso9660", text(head, 32768 + 40, 32), None));
     }
     if has(head, 510, &[0x55, 0xaa]) {
-        if has(head, 82, b"FAT32   ") {
-            return Some(fs(
+        // FAT32 and FAT12/16 keep the volume id and label at different offsets; the id
+        // reads as blkid writes it, "7A4D-0001".
+        let fat = |id: usize, label: usize| {
+            let v = le32(head, id);
+            fs(
                 "vfat",
-                text(head, 71, 11).filter(|l| l != "NO NAME"),
-                None,
-            ));
+                text(head, label, 11).filter(|l| l != "NO NAME"),
+                Some(format!("{:04X}-{:04X}", v >> 16, v & 0xffff)),
+            )
+        };
+        if has(head, 82, b"FAT32   ") {
+            return Some(fat(67, 71));
         }
         if has(head, 54, b"FAT1") {
-            return Some(fs(
-                "vfat",
-                text(head, 43, 11).filter(|l| l != "NO NAME"),
-                None,
-            ));
+            return Some(fat(39, 43));
         }
     }
     None
