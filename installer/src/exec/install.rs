@@ -573,3 +573,91 @@ pub fn result_line(r: &Report) -> String {
         serde_json::to_string(r).unwrap_or_else(|_| "{}".into())
     )
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A fake /sys/class/block: sda with sda1 under md127 under dm-0; sdb1 under md127;
+    /// sdc2 under md126 alone.
+    fn fake_sys() -> PathBuf {
+        let t = std::env::temp_dir().join(format!("tandem-sys-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&t);
+        let mk = |p: &str| std::fs::create_dir_all(t.join(p)).unwrap();
+        for (disk, part) in [("sda", "sda1"), ("sdb", "sdb1"), ("sdc", "sdc2")] {
+            mk(&format!("devices/{disk}/{part}"));
+            std::fs::write(t.join(format!("devices/{disk}/{part}/partition")), "1").unwrap();
+            std::os::unix::fs::symlink(t.join(format!("devices/{disk}")), t.join(disk)).unwrap();
+            std::os::unix::fs::symlink(t.join(format!("devices/{disk}/{part}")), t.join(part))
+                .unwrap();
+        }
+        for (holder, slaves) in [("md127", vec!["sda1", "sdb1"]), ("md126", vec!["sdc2"])] {
+            mk(&format!("{holder}/slaves"));
+            mk(&format!("{holder}/holders"));
+            for s in slaves {
+                mk(&format!("devices/{}/{s}/holders/{holder}", &s[..3]));
+                mk(&format!("{holder}/slaves/{s}"));
+            }
+        }
+        mk("dm-0/slaves/md127");
+        mk("dm-0/holders");
+        mk("md127/holders/dm-0");
+        t
+    }
+
+    #[test]
+    fn stacks_resolve_to_their_disks() {
+        let sys = fake_sys();
+        assert_eq!(partitions_of(&sys, "sda"), vec!["sda1"]);
+        assert_eq!(tops_of(&sys, "md127"), vec!["dm-0"]);
+        assert_eq!(
+            disks_under(&sys, "dm-0"),
+            BTreeSet::from(["sda".to_string(), "sdb".to_string()])
+        );
+        assert_eq!(
+            disks_under(&sys, "md126"),
+            BTreeSet::from(["sdc".to_string()])
+        );
+        std::fs::remove_dir_all(sys).unwrap();
+    }
+
+    #[test]
+    fn mdstat_state_by_array_name() {
+        let md = "Personalities : [raid1] [raid6]\nmd127 : active raid6 vdd4[3] vdc4[2] vdb4[1] vda4[0]\n      37699584 blocks super 1.2 level 6, 512k chunk, algorithm 2 [4/4] [UUUU]\n\nunused devices: <none>\n";
+        let t = std::env::temp_dir().join(format!("tandem-md-{}", std::process::id()));
+        std::fs::create_dir_all(t.join("dev/md")).unwrap();
+        std::fs::write(t.join("dev/md127"), "").unwrap();
+        let _ = std::fs::remove_file(t.join("dev/md/data"));
+        std::os::unix::fs::symlink("../md127", t.join("dev/md/data")).unwrap();
+        let l = mdstat_line(md, "/dev/md/data", &t);
+        assert!(l.starts_with("md127 active raid6 vdd4[3]"), "{l}");
+        assert!(l.ends_with("[4/4] [UUUU]"), "{l}");
+        assert_eq!(mdstat_line(md, "/dev/md/boot", &t), "not assembled");
+        std::fs::remove_dir_all(t).unwrap();
+    }
+
+    #[test]
+    fn result_line_is_one_json_line() {
+        let r = Report {
+            result: "failed",
+            hostname: "h.example".into(),
+            phases: vec![PhaseTime {
+                phase: "wipe".into(),
+                seconds: 1.5,
+            }],
+            total_seconds: 2.0,
+            disks: vec!["/dev/vda".into()],
+            arrays: vec![],
+            addresses: vec![],
+            failed_phase: Some("raid".into()),
+            error: Some("command failed\nwith output".into()),
+        };
+        let l = result_line(&r);
+        assert_eq!(l.lines().count(), 1);
+        let v: serde_json::Value =
+            serde_json::from_str(l.strip_prefix("TANDEM-RESULT ").unwrap()).unwrap();
+        assert_eq!(v["failed-phase"], "raid");
+        assert_eq!(v["phases"][0]["seconds"], 1.5);
+        assert!(summary(&r, "").contains("FAILED"));
+    }
+}
