@@ -289,7 +289,12 @@ pub fn storage(plan: &Plan, inv: &Inventory, env: &Env) -> Vec<Step> {
     }
 
     for a in &st.arrays {
-        let host = a.md_name.split(':').next().unwrap_or(&plan.hostname);
+        // mdadm ≥ 4.3 refuses a ':' in --name; it writes <homehost>:<name> itself, which
+        // is the plan's md_name that mdadm.conf names the array by.
+        let (host, name) = a
+            .md_name
+            .split_once(':')
+            .unwrap_or((&plan.hostname, &a.md_name));
         let mut c = Cmd::new("mdadm").args([
             "--create".to_string(),
             a.dev.clone(),
@@ -306,7 +311,7 @@ pub fn storage(plan: &Plan, inv: &Inventory, env: &Env) -> Vec<Step> {
         }
         c = c
             .arg(format!("--bitmap={}", a.bitmap))
-            .arg(format!("--name={}", a.md_name))
+            .arg(format!("--name={name}"))
             .arg(format!("--homehost={host}"))
             .args(a.members.iter().cloned());
         v.push(run(Phase::Raid, c));
