@@ -81,3 +81,23 @@ fn hardware_file_only_with_dry_run() {
         .unwrap();
     assert_eq!(out.status.code(), Some(2));
 }
+
+#[test]
+fn no_answer_anywhere_and_no_console_says_how_to_give_one() {
+    // Only meaningful where nothing names an answer (not inside a Tandem live system).
+    let cmdline = std::fs::read_to_string("/proc/cmdline").unwrap_or_default();
+    if cmdline.contains("tandem.answer=")
+        || std::path::Path::new("/run/live/medium/tandem/answer.toml").exists()
+        || std::path::Path::new("/dev/disk/by-label/TANDEM").exists()
+    {
+        return;
+    }
+    let out = tandem()
+        .arg("install")
+        .stdin(std::process::Stdio::null())
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert!(stderr.contains("no answer file"), "{stderr}");
+}

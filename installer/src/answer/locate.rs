@@ -17,6 +17,8 @@ pub enum Origin {
     KernelCmdline(String),
     Embedded(PathBuf),
     Partition(PathBuf),
+    /// Answered in the wizard on the console and saved there.
+    Wizard(PathBuf),
 }
 
 impl fmt::Display for Origin {
@@ -26,6 +28,7 @@ impl fmt::Display for Origin {
             Origin::KernelCmdline(s) => write!(f, "kernel command line tandem.answer={s}"),
             Origin::Embedded(p) => write!(f, "answer embedded in the image ({})", p.display()),
             Origin::Partition(p) => write!(f, "partition labelled TANDEM ({})", p.display()),
+            Origin::Wizard(p) => write!(f, "the wizard (saved to {})", p.display()),
         }
     }
 }

@@ -15,8 +15,11 @@ use crate::cli::InputError;
 use crate::hardware::Inventory;
 use crate::{plan, render, validate};
 use anyhow::{Context, Result};
-use std::io::{BufRead, Write};
+use std::io::{BufRead, IsTerminal, Write};
 use std::path::PathBuf;
+
+/// Where an answer given in the wizard is saved (0600), for the log and a reinstall.
+pub const WIZARD_ANSWER: &str = "/root/answer.toml";
 
 #[derive(clap::Args, Debug)]
 pub struct InstallArgs {
@@ -55,20 +58,52 @@ pub struct InstallArgs {
 pub fn install_command(a: InstallArgs) -> Result<()> {
     let mut places = locate::Places::live_system();
     places.flag = a.answer.clone();
-    let Some(found) = locate::locate(&places)? else {
-        return Err(InputError::Other(
-            "no answer file: give --answer PATH|URL, boot with tandem.answer=URL, embed one \
-             with `tandem-image embed-answer`, or put answer.toml on a partition labelled \
-             TANDEM"
-                .into(),
-        )
-        .into());
+    let inventory = || -> Result<Inventory> {
+        match &a.hardware {
+            Some(h) => crate::cli::read_inventory(h),
+            None => crate::hardware::detect(std::path::Path::new("/"))
+                .context("detecting this machine's hardware"),
+        }
+    };
+    let mut inv = None;
+    let mut confirmed = false;
+    let found = match locate::locate(&places)? {
+        Some(f) => f,
+        // Nobody named an answer: ask for one on the console, if there is someone there.
+        None if std::io::stdin().is_terminal() && !a.dry_run => {
+            let path = PathBuf::from(WIZARD_ANSWER);
+            let detected = inventory()?;
+            let asked = crate::ui::ask(&detected, Some(path))?;
+            inv = Some(detected);
+            let Some((path, typed)) = asked else {
+                return Err(InputError::Other(
+                    "the wizard's answer was not saved; nothing was installed".into(),
+                )
+                .into());
+            };
+            confirmed = typed;
+            let text = std::fs::read_to_string(&path)
+                .with_context(|| format!("reading {}", path.display()))?;
+            locate::Found {
+                origin: locate::Origin::Wizard(path.clone()),
+                name: path.display().to_string(),
+                text,
+            }
+        }
+        None => {
+            return Err(InputError::Other(
+                "no answer file: give --answer PATH|URL, boot with tandem.answer=URL, embed \
+                 one with `tandem-image embed-answer`, put answer.toml on a partition \
+                 labelled TANDEM, or run `tandem install` on a console to answer the wizard"
+                    .into(),
+            )
+            .into())
+        }
     };
     println!("answer: {}", found.origin);
-    let inv = match &a.hardware {
-        Some(h) => crate::cli::read_inventory(h)?,
-        None => crate::hardware::detect(std::path::Path::new("/"))
-            .context("detecting this machine's hardware")?,
+    let inv = match inv {
+        Some(i) => i,
+        None => inventory()?,
     };
 
     // Everything is checked before anything is written.
@@ -124,7 +159,7 @@ pub fn install_command(a: InstallArgs) -> Result<()> {
         found.origin,
         locate::Origin::KernelCmdline(_) | locate::Origin::Embedded(_)
     );
-    if !a.yes && !unattended {
+    if !a.yes && !unattended && !confirmed {
         confirm(&plan, &inv)?;
     }
 

@@ -32,9 +32,9 @@ pub fn services() -> Services<'static> {
     }
 }
 
-/// `tandem wizard --hardware FILE`: asks, confirms, and saves the answer. Nothing on the
-/// machine is touched: the inventory is a file.
-pub fn run_wizard(inv: &Inventory, hardware: &Path, save_answer: Option<PathBuf>) -> Result<()> {
+/// Runs the wizard on `inv` and saves the answer where the user agrees to; returns the
+/// saved file and whether the erase confirmation was typed (None: not saved).
+pub fn ask(inv: &Inventory, save_answer: Option<PathBuf>) -> Result<Option<(PathBuf, bool)>> {
     // A Ctrl-C outside a prompt's raw mode (the password prompts, between prompts) ends
     // the process here; inside a prompt dialoguer reports it and `term` turns it into
     // `Aborted`. Either way nothing has been written: the only write is the final save.
@@ -54,6 +54,7 @@ pub fn run_wizard(inv: &Inventory, hardware: &Path, save_answer: Option<PathBuf>
         std::process::exit(130);
     })?;
     let mut w = Wizard::new(inv, services(), save_answer);
+    let mut saved = None;
     loop {
         let outcome = term::run(&mut w)?;
         let Some(path) = outcome.save_to else {
@@ -66,11 +67,18 @@ pub fn run_wizard(inv: &Inventory, hardware: &Path, save_answer: Option<PathBuf>
         }) {
             Ok(()) => {
                 eprintln!("Saved the answer file to {}.", path.display());
+                saved = Some((path, w.confirmed()));
                 break;
             }
             Err(e) => w.save_failed(e),
         }
     }
+    Ok(saved)
+}
+
+/// `tandem wizard --hardware FILE`: the wizard on an inventory file; nothing is installed.
+pub fn run_wizard(inv: &Inventory, hardware: &Path, save_answer: Option<PathBuf>) -> Result<()> {
+    ask(inv, save_answer)?;
     eprintln!(
         "Dry run on the inventory {}: no disk was erased, nothing was installed.",
         hardware.display()
