@@ -127,6 +127,15 @@ impl<'a> Executor<'a> {
                 self.progress.message(self.mdstat.trim_end());
                 Ok(())
             }
+            Task::LiveMdadmConf(text) => {
+                let p = self.sysroot.join("etc/mdadm/mdadm.conf");
+                if let Some(d) = p.parent() {
+                    std::fs::create_dir_all(d)?;
+                }
+                std::fs::write(&p, text).with_context(|| format!("writing {}", p.display()))?;
+                self.runner.note(&format!("wrote {}", p.display()));
+                Ok(())
+            }
             Task::Write(f) => {
                 crate::cli::write_tree(&self.env.target, std::slice::from_ref(f))?;
                 self.runner

@@ -163,6 +163,7 @@ pub fn install_command(a: InstallArgs) -> Result<()> {
         confirm(&plan, &inv)?;
     }
 
+    private_mounts()?;
     let mut runner = runner::Runner::with_log(std::path::Path::new(install::LIVE_LOG))
         .with_context(|| format!("opening {}", install::LIVE_LOG))?;
     if let Some(h) = &answer.system.root_password_hash {
@@ -238,5 +239,23 @@ fn confirm(plan: &plan::Plan, inv: &Inventory) -> Result<()> {
     if line.trim_end_matches(['\n', '\r']) != want {
         return Err(InputError::Other("not confirmed; nothing was written".into()).into());
     }
+    Ok(())
+}
+
+/// The install's mounts live in a mount namespace of their own, so nothing else on the live
+/// system (udev and other services sit in namespaces that receive propagated mounts) keeps
+/// a copy of /target busy: after `umount --recursive` the volumes are really free.
+fn private_mounts() -> Result<()> {
+    use nix::mount::{mount, MsFlags};
+    nix::sched::unshare(nix::sched::CloneFlags::CLONE_NEWNS)
+        .context("creating a mount namespace for the install")?;
+    mount(
+        None::<&str>,
+        "/",
+        None::<&str>,
+        MsFlags::MS_REC | MsFlags::MS_PRIVATE,
+        None::<&str>,
+    )
+    .context("making the install's mounts private")?;
     Ok(())
 }

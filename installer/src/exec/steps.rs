@@ -97,6 +97,9 @@ pub enum Task {
     WipePolicy { disks: Vec<String> },
     /// Read /proc/mdstat back and show it.
     ShowMdstat,
+    /// The target's mdadm.conf on the live system too: udev then names the new arrays
+    /// /dev/md/<role> although their home host is the target's, not the live system's.
+    LiveMdadmConf(String),
     /// Write a file into the target (path is the target's, absolute).
     Write(RenderedFile),
     /// Copy the .debs into the target and check each against the medium's SHA256.
@@ -288,6 +291,10 @@ pub fn storage(plan: &Plan, inv: &Inventory, env: &Env) -> Vec<Step> {
         }
     }
 
+    v.push(task(
+        Phase::Raid,
+        Task::LiveMdadmConf(render::mdadm::mdadm_conf(plan).content),
+    ));
     for a in &st.arrays {
         // mdadm ≥ 4.3 refuses a ':' in --name; it writes <homehost>:<name> itself, which
         // is the plan's md_name that mdadm.conf names the array by.
@@ -730,6 +737,10 @@ impl fmt::Display for Task {
                 disks.join(" ")
             ),
             Task::ShowMdstat => write!(f, "show /proc/mdstat"),
+            Task::LiveMdadmConf(_) => write!(
+                f,
+                "write the target's mdadm.conf to the live system's /etc/mdadm/mdadm.conf"
+            ),
             Task::Write(file) => write!(f, "write {} ({:04o})", file.path, file.mode),
             Task::VerifyDebs { debs } => write!(
                 f,
