@@ -328,6 +328,12 @@ pub fn storage(plan: &Plan, inv: &Inventory, env: &Env) -> Vec<Step> {
             Phase::Raid,
             Cmd::new("mdadm").args(["--misc", "--action=frozen", &a.dev]),
         ));
+        // Same offsets as a previous install: the old PV label or filesystem would show
+        // through the new array.
+        v.push(run(
+            Phase::Raid,
+            Cmd::new("wipefs").args(["--all", "--force", &a.dev]),
+        ));
     }
     v.push(run(
         Phase::Raid,
