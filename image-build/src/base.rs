@@ -20,7 +20,8 @@ pub fn bootstrap(ctx: &mut Ctx) -> Result<()> {
         customize: vec![],
         source_date_epoch: ctx.epoch,
     };
-    ctx.run(&b.command()).context("bootstrapping the base system")?;
+    ctx.run(&b.command())
+        .context("bootstrapping the base system")?;
     Ok(())
 }
 
@@ -106,7 +107,8 @@ fn check_initramfs(ctx: &mut Ctx, root: &Path) -> Result<()> {
 
 /// What an md+LVM root needs in the initramfs, judged from an `lsinitramfs` listing.
 pub fn missing_in_initramfs(listing: &str) -> Vec<&'static str> {
-    let needs: [(&str, fn(&str) -> bool); 5] = [
+    type Present = fn(&str) -> bool;
+    let needs: [(&str, Present); 5] = [
         ("mdadm", |l| l.ends_with("sbin/mdadm")),
         ("lvm", |l| l.ends_with("sbin/lvm")),
         ("raid1 module", |l| l.contains("/md/raid1.ko")),
@@ -137,7 +139,12 @@ mod tests {
     #[test]
     fn scrub_removes_identity_keeps_the_rest() {
         let r = std::env::temp_dir().join(format!("tandem-scrub-{}", std::process::id()));
-        for d in ["etc/ssh", "var/lib/dbus", "var/lib/apt/lists/partial", "var/cache/apt"] {
+        for d in [
+            "etc/ssh",
+            "var/lib/dbus",
+            "var/lib/apt/lists/partial",
+            "var/cache/apt",
+        ] {
             std::fs::create_dir_all(r.join(d)).unwrap();
         }
         for f in [
@@ -162,7 +169,9 @@ mod tests {
         assert!(r.join("etc/ssh/sshd_config").exists());
         assert!(r.join("var/lib/apt/lists/partial").is_dir());
         assert_eq!(
-            std::fs::read_dir(r.join("var/lib/apt/lists")).unwrap().count(),
+            std::fs::read_dir(r.join("var/lib/apt/lists"))
+                .unwrap()
+                .count(),
             1
         );
         assert!(!r.join("var/cache/apt/pkgcache.bin").exists());

@@ -42,11 +42,9 @@ pub fn run(args: &EmbedArgs) -> Result<()> {
     // Validation first: errors are the input's fault (exit 2) and stop before any write.
     let loaded = tandem::cli::load_answers(&args.answer, None, None)?;
     if !args.iso.is_file() {
-        return Err(tandem::cli::InputError::Other(format!(
-            "{}: no such ISO",
-            args.iso.display()
-        ))
-        .into());
+        return Err(
+            tandem::cli::InputError::Other(format!("{}: no such ISO", args.iso.display())).into(),
+        );
     }
     if same_file(&args.iso, &args.output) {
         bail!("the output must not be the input ISO");
@@ -107,7 +105,10 @@ mod tests {
             output: d.join("out.iso"),
         };
         let err = run(&args).unwrap_err();
-        assert!(err.downcast_ref::<tandem::cli::InputError>().is_some(), "{err:#}");
+        assert!(
+            err.downcast_ref::<tandem::cli::InputError>().is_some(),
+            "{err:#}"
+        );
         assert!(err.to_string().contains("bad.toml"), "{err}");
         assert!(!d.join("out.iso").exists());
         std::fs::remove_dir_all(&d).unwrap();

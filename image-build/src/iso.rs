@@ -131,7 +131,17 @@ pub fn efi_image_commands(img: &Path, bootx64: &Path, sectors: u64, epoch: i64) 
     let e = epoch.to_string();
     vec![
         Cmd::new("mformat")
-            .args(["-C", "-i", &i, "-T", &sectors.to_string(), "-h", "2", "-s", "32"])
+            .args([
+                "-C",
+                "-i",
+                &i,
+                "-T",
+                &sectors.to_string(),
+                "-h",
+                "2",
+                "-s",
+                "32",
+            ])
             .args(["-N", "54414e44", "-v", "TANDEM_EFI", "::"])
             .env("SOURCE_DATE_EPOCH", &e),
         Cmd::new("mmd")
@@ -163,8 +173,17 @@ pub fn xorriso_command(tree: &Path, efi_img: &Path, out: &Path, epoch: i64) -> C
         .args(["-iso_mbr_part_type", "a2a0d0ebe5b9334487c068b6b72699c7"])
         .args(["-c", "boot/boot.cat"])
         .args(["-b", "boot/grub/bios.img", "-no-emul-boot"])
-        .args(["-boot-load-size", "4", "-boot-info-table", "--grub2-boot-info"])
-        .args(["-eltorito-alt-boot", "-e", "--interval:appended_partition_2:all::"])
+        .args([
+            "-boot-load-size",
+            "4",
+            "-boot-info-table",
+            "--grub2-boot-info",
+        ])
+        .args([
+            "-eltorito-alt-boot",
+            "-e",
+            "--interval:appended_partition_2:all::",
+        ])
         .arg("-no-emul-boot")
         .arg(tree.display().to_string())
         .env("SOURCE_DATE_EPOCH", epoch.to_string())
@@ -306,8 +325,7 @@ mod tests {
     #[test]
     fn xorriso_has_both_boot_paths() {
         let line =
-            xorriso_command(Path::new("/t"), Path::new("/e.img"), Path::new("/o.iso"), 7)
-                .display();
+            xorriso_command(Path::new("/t"), Path::new("/e.img"), Path::new("/o.iso"), 7).display();
         assert!(line.starts_with("SOURCE_DATE_EPOCH=7 xorriso -as mkisofs"));
         assert!(line.contains("-b boot/grub/bios.img -no-emul-boot"));
         assert!(line.contains("-append_partition 2 0xef /e.img"));

@@ -23,7 +23,7 @@ struct Cli {
 #[derive(Subcommand)]
 enum Command {
     /// Build the base image, live system, hybrid ISO and PXE artifacts.
-    Build(pipeline::BuildArgs),
+    Build(Box<pipeline::BuildArgs>),
     /// Validate an answer file and embed it into a copy of an ISO at /tandem/answer.toml.
     EmbedAnswer(embed::EmbedArgs),
 }

@@ -40,10 +40,7 @@ pub struct BuildArgs {
     #[arg(long)]
     pub deb_cache: Option<PathBuf>,
     /// The statically linked tandem binary for the live system.
-    #[arg(
-        long,
-        default_value = "target/x86_64-unknown-linux-gnu/release/tandem"
-    )]
+    #[arg(long, default_value = "target/x86_64-unknown-linux-gnu/release/tandem")]
     pub tandem_bin: PathBuf,
     /// overlays/ with live/ and target/ trees.
     #[arg(long, default_value = "overlays")]
@@ -188,7 +185,11 @@ pub fn run(args: &BuildArgs) -> Result<()> {
             }
             Stage::Squashfs => {
                 let b = timed("squashfs base", || base::image(&mut ctx))?;
-                println!("base image {}: {}", ctx.stage_dir().join("base.squashfs").display(), mib(b));
+                println!(
+                    "base image {}: {}",
+                    ctx.stage_dir().join("base.squashfs").display(),
+                    mib(b)
+                );
                 let l = timed("squashfs live", || live::image(&mut ctx))?;
                 println!(
                     "live squashfs (tandem {}): {}",

@@ -221,7 +221,10 @@ mod tests {
         std::fs::create_dir_all(&boot).unwrap();
         assert!(kernel_files(&d).is_err());
         std::fs::write(boot.join("vmlinuz-6.12.1-amd64"), b"k").unwrap();
-        assert!(kernel_files(&d).unwrap_err().to_string().contains("no initramfs"));
+        assert!(kernel_files(&d)
+            .unwrap_err()
+            .to_string()
+            .contains("no initramfs"));
         std::fs::write(boot.join("initrd.img-6.12.1-amd64"), b"i").unwrap();
         let (k, i) = kernel_files(&d).unwrap();
         assert!(k.ends_with("vmlinuz-6.12.1-amd64") && i.ends_with("initrd.img-6.12.1-amd64"));
