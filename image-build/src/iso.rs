@@ -164,6 +164,9 @@ pub fn xorriso_command(tree: &Path, efi_img: &Path, out: &Path, epoch: i64) -> C
         .args(["-iso-level", "3", "-full-iso9660-filenames", "-r"])
         .args(["-V", VOLUME_ID])
         .arg(format!("--modification-date={}", iso_date(epoch)))
+        // Tree files and directories were made (or linked) at build time; pin them too.
+        .arg("--set_all_file_dates")
+        .arg(format!("={epoch}"))
         .args(["--grub2-mbr"])
         .arg(format!("{GRUB_LIB}/i386-pc/boot_hybrid.img"))
         .args(["-partition_offset", "16", "--mbr-force-bootable"])
@@ -330,6 +333,6 @@ mod tests {
         assert!(line.contains("-b boot/grub/bios.img -no-emul-boot"));
         assert!(line.contains("-append_partition 2 0xef /e.img"));
         assert!(line.contains("-eltorito-alt-boot -e --interval:appended_partition_2:all::"));
-        assert!(line.contains("--modification-date=1970010100000700"));
+        assert!(line.contains("--modification-date=1970010100000700 --set_all_file_dates =7 "));
     }
 }
