@@ -63,7 +63,9 @@ pub fn dev_sets() -> PackageSets {
 
 /// Reads the sets from a fetched repository's `tandem-manifest.json`. A set is found under
 /// `sets.<name>` or `<name>`, and may be a list of names, a list of objects with `name`
-/// (or `package`), or an object holding such a list under `packages`.
+/// (or `package`), or an object holding such a list under `requested` (what `fetch`
+/// writes: the profile's names; apt resolves their dependencies from the repository,
+/// which holds the whole closure) or `packages`.
 pub fn from_manifest(json: &str) -> Result<(PackageSets, Option<String>)> {
     let v: Value = serde_json::from_str(json).context("tandem-manifest.json is not JSON")?;
     let sets = v.get("sets").unwrap_or(&v);
@@ -101,7 +103,11 @@ fn set_names(set: &Value) -> Vec<String> {
                 _ => None,
             })
             .collect(),
-        Value::Object(o) => o.get("packages").map(set_names).unwrap_or_default(),
+        Value::Object(o) => o
+            .get("requested")
+            .or_else(|| o.get("packages"))
+            .map(set_names)
+            .unwrap_or_default(),
         _ => Vec::new(),
     }
 }
@@ -176,6 +182,17 @@ mod tests {
                 .unwrap();
         assert_eq!(b.base, vec!["x"]);
         assert_eq!(b.live, vec!["y"]);
+        // The shape `tandem-image fetch` writes.
+        let (c, _) = from_manifest(
+            r#"{"profile":"default","suite":"trixie","sets":{
+                "base":{"requested":["mdadm"],"priority":["dpkg"],"closure":["dpkg","mdadm"]},
+                "live":{"extends":[],"requested":["live-boot"],"closure":["live-boot"]}}}"#,
+        )
+        .unwrap();
+        assert_eq!(
+            (c.base, c.live),
+            (vec!["mdadm".into()], vec!["live-boot".into()])
+        );
         let err = from_manifest(r#"{"sets":{"base":["a"]}}"#).unwrap_err();
         assert!(err.to_string().contains("`live`"), "{err}");
     }
