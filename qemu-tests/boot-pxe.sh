@@ -33,10 +33,11 @@ printf '#!ipxe\ndhcp\nset tandem-base http://10.0.2.2:%s\nchain ${tandem-base}/b
 	>"$work/tftp/test.ipxe"
 
 start=$(date +%s)
-qemu-system-x86_64 -accel tcg -m 2048 -smp 2 -display none -monitor none -no-reboot \
-	-serial "file:$log" -boot n \
+# thread=single: see boot-iso.sh.
+qemu-system-x86_64 -accel "${QEMU_ACCEL:-tcg,thread=single}" -m 2048 -smp 2 -display none \
+	-monitor none -no-reboot -serial "file:$log" -boot n \
 	-netdev "user,id=n0,tftp=$work/tftp,bootfile=test.ipxe" \
-	-device "virtio-net-pci,netdev=n0,mac=$mac" &
+	-device "virtio-net-pci,netdev=n0,mac=$mac" 2>"$work/qemu.err" &
 qpid=$!
 pids+=($qpid)
 want="answer (kernel command line): http://10.0.2.2:$port/answers/$mac.toml"
@@ -44,6 +45,7 @@ result=timeout
 while [ $(($(date +%s) - start)) -lt "$timeout" ]; do
 	if grep -aq "$marker" "$log" 2>/dev/null && grep -aqF "$want" "$log"; then result=ready; break; fi
 	kill -0 "$qpid" 2>/dev/null || { result=exited; break; }
+	grep -aq 'Kernel panic' "$log" 2>/dev/null && { result=panic; break; }
 	sleep 2
 done
 elapsed=$(($(date +%s) - start))

@@ -52,11 +52,22 @@ const TARGET_UNITS: &[&str] = &["tandem-ssh-hostkeys.service"];
 
 /// Removes what makes one installed system distinguishable from another, so each node
 /// generates its own at first boot: machine-id (left "uninitialized" so systemd treats the
-/// first boot as such), SSH host keys, apt lists and caches.
+/// first boot as such), SSH host keys, apt lists and caches; and what mmdebstrap copied
+/// from the build host or the build's package source (hostname, resolv.conf, apt
+/// sources), which the installer renders per machine. Package conffiles (fstab,
+/// mdadm.conf, interfaces) stay as the packages' generic versions: deleting a conffile
+/// would make dpkg keep it deleted on upgrades.
 pub fn scrub_identity(root: &Path) -> Result<()> {
     std::fs::write(root.join("etc/machine-id"), "uninitialized\n")
         .context("resetting /etc/machine-id")?;
-    remove_if_exists(&root.join("var/lib/dbus/machine-id"))?;
+    for f in [
+        "var/lib/dbus/machine-id",
+        "etc/hostname",
+        "etc/resolv.conf",
+        "etc/apt/sources.list",
+    ] {
+        remove_if_exists(&root.join(f))?;
+    }
     for dir in ["etc/ssh", "var/lib/apt/lists", "var/cache/apt"] {
         let Ok(rd) = std::fs::read_dir(root.join(dir)) else {
             continue;
@@ -155,6 +166,8 @@ mod tests {
             "etc/ssh/sshd_config",
             "var/lib/apt/lists/deb.debian.org_debian_dists_trixie_InRelease",
             "var/cache/apt/pkgcache.bin",
+            "etc/hostname",
+            "etc/resolv.conf",
         ] {
             std::fs::write(r.join(f), "x").unwrap();
         }
@@ -164,6 +177,8 @@ mod tests {
             "uninitialized\n"
         );
         assert!(!r.join("var/lib/dbus/machine-id").exists());
+        assert!(!r.join("etc/hostname").exists());
+        assert!(!r.join("etc/resolv.conf").exists());
         assert!(!r.join("etc/ssh/ssh_host_ed25519_key").exists());
         assert!(!r.join("etc/ssh/ssh_host_ed25519_key.pub").exists());
         assert!(r.join("etc/ssh/sshd_config").exists());

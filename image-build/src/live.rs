@@ -59,8 +59,8 @@ pub fn image(ctx: &mut Ctx) -> Result<LiveFiles> {
     let dest = root.join("usr/sbin/tandem");
     std::fs::write(&dest, &bin).with_context(|| format!("writing {}", dest.display()))?;
     std::fs::set_permissions(&dest, std::fs::Permissions::from_mode(0o755))?;
-    std::fs::write(root.join("etc/hostname"), "tandem-live\n")?;
     crate::base::scrub_identity(&root)?;
+    std::fs::write(root.join("etc/hostname"), "tandem-live\n")?;
 
     let version = format!("{} ({})", env!("CARGO_PKG_VERSION"), ctx.epoch);
     let live = ctx.stage_dir().join("live");
