@@ -9,9 +9,10 @@ export CARGO_TERM_COLOR ?= never
 # Debian packages the build, the image and the QEMU tests need. One list, one place.
 DEB_PACKAGES := xorriso mtools squashfs-tools mmdebstrap qemu-system-x86 ovmf \
 	qemu-utils gpg gpgv dosfstools e2fsprogs fdisk gdisk tmux curl python3 \
-	debian-archive-keyring grub-pc-bin grub-efi-amd64-bin busybox-static cpio zstd
+	debian-archive-keyring grub-pc-bin grub-efi-amd64-bin busybox-static cpio zstd openssl
 
-.PHONY: all deps check fmt clippy unit test demo clean tandem-static image test-image
+.PHONY: all deps check fmt clippy unit test demo clean image-fetch image-closure-check image-proxmox \
+	tandem-static image test-image
 
 all: check
 
@@ -37,22 +38,48 @@ unit:
 check: fmt clippy unit
 
 # Everything CI runs.
-test: deps check test-image
+test: deps check image-closure-check test-image
 	@echo "== make test: all tiers passed"
 
 # The main job. Until the image and install tiers land it validates the seed example,
 # prints its plan and renders its configs.
+SEED_ANSWER := examples/seed/cluster.toml
+SEED_LXEON_HW := installer/tests/fixtures/hardware/seed-lxeon-5disk-2nic.json
+
 demo: deps
 	$(CARGO) build --release -p tandem
-	./target/release/tandem validate --answer examples/seed/cluster.toml
+	./target/release/tandem validate --answer $(SEED_ANSWER)
+	./target/release/tandem validate --answer $(SEED_ANSWER) --hardware $(SEED_LXEON_HW)
+	./target/release/tandem plan --answer $(SEED_ANSWER) --hardware $(SEED_LXEON_HW) --node lxeon
+	rm -rf $(BUILD)/demo
+	./target/release/tandem render --answer $(SEED_ANSWER) --hardware $(SEED_LXEON_HW) --node lxeon --out $(BUILD)/demo
+	@echo "== rendered configs of node lxeon:"; cd $(BUILD)/demo && find . -type f | sort
+
+# The medium's package repository (build/image/repo) from the default profile; verified
+# .debs and indexes are kept in $(IMAGE_CACHE) across runs.
+IMAGE_PROFILE ?= image-build/profiles/default.toml
+IMAGE_CACHE ?= /var/cache/tandem
+image-fetch: deps
+	$(CARGO) run --release -p tandem-image -- fetch --profile $(IMAGE_PROFILE) --out $(BUILD)/image --cache $(IMAGE_CACHE)
+
+# Network tier: our dependency closure vs apt-get --simulate on the same verified indexes.
+image-closure-check: deps
+	$(CARGO) run --release -p tandem-image -- closure-check --profile $(IMAGE_PROFILE) --cache $(IMAGE_CACHE)
+
+# The Proxmox VE profile against the real Proxmox repository. Not part of `make test`: tests
+# send no traffic beyond Debian's archive. Where that repository can't be reached, this
+# fails within seconds, naming it.
+image-proxmox: deps
+	$(CARGO) run --release -p tandem-image -- fetch --profile image-build/profiles/proxmox-ve.toml --out $(BUILD)/image-pve --cache $(IMAGE_CACHE)
 
 # --- Boot media (docs/image-boot.md) ---------------------------------------------------
 # The live system runs the static tandem binary (no dependency on the live libc).
 TANDEM_STATIC := target/x86_64-unknown-linux-gnu/release/tandem
 IMAGE_OUT ?= $(BUILD)/image
-# The repository `tandem-image fetch` makes; empty: build from the Debian mirror with the
-# development package lists (and a local .deb cache, to spare the mirror on rebuilds).
-IMAGE_REPO ?=
+# Package source: the repository image-fetch writes (build/image/repo). With IMAGE_REPO=
+# (empty) the build uses the Debian mirror with the development package lists and a local
+# .deb cache instead (no fetch step; handy when working on the boot side alone).
+IMAGE_REPO ?= $(BUILD)/image/repo
 IMAGE_SOURCE = $(if $(IMAGE_REPO),--repo $(IMAGE_REPO),--deb-cache $(BUILD)/debcache)
 export SOURCE_DATE_EPOCH ?= $(shell git log -1 --format=%ct 2>/dev/null || echo 1767225600)
 BOOT_TIMEOUT ?= 1200
@@ -63,13 +90,13 @@ tandem-static:
 		|| { echo "$(TANDEM_STATIC) is not static:"; ldd $(TANDEM_STATIC); exit 1; }
 	@echo "$(TANDEM_STATIC): static"
 
-image: deps tandem-static
+image: deps tandem-static $(if $(IMAGE_REPO),image-fetch)
 	$(CARGO) build --release -p tandem-image
 	./target/release/tandem-image build --out $(IMAGE_OUT) $(IMAGE_SOURCE) --tandem-bin $(TANDEM_STATIC)
 
 # Boot tests under QEMU/TCG (SeaBIOS and OVMF, CD and disk), embed-answer, reproducibility.
 test-image: image
-	qemu-tests/check-iso.sh $(IMAGE_OUT)/tandem.iso
+	qemu-tests/check-iso.sh $(IMAGE_OUT)/tandem.iso $(if $(IMAGE_REPO),/tandem/repo/tandem-manifest.json)
 	qemu-tests/boot-iso.sh $(IMAGE_OUT)/tandem.iso bios $(BOOT_TIMEOUT)
 	qemu-tests/boot-iso.sh $(IMAGE_OUT)/tandem.iso uefi $(BOOT_TIMEOUT)
 	qemu-tests/embed-answer.sh ./target/release/tandem-image $(IMAGE_OUT)/tandem.iso $(BOOT_TIMEOUT)

@@ -1,7 +1,7 @@
 //! `tandem-image embed-answer`: puts an answer file into a copy of an ISO at
 //! `/tandem/answer.toml`, keeping its BIOS/UEFI hybrid boot equipment. The answer is
-//! validated with the installer's own loader first: an invalid answer never reaches an
-//! image.
+//! validated first exactly as `tandem validate` does (every node of a cluster file, without
+//! hardware): an invalid answer never reaches an image.
 
 use anyhow::{bail, Context, Result};
 use std::path::{Path, PathBuf};
@@ -40,7 +40,7 @@ pub fn xorriso_command(iso: &Path, answer: &Path, out: &Path) -> Cmd {
 
 pub fn run(args: &EmbedArgs) -> Result<()> {
     // Validation first: errors are the input's fault (exit 2) and stop before any write.
-    let loaded = tandem::cli::load_answers(&args.answer, None, None)?;
+    let loaded = tandem::cli::validate_answers(&args.answer, None, None)?;
     if !args.iso.is_file() {
         return Err(
             tandem::cli::InputError::Other(format!("{}: no such ISO", args.iso.display())).into(),

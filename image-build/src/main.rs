@@ -1,6 +1,24 @@
-//! tandem-image: builds Tandem's boot media. Exit codes as `tandem`: 0 success, 2 invalid
-//! input, 1 anything else.
+//! `tandem-image`: builds Tandem's offline package repository, live system and boot media.
+//! Exit codes as `tandem`: 0 success, 2 invalid input (e.g. an answer embed-answer
+//! rejects), 1 anything else.
 
+// Package repository (fetch).
+mod cache;
+mod closure;
+mod deb822;
+mod fetch;
+mod net;
+mod profile;
+mod relation;
+mod release;
+mod repo;
+mod resolve;
+mod source;
+#[cfg(test)]
+mod testrepo;
+mod version;
+
+// Boot media (build, embed-answer).
 mod base;
 mod embed;
 mod iso;
@@ -10,11 +28,12 @@ mod pxe;
 mod rootfs;
 mod sets;
 
-use clap::{Parser, Subcommand};
 use std::process::ExitCode;
 
+use clap::{Parser, Subcommand};
+
 #[derive(Parser)]
-#[command(name = "tandem-image", version, about = "Builds Tandem's boot media")]
+#[command(name = "tandem-image", version, about)]
 struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -22,6 +41,10 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
+    /// Resolve a profile's package sets, download and verify them, write the medium's apt repository.
+    Fetch(fetch::FetchArgs),
+    /// Compare the resolver's closure with apt's on the same verified indexes.
+    ClosureCheck(closure::ClosureCheckArgs),
     /// Build the base image, live system, hybrid ISO and PXE artifacts.
     Build(Box<pipeline::BuildArgs>),
     /// Validate an answer file and embed it into a copy of an ISO at /tandem/answer.toml.
@@ -40,9 +63,11 @@ fn main() -> ExitCode {
             };
         }
     };
-    let result = match &cli.command {
-        Command::Build(a) => pipeline::run(a),
-        Command::EmbedAnswer(a) => embed::run(a),
+    let result = match cli.command {
+        Command::Fetch(args) => fetch::run(&args),
+        Command::ClosureCheck(args) => closure::run(&args),
+        Command::Build(args) => pipeline::run(&args),
+        Command::EmbedAnswer(args) => embed::run(&args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -51,7 +76,7 @@ fn main() -> ExitCode {
                 eprintln!("{ie}");
                 ExitCode::from(2)
             } else {
-                eprintln!("tandem-image: {e:#}");
+                eprintln!("error: {e:#}");
                 ExitCode::from(1)
             }
         }

@@ -37,6 +37,11 @@ impl Bootstrap<'_> {
             .arg("--dpkgopt=path-exclude=/usr/share/info/*")
             .arg("--dpkgopt=path-exclude=/usr/share/locale/*")
             .arg("--dpkgopt=path-include=/usr/share/locale/locale.alias");
+        if self.source.local_dir().is_some() {
+            // apt inside the chroot must see the file:// repository: mmdebstrap's hook
+            // bind-mounts it (and unmounts it before the root is finished).
+            c = c.arg("--hook-dir=/usr/share/mmdebstrap/hooks/file-mirror-automount");
+        }
         if let Some(cache) = self.deb_cache {
             let cache = cache.display();
             c = c
@@ -193,6 +198,30 @@ mod tests {
         assert!(line.contains("'--setup-hook=sync-in /w/debs /var/cache/apt/archives/'"));
         assert!(line.contains("'--customize-hook=echo hi'"));
         assert!(line.ends_with("trixie /w/root 'deb http://deb.debian.org/debian trixie main'"));
+    }
+
+    #[test]
+    fn local_repository_is_mounted_into_the_chroot() {
+        let mut src = source();
+        let pk = vec!["mdadm".to_string()];
+        let b = |s: &Source| {
+            Bootstrap {
+                source: s,
+                packages: &pk,
+                target: Path::new("/w/root"),
+                deb_cache: None,
+                customize: vec![],
+                source_date_epoch: 1,
+            }
+            .command()
+            .display()
+        };
+        assert!(!b(&src).contains("file-mirror-automount"));
+        src.uri = "file:///srv/repo".into();
+        src.trusted = true;
+        let line = b(&src);
+        assert!(line.contains("--hook-dir=/usr/share/mmdebstrap/hooks/file-mirror-automount"));
+        assert!(line.ends_with("'deb [trusted=yes] file:///srv/repo trixie main'"));
     }
 
     #[test]

@@ -2,6 +2,7 @@
 
 use crate::answer::{self, Diagnostics, Loaded, NodeHint};
 use crate::hardware::Inventory;
+use crate::{plan, render};
 use anyhow::{Context, Result};
 use clap::{Parser, Subcommand};
 use std::path::{Path, PathBuf};
@@ -33,6 +34,73 @@ enum Command {
     },
     /// Print the answer file's JSON Schema, for editors.
     Schema,
+    /// Show what an install would do on this hardware: disks, arrays, volumes, network,
+    /// DRBD, packages, files. Touches nothing.
+    Plan {
+        #[arg(long)]
+        answer: PathBuf,
+        /// Hardware inventory JSON (from `tandem detect --json`).
+        #[arg(long)]
+        hardware: PathBuf,
+        /// Which node of a cluster file (default: the one whose MACs the hardware has).
+        #[arg(long)]
+        node: Option<String>,
+        /// Print the plan as JSON, for tools.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Write every config file the install would write, under DIR. Touches nothing else.
+    Render {
+        #[arg(long)]
+        answer: PathBuf,
+        /// Hardware inventory JSON (from `tandem detect --json`).
+        #[arg(long)]
+        hardware: PathBuf,
+        /// Which node of a cluster file (default: the one whose MACs the hardware has).
+        #[arg(long)]
+        node: Option<String>,
+        /// Directory to write the file tree into (never /).
+        #[arg(long)]
+        out: PathBuf,
+    },
+    /// Fill in what an answer file leaves to the installer: every DRBD `secret =
+    /// "generate"` becomes a fresh random secret. Give every file of one cluster in one
+    /// run so all nodes get the same secret. The secret is never printed.
+    Prepare {
+        /// Answer file(s) to prepare; rewritten in place (mode 0600) unless --output.
+        #[arg(long, required = true, num_args = 1..)]
+        answer: Vec<PathBuf>,
+        /// Where to write the result (only with a single --answer).
+        #[arg(short, long)]
+        output: Option<PathBuf>,
+    },
+    /// Mirror the mounted ESP onto every other disk's ESP (run by an apt hook on installed
+    /// nodes, so every disk stays bootable after GRUB upgrades).
+    EspSync {
+        /// The mounted ESP to copy from.
+        #[arg(long, default_value = "/boot/efi")]
+        source: PathBuf,
+        /// File listing every ESP's filesystem UUID.
+        #[arg(long, default_value = crate::exec::esp::ESP_LIST)]
+        list: PathBuf,
+        /// Where ESPs are found by UUID.
+        #[arg(long, default_value = "/dev/disk/by-uuid", hide = true)]
+        by_uuid: PathBuf,
+        /// Print only problems.
+        #[arg(long)]
+        quiet: bool,
+    },
+    /// Ask the questions an answer file answers, on the console, and save the answer.
+    /// Live hardware detection is not in this build yet: pass --hardware; the wizard then
+    /// touches nothing but the saved file.
+    Wizard {
+        /// Hardware inventory JSON (from `tandem detect --json`) to build the node for.
+        #[arg(long)]
+        hardware: PathBuf,
+        /// Offer to save the answer file here at the end.
+        #[arg(long)]
+        save_answer: Option<PathBuf>,
+    },
 }
 
 /// A failure that is the input's fault: exit code 2, nothing was touched.
@@ -59,7 +127,10 @@ pub fn main() -> ExitCode {
     match run(cli) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
-            if let Some(ie) = e.downcast_ref::<InputError>() {
+            if let Some(a) = e.downcast_ref::<crate::ui::term::Aborted>() {
+                eprintln!("\n{a}");
+                ExitCode::from(130)
+            } else if let Some(ie) = e.downcast_ref::<InputError>() {
                 eprintln!("{ie}");
                 ExitCode::from(2)
             } else {
@@ -78,7 +149,7 @@ fn run(cli: Cli) -> Result<()> {
             node,
         } => {
             let inv = hardware.as_deref().map(read_inventory).transpose()?;
-            for (name, _loaded) in load_answers(&answer, node, inv.as_ref())? {
+            for (name, _loaded) in validate_answers(&answer, node, inv.as_ref())? {
                 match name {
                     Some(n) => println!("{}: node {n}: valid", answer.display()),
                     None => println!("{}: valid", answer.display()),
@@ -90,7 +161,215 @@ fn run(cli: Cli) -> Result<()> {
             println!("{}", serde_json::to_string_pretty(&answer::schema())?);
             Ok(())
         }
+        Command::Plan {
+            answer,
+            hardware,
+            node,
+            json,
+        } => {
+            let inv = read_inventory(&hardware)?;
+            let loaded = load_one(&answer, node, &inv)?;
+            let plan = plan_for(&loaded, &inv)?;
+            if json {
+                println!("{}", serde_json::to_string_pretty(&plan)?);
+            } else {
+                print!("{plan}");
+            }
+            Ok(())
+        }
+        Command::Render {
+            answer,
+            hardware,
+            node,
+            out,
+        } => {
+            let inv = read_inventory(&hardware)?;
+            let loaded = load_one(&answer, node, &inv)?;
+            let plan = plan_for(&loaded, &inv)?;
+            let secrets = render::Secrets::from_answer(&loaded.answer, |res| {
+                eprintln!(
+                    "tandem render: warning: drbd resource {res} has secret = \"generate\"; \
+                     this preview uses a random secret. Peers must share one secret: \
+                     `tandem prepare` writes one into the answer file."
+                );
+                preview_secret()
+            });
+            let files = render::all(&loaded.answer, &plan, &secrets);
+            write_tree(&out, &files)?;
+            println!("{}: {} files written", out.display(), files.len());
+            Ok(())
+        }
+        Command::Prepare { answer, output } => {
+            if output.is_some() && answer.len() != 1 {
+                return Err(InputError::Other(
+                    "--output goes with a single --answer; several files are prepared in place"
+                        .into(),
+                )
+                .into());
+            }
+            for line in crate::prepare::prepare_files(&answer, output.as_deref())? {
+                println!("{line}");
+            }
+            Ok(())
+        }
+        Command::EspSync {
+            source,
+            list,
+            by_uuid,
+            quiet,
+        } => esp_sync(&source, &list, &by_uuid, quiet),
+        Command::Wizard {
+            hardware,
+            save_answer,
+        } => {
+            let inv = read_inventory(&hardware)?;
+            crate::ui::run_wizard(&inv, &hardware, save_answer)
+        }
     }
+}
+
+fn esp_sync(source: &Path, list: &Path, by_uuid: &Path, quiet: bool) -> Result<()> {
+    use crate::exec::esp::{self, EspOutcome};
+    let text = match std::fs::read_to_string(list) {
+        Ok(t) => t,
+        // A node installed without UEFI (or by something else) has no list: nothing to do.
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
+        Err(e) => return Err(e).with_context(|| format!("reading {}", list.display())),
+    };
+    let uuids = esp::read_esp_list(&text);
+    let scratch = std::env::temp_dir().join(format!("tandem-esp-sync.{}", std::process::id()));
+    let mut runner = crate::exec::runner::Runner::unlogged();
+    let res = esp::sync_all(&mut runner, source, &uuids, by_uuid, &scratch);
+    let _ = std::fs::remove_dir_all(&scratch);
+    let mut missing = 0;
+    for (uuid, outcome) in res? {
+        match outcome {
+            EspOutcome::Source => {}
+            EspOutcome::Missing => {
+                missing += 1;
+                eprintln!("tandem esp-sync: ESP {uuid} not found (failed or removed disk?)");
+            }
+            EspOutcome::Synced(r) if !quiet => println!(
+                "ESP {uuid}: {} copied, {} removed, {} unchanged",
+                r.copied, r.removed, r.unchanged
+            ),
+            EspOutcome::Synced(_) => {}
+        }
+    }
+    if missing > 0 && !quiet {
+        eprintln!("tandem esp-sync: {missing} ESP(s) missing; the others are in sync");
+    }
+    Ok(())
+}
+
+/// Plans one node; the planner's issues are placed in the answer file like validation's.
+pub fn plan_for(loaded: &Loaded, inv: &Inventory) -> Result<plan::Plan> {
+    plan::build(&loaded.answer, loaded.node, inv)
+        .map_err(|issues| InputError::from(loaded.map.diagnostics(issues)).into())
+}
+
+/// Loads the answer for the one node this hardware is.
+fn load_one(path: &Path, node: Option<String>, inv: &Inventory) -> Result<Loaded> {
+    load_answers(path, node, Some(inv))?
+        .into_iter()
+        .next()
+        .map(|(_, l)| l)
+        .ok_or_else(|| InputError::Other(format!("{}: no node to plan", path.display())).into())
+}
+
+/// A random secret for previews, from the kernel's CSPRNG.
+fn preview_secret() -> String {
+    let mut b = [0u8; 24];
+    if let Ok(mut f) = std::fs::File::open("/dev/urandom") {
+        use std::io::Read;
+        let _ = f.read_exact(&mut b);
+    }
+    b.iter().map(|x| format!("{x:02x}")).collect()
+}
+
+/// Writes rendered files under `out`, with their modes. Refuses `/`: rendering is a
+/// preview, never an install.
+pub fn write_tree(out: &Path, files: &[render::RenderedFile]) -> Result<()> {
+    use std::os::unix::fs::PermissionsExt;
+    let resolved = std::fs::canonicalize(out).unwrap_or_else(|_| out.to_path_buf());
+    if resolved == Path::new("/") || out.as_os_str().is_empty() {
+        return Err(InputError::Other(format!(
+            "--out {}: refusing to render over the root filesystem",
+            out.display()
+        ))
+        .into());
+    }
+    for f in files {
+        let p = out.join(f.path.trim_start_matches('/'));
+        if let Some(dir) = p.parent() {
+            std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+        }
+        // Create with the final mode, so a secret is never readable even for a moment.
+        let _ = std::fs::remove_file(&p);
+        {
+            use std::io::Write;
+            use std::os::unix::fs::OpenOptionsExt;
+            let mut fh = std::fs::OpenOptions::new()
+                .write(true)
+                .create_new(true)
+                .mode(f.mode)
+                .open(&p)
+                .with_context(|| format!("writing {}", p.display()))?;
+            fh.write_all(f.content.as_bytes())
+                .with_context(|| format!("writing {}", p.display()))?;
+        }
+        std::fs::set_permissions(&p, std::fs::Permissions::from_mode(f.mode))
+            .with_context(|| format!("setting the mode of {}", p.display()))?;
+    }
+    Ok(())
+}
+
+/// Loads an answer (every node of a cluster file, unless one is named) and validates each,
+/// against `inv` when given. All problems of all nodes come back as one `InputError`; a
+/// problem that only some nodes of a cluster file have names the node.
+pub fn validate_answers(
+    path: &Path,
+    node: Option<String>,
+    inv: Option<&Inventory>,
+) -> Result<Vec<(Option<String>, Loaded)>> {
+    let loaded = load_answers(path, node, inv)?;
+    let per_node: Vec<Vec<answer::Diagnostic>> = loaded
+        .iter()
+        .map(|(_, l)| {
+            let mut issues = crate::validate::validate(&l.answer, l.node, inv);
+            // A valid answer is also planned against the hardware: capacity and layout
+            // problems are the planner's to find.
+            if let (true, Some(inv)) = (issues.is_empty(), inv) {
+                if let Err(mut p) = plan::build(&l.answer, l.node, inv) {
+                    issues.append(&mut p);
+                }
+            }
+            l.map.diagnostics(issues).0
+        })
+        .collect();
+    let mut all: Vec<answer::Diagnostic> = Vec::new();
+    for (i, diags) in per_node.iter().enumerate() {
+        for d in diags {
+            let everywhere = per_node.iter().all(|o| o.contains(d));
+            if everywhere {
+                if i == 0 {
+                    all.push(d.clone());
+                }
+            } else {
+                let mut d = d.clone();
+                if let Some(n) = &loaded[i].0 {
+                    d.message = format!("node {n}: {}", d.message);
+                }
+                all.push(d);
+            }
+        }
+    }
+    if all.is_empty() {
+        return Ok(loaded);
+    }
+    all.sort_by_key(|d| (d.line, d.column));
+    all.dedup();
+    Err(InputError::Answer(Diagnostics(all)).into())
 }
 
 pub fn read_inventory(path: &Path) -> Result<Inventory> {

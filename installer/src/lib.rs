@@ -5,7 +5,12 @@
 //! only code that touches disks.
 
 pub mod answer;
+pub mod base64;
 pub mod cli;
 pub mod exec;
 pub mod hardware;
 pub mod plan;
+pub mod prepare;
+pub mod render;
+pub mod ui;
+pub mod validate;

@@ -1,5 +1,6 @@
 //! The answer file: its schema, how it is read, and how its errors are placed.
 
+pub mod locate;
 mod model;
 mod size;
 mod source;

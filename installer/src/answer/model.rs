@@ -322,6 +322,23 @@ pub struct Volume {
     pub options: Option<String>,
 }
 
+impl Volume {
+    /// The filesystem and mount point once the defaults for the volume names `root`
+    /// (ext4 on /) and `swap` (swap) apply. Validation, the plan and the wizard all ask here.
+    pub fn effective(&self, name: &str) -> (Option<Filesystem>, Option<String>) {
+        let fs = self.fs.or(match name {
+            "root" => Some(Filesystem::Ext4),
+            "swap" => Some(Filesystem::Swap),
+            _ => None,
+        });
+        let mount = self
+            .mount
+            .clone()
+            .or_else(|| (name == "root").then(|| "/".to_string()));
+        (fs, mount)
+    }
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "kebab-case")]
 pub enum Filesystem {

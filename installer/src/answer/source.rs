@@ -302,7 +302,7 @@ impl Document {
             };
         }
         if let Some(h) = hostname {
-            // A per-node file names itself; it need not be listed (a lab node may not be).
+            // A per-node file names itself; validation reports a name the cluster lacks.
             return Ok(by_name(h));
         }
         let by_mac: Vec<usize> = nodes

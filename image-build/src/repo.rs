@@ -1,0 +1,167 @@
+//! Writes the medium's apt repository: `pool/main/...` with the verified .debs,
+//! `dists/<suite>/main/binary-<arch>/Packages{,.gz}`, an unsigned `Release` with SHA256
+//! sums, and `tandem-manifest.json` naming the package sets. Output is deterministic for
+//! the same inputs (sorted stanzas, fixed Date, gzip without timestamp).
+
+use std::collections::BTreeMap;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context, Result};
+use serde::Serialize;
+
+use crate::cache::sha256_bytes;
+use crate::release::format_date;
+use crate::resolve::Pkg;
+
+pub struct Entry<'a> {
+    pub pkg: &'a Pkg,
+    /// The verified .deb in the host cache.
+    pub deb: PathBuf,
+    pub size: u64,
+    pub sha256: String,
+}
+
+pub struct RepoMeta<'a> {
+    pub suite: &'a str,
+    pub origin: &'a str,
+    pub arch: &'a str,
+    pub date: i64,
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub struct Manifest {
+    pub profile: String,
+    pub suite: String,
+    pub component: String,
+    pub architecture: String,
+    pub sets: BTreeMap<String, ManifestSet>,
+    pub packages: Vec<ManifestPackage>,
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub struct ManifestSet {
+    pub description: String,
+    pub extends: Vec<String>,
+    /// Names the profile lists for this set (and the sets it extends).
+    pub requested: Vec<String>,
+    /// Essential and priority packages every closure starts from.
+    pub priority: Vec<String>,
+    /// Full dependency closure of priority + requested, sorted.
+    pub closure: Vec<String>,
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub struct ManifestPackage {
+    pub name: String,
+    pub version: String,
+    pub architecture: String,
+    pub filename: String,
+    pub size: u64,
+    pub sha256: String,
+}
+
+/// `pool/<component>/<prefix>/<source>/<file>` → `pool/main/<prefix>/<source>/<file>`:
+/// everything lands in one component on the medium.
+pub fn pool_path(pkg: &Pkg) -> String {
+    let filename = pkg.stanza.get("Filename").unwrap_or_default();
+    let mut parts = filename.split('/');
+    if let (Some("pool"), Some(_component), Some(prefix), Some(source), Some(file)) = (
+        parts.next(),
+        parts.next(),
+        parts.next(),
+        parts.next(),
+        parts.next(),
+    ) {
+        if parts.next().is_none() {
+            return format!("pool/main/{prefix}/{source}/{file}");
+        }
+    }
+    let source = pkg
+        .stanza
+        .get("Source")
+        .and_then(|s| s.split_whitespace().next())
+        .unwrap_or(&pkg.name);
+    let prefix = if source.starts_with("lib") && source.len() > 3 {
+        &source[..4]
+    } else {
+        &source[..1]
+    };
+    let file = filename
+        .rsplit('/')
+        .next()
+        .filter(|f| !f.is_empty())
+        .map(str::to_string)
+        .unwrap_or_else(|| {
+            let ver = pkg
+                .version
+                .split_once(':')
+                .map_or(pkg.version.as_str(), |(_, v)| v);
+            format!("{}_{}_{}.deb", pkg.name, ver, pkg.arch)
+        });
+    format!("pool/main/{prefix}/{source}/{file}")
+}
+
+/// Writes the repository into `dir` (which must not exist yet).
+pub fn write(dir: &Path, entries: &[Entry], meta: &RepoMeta, manifest: &Manifest) -> Result<()> {
+    let mut sorted: Vec<&Entry> = entries.iter().collect();
+    sorted.sort_by(|a, b| {
+        a.pkg
+            .name
+            .cmp(&b.pkg.name)
+            .then_with(|| crate::version::compare(&a.pkg.version, &b.pkg.version))
+    });
+    let mut packages = String::new();
+    for e in &sorted {
+        let pool = pool_path(e.pkg);
+        let dest = dir.join(&pool);
+        std::fs::create_dir_all(dest.parent().context("pool path")?)?;
+        // Hard links keep a rebuild cheap when the cache is on the same filesystem.
+        if std::fs::hard_link(&e.deb, &dest).is_err() {
+            std::fs::copy(&e.deb, &dest)
+                .with_context(|| format!("copying {} to {}", e.deb.display(), dest.display()))?;
+        }
+        let mut stanza = e.pkg.stanza.clone();
+        // Weaker hashes are not checked anywhere; drop them rather than carry unverified data.
+        for f in ["MD5sum", "SHA1", "SHA512"] {
+            stanza.remove(f);
+        }
+        stanza.set("Filename", pool);
+        stanza.set("Size", e.size.to_string());
+        stanza.set("SHA256", e.sha256.clone());
+        packages.push_str(&stanza.render());
+        packages.push('\n');
+    }
+    let rel_dir = format!("main/binary-{}", meta.arch);
+    let index_dir = dir.join("dists").join(meta.suite).join(&rel_dir);
+    std::fs::create_dir_all(&index_dir)?;
+    std::fs::write(index_dir.join("Packages"), &packages)?;
+    let mut gz = flate2::GzBuilder::new()
+        .mtime(0)
+        .write(Vec::new(), flate2::Compression::best());
+    gz.write_all(packages.as_bytes())?;
+    let gz = gz.finish()?;
+    std::fs::write(index_dir.join("Packages.gz"), &gz)?;
+
+    let mut release = format!(
+        "Origin: {origin}\nLabel: {origin}\nSuite: {suite}\nCodename: {suite}\nDate: {date}\nArchitectures: {arch}\nComponents: main\nDescription: {origin} offline repository (unsigned; verified at build time)\nSHA256:\n",
+        origin = meta.origin,
+        suite = meta.suite,
+        date = format_date(meta.date),
+        arch = meta.arch,
+    );
+    for (name, data) in [("Packages", packages.as_bytes()), ("Packages.gz", &gz[..])] {
+        release.push_str(&format!(
+            " {} {:>16} {rel_dir}/{name}\n",
+            sha256_bytes(data),
+            data.len()
+        ));
+    }
+    std::fs::write(dir.join("dists").join(meta.suite).join("Release"), release)?;
+    let json = serde_json::to_string_pretty(manifest)? + "\n";
+    std::fs::write(dir.join("tandem-manifest.json"), json)?;
+    Ok(())
+}

@@ -1,0 +1,671 @@
+//! Disks → GPT partitions → md arrays → LVM → filesystems → mounts. Pure arithmetic on the
+//! inventory: every byte offset the executor writes is decided here and shown in the plan.
+
+use super::select::DiskMatch;
+use crate::answer::{Answer, Filesystem, Issue, Raid10Layout, RaidLevel, Size, VolumeSize, MIB};
+use crate::hardware::Disk;
+use serde::Serialize;
+
+/// LVM extent size (lvcreate's default). Volume sizes round up to whole extents.
+pub const EXTENT: u64 = 4 * MIB;
+/// Where the first partition starts: 1 MiB, the alignment every tool agrees on.
+const FIRST_START: u64 = MIB;
+/// The BIOS-boot partition GRUB embeds its core image in; 1 MiB is ample.
+const BIOS_BOOT: u64 = MIB;
+/// Slack left unpartitioned at the end of each disk, after the backup GPT, so a replacement
+/// disk a few sectors smaller than the original still takes the same layout.
+const END_SLACK: u64 = MIB;
+/// The smallest data member worth building an array on.
+const MIN_DATA_MEMBER: u64 = 1024 * MIB;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum PartRole {
+    BiosBoot,
+    Esp,
+    Boot,
+    Data,
+}
+
+impl PartRole {
+    /// sgdisk type code.
+    pub fn type_code(self) -> &'static str {
+        match self {
+            Self::BiosBoot => "EF02",
+            Self::Esp => "EF00",
+            Self::Boot | Self::Data => "FD00",
+        }
+    }
+    fn label(self) -> &'static str {
+        match self {
+            Self::BiosBoot => "bios",
+            Self::Esp => "esp",
+            Self::Boot => "boot",
+            Self::Data => "data",
+        }
+    }
+}
+
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub struct PlannedPartition {
+    pub number: u32,
+    /// Kernel device path, e.g. /dev/sda2 or /dev/nvme0n1p2.
+    pub dev: String,
+    pub role: PartRole,
+    /// sgdisk type code (EF02, EF00, FD00).
+    pub type_code: String,
+    /// GPT partition name, unique per disk index: tandem-<role>-<disk index>.
+    pub label: String,
+    pub start_bytes: u64,
+    pub size_bytes: u64,
+}
+
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub struct PlannedDisk {
+    pub name: String,
+    pub dev: String,
+    /// /dev/disk/by-id path: what GRUB's debconf and the plan's targets name.
+    pub stable_path: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub model: Option<String>,
+    pub size_bytes: u64,
+    pub partitions: Vec<PlannedPartition>,
+}
+
+impl PlannedDisk {
+    pub fn partition(&self, role: PartRole) -> Option<&PlannedPartition> {
+        self.partitions.iter().find(|p| p.role == role)
+    }
+}
+
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub struct LeftOutDisk {
+    pub name: String,
+    pub size_bytes: u64,
+    pub reason: String,
+}
+
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub struct MdArray {
+    /// "boot" or "data".
+    pub role: String,
+    /// /dev/md/<role>; mdadm.conf's ARRAY line makes the name stick.
+    pub dev: String,
+    /// mdadm --name: <hostname>:<role>.
+    pub md_name: String,
+    pub level: RaidLevel,
+    /// 1.2: the superblock 4 KiB from the start; GRUB's mdraid1x module reads it.
+    pub metadata: String,
+    /// Internal write-intent bitmap: a member that drops out briefly resyncs only what
+    /// changed.
+    pub bitmap: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub chunk: Option<Size>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub layout: Option<Raid10Layout>,
+    pub members: Vec<String>,
+    /// Size of each member partition.
+    pub member_bytes: u64,
+    /// Capacity of the array after md's per-member reserve.
+    pub usable_bytes: u64,
+    pub failures_tolerated: usize,
+}
+
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub struct LogicalVolume {
+    pub name: String,
+    pub dev: String,
+    /// What the answer asked for: "32G", "10%", "rest".
+    pub requested: String,
+    pub extents: u64,
+    pub size_bytes: u64,
+}
+
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub struct VolumeGroup {
+    pub name: String,
+    pub pv: String,
+    pub extent_bytes: u64,
+    pub extents: u64,
+    pub size_bytes: u64,
+    pub free_bytes: u64,
+    pub volumes: Vec<LogicalVolume>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub struct PlannedFs {
+    pub dev: String,
+    /// ext4, xfs, swap or vfat.
+    pub fstype: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub label: Option<String>,
+    /// Filesystem UUID fixed up front (vfat volume id of an ESP), so fstab needs no
+    /// placeholder.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub uuid: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub mount: Option<String>,
+}
+
+/// One fstab line.
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub struct Mount {
+    pub spec: String,
+    pub mountpoint: String,
+    pub fstype: String,
+    pub options: String,
+    pub dump: u8,
+    pub pass: u8,
+}
+
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub struct StoragePlan {
+    pub disks: Vec<PlannedDisk>,
+    pub left_out: Vec<LeftOutDisk>,
+    pub arrays: Vec<MdArray>,
+    pub lvm: VolumeGroup,
+    pub filesystems: Vec<PlannedFs>,
+    pub mounts: Vec<Mount>,
+}
+
+impl StoragePlan {
+    pub fn array(&self, role: &str) -> Option<&MdArray> {
+        self.arrays.iter().find(|a| a.role == role)
+    }
+}
+
+/// The kernel's name for partition `n` of `disk`: a digit-final disk name takes a `p`
+/// (nvme0n1p1, mmcblk0p1), others do not (sda1, vda1).
+pub fn partition_name(disk: &str, n: u32) -> String {
+    if disk.ends_with(|c: char| c.is_ascii_digit()) {
+        format!("{disk}p{n}")
+    } else {
+        format!("{disk}{n}")
+    }
+}
+
+fn align_down(v: u64, a: u64) -> u64 {
+    v / a * a
+}
+
+fn align_up(v: u64, a: u64) -> u64 {
+    v.div_ceil(a) * a
+}
+
+/// The end of the usable area: before the backup GPT (33 logical sectors: 32 of entries
+/// and the header, for 512-byte sectors; generous for 4Kn) and a MiB of slack, MiB-aligned.
+fn usable_end(d: &Disk) -> u64 {
+    let backup = 33 * u64::from(d.logical_sector.max(512));
+    align_down(d.size_bytes.saturating_sub(backup), MIB).saturating_sub(END_SLACK)
+}
+
+/// What mdadm keeps at the front of each 1.2-metadata member before the data starts:
+/// reshape headroom of 128 MiB, halved while it is above 1/1024 of the member (mdadm's own
+/// rule for small devices), plus 4 MiB for the superblock and the internal bitmap. An
+/// estimate on the safe side, so the sizes in the plan fit what mdadm gives.
+pub fn md_overhead(member: u64) -> u64 {
+    let mut headroom = 128 * MIB;
+    while headroom > member / 1024 && headroom > MIB {
+        headroom /= 2;
+    }
+    headroom + 4 * MIB
+}
+
+/// A deterministic FAT volume id for a disk's ESP, so fstab and the ESP sync hook can name
+/// the ESP before it exists (mkfs.vfat -i). FNV-1a over the host and the disk's stable name:
+/// distinct disks get distinct ids; reinstalling the same machine repeats them, harmlessly.
+pub fn esp_volume_id(hostname: &str, disk_stable: &str) -> String {
+    let mut h: u32 = 0x811c_9dc5;
+    for b in hostname
+        .bytes()
+        .chain(std::iter::once(0))
+        .chain(disk_stable.bytes())
+    {
+        h ^= u32::from(b);
+        h = h.wrapping_mul(0x0100_0193);
+    }
+    format!("{:04X}-{:04X}", h >> 16, h & 0xffff)
+}
+
+pub(super) fn build(answer: &Answer, m: &DiskMatch<'_>) -> Result<StoragePlan, Vec<Issue>> {
+    let st = &answer.storage;
+    let host = &answer.system.hostname;
+    let mut issues = Vec::new();
+    let n = m.selected.len();
+    if n < st.level.min_disks() {
+        issues.push(Issue::new(
+            "storage.level",
+            format!(
+                "{} needs at least {} disks; {n} selected ({})",
+                st.level,
+                st.level.min_disks(),
+                names(&m.selected)
+            ),
+        ));
+    }
+
+    // The same prefix on every disk: [BIOS-boot] [ESP] /boot member, then the data member.
+    let mut prefix: Vec<(PartRole, u64)> = Vec::new();
+    if st.firmware.bios() {
+        prefix.push((PartRole::BiosBoot, BIOS_BOOT));
+    }
+    if st.firmware.uefi() {
+        prefix.push((PartRole::Esp, align_up(st.esp_size.0, MIB)));
+    }
+    prefix.push((PartRole::Boot, align_up(st.boot_size.0, MIB)));
+    let data_start = FIRST_START + prefix.iter().map(|(_, s)| s).sum::<u64>();
+
+    // One data member size for all: the smallest disk's room. Larger disks keep the rest
+    // free rather than make an array md would cut down to its smallest member anyway.
+    let smallest = m.selected.iter().min_by_key(|d| usable_end(d));
+    let data_size = smallest
+        .map(|d| align_down(usable_end(d).saturating_sub(data_start), MIB))
+        .unwrap_or(0);
+    if let Some(d) = smallest {
+        if data_size < MIN_DATA_MEMBER {
+            issues.push(Issue::new(
+                "storage.disks",
+                format!(
+                    "disk {} ({}) is too small: BIOS-boot, ESP and /boot take {} and leave {} \
+                     for the data array, less than {}",
+                    d.name,
+                    Size(d.size_bytes).human(),
+                    Size(data_start).human(),
+                    Size(data_size).human(),
+                    Size(MIN_DATA_MEMBER).human()
+                ),
+            ));
+        }
+    }
+
+    let disks: Vec<PlannedDisk> = m
+        .selected
+        .iter()
+        .enumerate()
+        .map(|(i, d)| {
+            let mut start = FIRST_START;
+            let mut parts = Vec::new();
+            let all = prefix.iter().copied().chain([(PartRole::Data, data_size)]);
+            for (k, (role, size)) in all.enumerate() {
+                let number = k as u32 + 1;
+                parts.push(PlannedPartition {
+                    number,
+                    dev: format!("/dev/{}", partition_name(&d.name, number)),
+                    role,
+                    type_code: role.type_code().into(),
+                    label: format!("tandem-{}-{i}", role.label()),
+                    start_bytes: start,
+                    size_bytes: size,
+                });
+                start += size;
+            }
+            PlannedDisk {
+                name: d.name.clone(),
+                dev: d.dev_path(),
+                stable_path: d.stable_path(),
+                model: d.model.clone(),
+                size_bytes: d.size_bytes,
+                partitions: parts,
+            }
+        })
+        .collect();
+    let left_out = m
+        .left_out
+        .iter()
+        .map(|(d, why)| LeftOutDisk {
+            name: d.name.clone(),
+            size_bytes: d.size_bytes,
+            reason: why.clone(),
+        })
+        .collect();
+
+    let members = |role: PartRole| -> Vec<String> {
+        disks
+            .iter()
+            .filter_map(|d| d.partition(role).map(|p| p.dev.clone()))
+            .collect()
+    };
+    let boot_member = align_up(st.boot_size.0, MIB);
+    let boot = MdArray {
+        role: "boot".into(),
+        dev: "/dev/md/boot".into(),
+        md_name: format!("{host}:boot"),
+        level: RaidLevel::Raid1,
+        metadata: "1.2".into(),
+        bitmap: "internal".into(),
+        chunk: None,
+        layout: None,
+        members: members(PartRole::Boot),
+        member_bytes: boot_member,
+        usable_bytes: boot_member.saturating_sub(md_overhead(boot_member)),
+        failures_tolerated: RaidLevel::Raid1.failures_tolerated(n),
+    };
+    let level = st.level;
+    let mut data_member = data_size.saturating_sub(md_overhead(data_size));
+    if level.striped() {
+        data_member = align_down(data_member, st.chunk.0.max(1));
+    }
+    let data = MdArray {
+        role: "data".into(),
+        dev: "/dev/md/data".into(),
+        md_name: format!("{host}:data"),
+        level,
+        metadata: "1.2".into(),
+        bitmap: "internal".into(),
+        chunk: level.striped().then_some(st.chunk),
+        layout: (level == RaidLevel::Raid10).then(|| st.raid10_layout.unwrap_or(Raid10Layout::N2)),
+        members: members(PartRole::Data),
+        member_bytes: data_size,
+        usable_bytes: level.usable(n, data_member),
+        failures_tolerated: level.failures_tolerated(n),
+    };
+
+    let lvm = match volume_group(answer, &data, n) {
+        Ok(vg) => vg,
+        Err(mut e) => {
+            issues.append(&mut e);
+            VolumeGroup {
+                name: st.vg.clone(),
+                pv: data.dev.clone(),
+                extent_bytes: EXTENT,
+                extents: 0,
+                size_bytes: 0,
+                free_bytes: 0,
+                volumes: vec![],
+            }
+        }
+    };
+
+    let (filesystems, mounts) = filesystems(answer, &disks, &lvm);
+    if !issues.is_empty() {
+        return Err(issues);
+    }
+    Ok(StoragePlan {
+        disks,
+        left_out,
+        arrays: vec![boot, data],
+        lvm,
+        filesystems,
+        mounts,
+    })
+}
+
+fn names(disks: &[&Disk]) -> String {
+    if disks.is_empty() {
+        return "none".into();
+    }
+    disks
+        .iter()
+        .map(|d| d.name.as_str())
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+/// Resolves the volumes to extents: fixed sizes round up, percentages of the VG round down
+/// (as `lvcreate -l N%VG`), `rest` takes what the others leave.
+fn volume_group(answer: &Answer, data: &MdArray, n: usize) -> Result<VolumeGroup, Vec<Issue>> {
+    let st = &answer.storage;
+    // pvcreate aligns the first extent to the array's stripe width (chunk × data disks).
+    let stripe = if st.level.striped() {
+        st.level.usable(n, st.chunk.0)
+    } else {
+        MIB
+    };
+    let pe_start = align_up(MIB, stripe.max(1));
+    let extents = data.usable_bytes.saturating_sub(pe_start) / EXTENT;
+    let mut issues = Vec::new();
+    let mut sized: Vec<(String, VolumeSize, Option<u64>)> = Vec::new();
+    let mut rest: Option<String> = None;
+    for (name, v) in &st.volumes {
+        let e = match v.size {
+            VolumeSize::Fixed(s) => Some(s.0.div_ceil(EXTENT)),
+            VolumeSize::Percent(p) => Some((extents as f64 * p / 100.0).floor() as u64),
+            VolumeSize::Rest => {
+                if let Some(first) = &rest {
+                    issues.push(Issue::new(
+                        format!("storage.volumes.{name}.size"),
+                        format!("only one volume may be \"rest\"; {first} already is"),
+                    ));
+                }
+                rest.get_or_insert_with(|| name.clone());
+                None
+            }
+        };
+        sized.push((name.clone(), v.size, e));
+    }
+    let fixed: u64 = sized.iter().filter_map(|(_, _, e)| *e).sum();
+    let describe = || {
+        format!(
+            "the {} data array of {n} × {} members gives {}",
+            st.level,
+            Size(data.member_bytes).human(),
+            Size(extents * EXTENT).human()
+        )
+    };
+    if fixed > extents {
+        issues.push(Issue::new(
+            "storage.volumes",
+            format!(
+                "volumes need {} but {}",
+                Size(fixed * EXTENT).human(),
+                describe()
+            ),
+        ));
+    } else if let Some(r) = &rest {
+        if fixed == extents {
+            issues.push(Issue::new(
+                format!("storage.volumes.{r}.size"),
+                format!(
+                    "\"rest\" leaves nothing for {r}: the other volumes take all of what {}",
+                    describe()
+                ),
+            ));
+        }
+    }
+    if !issues.is_empty() {
+        return Err(issues);
+    }
+    let volumes: Vec<LogicalVolume> = sized
+        .into_iter()
+        .map(|(name, req, e)| {
+            let e = e.unwrap_or(extents - fixed);
+            LogicalVolume {
+                dev: format!("/dev/{}/{name}", st.vg),
+                name,
+                requested: req.to_string(),
+                extents: e,
+                size_bytes: e * EXTENT,
+            }
+        })
+        .collect();
+    let used: u64 = volumes.iter().map(|v| v.extents).sum();
+    Ok(VolumeGroup {
+        name: st.vg.clone(),
+        pv: data.dev.clone(),
+        extent_bytes: EXTENT,
+        extents,
+        size_bytes: extents * EXTENT,
+        free_bytes: (extents - used) * EXTENT,
+        volumes,
+    })
+}
+
+/// mkfs jobs and fstab lines. fstab names LVs by /dev/<vg>/<lv> (LVM names are ours and
+/// stable, as PVE's own installer writes them), /boot by /dev/md/boot (mdadm.conf pins
+/// the name), ESPs by the volume id fixed in the plan: no line needs a UUID that exists only
+/// after mkfs, so fstab is complete before anything is written.
+fn filesystems(
+    answer: &Answer,
+    disks: &[PlannedDisk],
+    vg: &VolumeGroup,
+) -> (Vec<PlannedFs>, Vec<Mount>) {
+    let st = &answer.storage;
+    let host = &answer.system.hostname;
+    let mut fss = Vec::new();
+    let mut mounts = Vec::new();
+    let mut swaps = Vec::new();
+    for lv in &vg.volumes {
+        let Some(v) = st.volumes.get(&lv.name) else {
+            continue;
+        };
+        let (fs, mount) = v.effective(&lv.name);
+        let Some(fs) = fs else { continue };
+        fss.push(PlannedFs {
+            dev: lv.dev.clone(),
+            fstype: fs.to_string(),
+            label: None,
+            uuid: None,
+            mount: mount.clone(),
+        });
+        if fs == Filesystem::Swap {
+            swaps.push(Mount {
+                spec: lv.dev.clone(),
+                mountpoint: "none".into(),
+                fstype: "swap".into(),
+                options: v.options.clone().unwrap_or_else(|| "sw".into()),
+                dump: 0,
+                pass: 0,
+            });
+        } else if let Some(mp) = mount {
+            let root = mp == "/";
+            mounts.push(Mount {
+                spec: lv.dev.clone(),
+                options: v.options.clone().unwrap_or_else(|| {
+                    if root {
+                        "errors=remount-ro".into()
+                    } else {
+                        "defaults".into()
+                    }
+                }),
+                mountpoint: mp,
+                fstype: fs.to_string(),
+                dump: 0,
+                pass: if fs == Filesystem::Xfs {
+                    0
+                } else if root {
+                    1
+                } else {
+                    2
+                },
+            });
+        }
+    }
+    fss.push(PlannedFs {
+        dev: "/dev/md/boot".into(),
+        fstype: "ext4".into(),
+        label: Some("boot".into()),
+        uuid: None,
+        mount: Some("/boot".into()),
+    });
+    mounts.push(Mount {
+        spec: "/dev/md/boot".into(),
+        mountpoint: "/boot".into(),
+        fstype: "ext4".into(),
+        options: "defaults".into(),
+        dump: 0,
+        pass: 2,
+    });
+    // An ESP on every disk. The first is mounted at /boot/efi (where grub-efi and kernel
+    // hooks write); the others are kept identical by the ESP sync hook, which mounts them
+    // by volume id. nofail: a dead first disk must not stop the boot in emergency mode.
+    if st.firmware.uefi() {
+        for (i, d) in disks.iter().enumerate() {
+            let Some(p) = d.partition(PartRole::Esp) else {
+                continue;
+            };
+            let id = esp_volume_id(host, &d.stable_path);
+            let mp = (i == 0).then(|| "/boot/efi".to_string());
+            fss.push(PlannedFs {
+                dev: p.dev.clone(),
+                fstype: "vfat".into(),
+                label: None,
+                uuid: Some(id.clone()),
+                mount: mp.clone(),
+            });
+            if let Some(mp) = mp {
+                mounts.push(Mount {
+                    spec: format!("UUID={id}"),
+                    mountpoint: mp,
+                    fstype: "vfat".into(),
+                    options: "umask=0077,nofail,x-systemd.device-timeout=10s".into(),
+                    dump: 0,
+                    pass: 1,
+                });
+            }
+        }
+    }
+    if let Some(t) = &st.tmp {
+        mounts.push(Mount {
+            spec: "tmpfs".into(),
+            mountpoint: "/tmp".into(),
+            fstype: "tmpfs".into(),
+            options: format!("nodev,nosuid,size={}", t.tmpfs),
+            dump: 0,
+            pass: 0,
+        });
+    }
+    // Mount order: a parent before its children ("/" < "/boot" < "/boot/efi"); stable for
+    // siblings. Swap lines go last.
+    mounts.sort_by_key(|m| {
+        if m.mountpoint == "/" {
+            0
+        } else {
+            m.mountpoint.matches('/').count()
+        }
+    });
+    mounts.extend(swaps);
+    (fss, mounts)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::answer::GIB;
+
+    #[test]
+    fn partition_names_follow_the_kernel() {
+        assert_eq!(partition_name("sda", 2), "sda2");
+        assert_eq!(partition_name("vdb", 1), "vdb1");
+        assert_eq!(partition_name("nvme0n1", 3), "nvme0n1p3");
+        assert_eq!(partition_name("mmcblk0", 1), "mmcblk0p1");
+    }
+
+    #[test]
+    fn md_overhead_shrinks_headroom_on_small_members() {
+        assert_eq!(md_overhead(2048 * GIB), 132 * MIB);
+        assert_eq!(md_overhead(GIB), 5 * MIB);
+        // 20 GiB: headroom halves until at most 20 MiB.
+        assert_eq!(md_overhead(20 * GIB), 20 * MIB);
+    }
+
+    #[test]
+    fn esp_ids_are_stable_distinct_and_fat_shaped() {
+        let a = esp_volume_id("lxeon", "/dev/disk/by-id/ata-A");
+        assert_eq!(a, esp_volume_id("lxeon", "/dev/disk/by-id/ata-A"));
+        assert_ne!(a, esp_volume_id("lxeon", "/dev/disk/by-id/ata-B"));
+        assert_ne!(a, esp_volume_id("nettop", "/dev/disk/by-id/ata-A"));
+        assert_eq!(a.len(), 9);
+        assert_eq!(&a[4..5], "-");
+        assert!(a
+            .chars()
+            .all(|c| c == '-' || c.is_ascii_hexdigit() && !c.is_ascii_lowercase()));
+    }
+
+    #[test]
+    fn usable_end_leaves_the_backup_gpt_and_slack() {
+        let d = Disk {
+            size_bytes: 20 * GIB,
+            ..Default::default()
+        };
+        assert_eq!(usable_end(&d), 20 * GIB - 2 * MIB);
+    }
+}

@@ -1,0 +1,111 @@
+//! Renderers: pure functions of (answer, plan) → the text of a file on the installed
+//! system. One module per file family; `all` lists every file, and the plan's file list
+//! comes from it, so what the plan shows is what gets written.
+
+pub mod accounts;
+pub mod apt;
+pub mod debconf;
+pub mod drbd;
+pub mod esp;
+pub mod fstab;
+pub mod hosts;
+pub mod links;
+pub mod locale;
+pub mod lvm;
+pub mod mdadm;
+pub mod modules;
+pub mod network;
+pub mod resolv;
+
+use crate::answer::Answer;
+use crate::plan::Plan;
+use std::collections::BTreeMap;
+
+/// One file for the target, path absolute on the target.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RenderedFile {
+    pub path: String,
+    pub mode: u32,
+    pub content: String,
+}
+
+impl RenderedFile {
+    fn new(path: impl Into<String>, content: String) -> Self {
+        RenderedFile {
+            path: path.into(),
+            mode: 0o644,
+            content,
+        }
+    }
+
+    /// For files that hold a secret or that their reader wants private.
+    fn secret(path: impl Into<String>, content: String) -> Self {
+        RenderedFile {
+            mode: 0o600,
+            ..Self::new(path, content)
+        }
+    }
+}
+
+/// Secrets resolved for rendering. An answer's `secret = "generate"` is not a secret yet:
+/// whoever renders decides where the real one comes from (`tandem prepare` writes one per
+/// cluster; `tandem render` makes a throwaway one for preview; tests inject a fixed one).
+#[derive(Debug, Clone, Default)]
+pub struct Secrets {
+    drbd: BTreeMap<String, String>,
+}
+
+impl Secrets {
+    /// Takes every DRBD secret from the answer, asking `generate(resource)` for those that
+    /// say "generate".
+    pub fn from_answer(answer: &Answer, mut generate: impl FnMut(&str) -> String) -> Self {
+        let mut drbd = BTreeMap::new();
+        for r in answer.drbd.iter().flat_map(|d| &d.resources) {
+            let s = if r.secret == "generate" {
+                generate(&r.name)
+            } else {
+                r.secret.clone()
+            };
+            drbd.insert(r.name.clone(), s);
+        }
+        Secrets { drbd }
+    }
+
+    pub fn drbd(&self, resource: &str) -> &str {
+        self.drbd.get(resource).map(String::as_str).unwrap_or("")
+    }
+
+    /// Whether the answer asks for any secret to be generated.
+    pub fn needs_generating(answer: &Answer) -> bool {
+        answer
+            .drbd
+            .iter()
+            .flat_map(|d| &d.resources)
+            .any(|r| r.secret == "generate")
+    }
+}
+
+/// The first line of every config file Tandem writes (files whose format allows comments).
+pub(crate) const HEADER: &str = "# Written by Tandem from the answer file.";
+
+/// Every file, in a fixed order.
+pub fn all(answer: &Answer, plan: &Plan, secrets: &Secrets) -> Vec<RenderedFile> {
+    let mut v = vec![
+        hosts::hostname(plan),
+        hosts::hosts(answer, plan),
+        resolv::resolv_conf(plan),
+        network::interfaces(plan),
+    ];
+    v.extend(links::links(plan));
+    v.push(modules::modules(plan));
+    v.push(fstab::fstab(plan));
+    v.push(mdadm::mdadm_conf(plan));
+    v.push(lvm::lvmlocal(plan));
+    v.extend(esp::esp_list(plan));
+    v.extend(drbd::files(plan, secrets));
+    v.extend(apt::sources(answer));
+    v.extend(locale::files(answer));
+    v.push(debconf::selections(answer, plan));
+    v.extend(accounts::authorized_keys(answer));
+    v
+}

@@ -1,0 +1,79 @@
+//! The interactive front end. `wizard` is the pure logic (steps, defaults, choices, parsing);
+//! `term` is the thin layer that asks the questions on a terminal.
+
+pub mod term;
+pub mod wizard;
+
+use crate::answer::{Answer, Issue};
+use crate::hardware::Inventory;
+use anyhow::Result;
+use std::path::{Path, PathBuf};
+use wizard::{Services, Wizard};
+
+/// The validator, on the machine the wizard runs for.
+pub(crate) fn validate_answer(answer: &Answer, node: Option<usize>, inv: &Inventory) -> Vec<Issue> {
+    crate::validate::validate(answer, node, Some(inv))
+}
+
+/// The plan's summary, the text `tandem plan` prints.
+pub(crate) fn summarize_answer(
+    answer: &Answer,
+    node: Option<usize>,
+    inv: &Inventory,
+) -> std::result::Result<String, Vec<Issue>> {
+    crate::plan::build(answer, node, inv).map(|p| p.to_string())
+}
+
+/// The services the binary runs the wizard with.
+pub fn services() -> Services<'static> {
+    Services {
+        validate: &validate_answer,
+        summarize: &summarize_answer,
+    }
+}
+
+/// `tandem wizard --hardware FILE`: asks, confirms, and saves the answer. Nothing on the
+/// machine is touched: the inventory is a file.
+pub fn run_wizard(inv: &Inventory, hardware: &Path, save_answer: Option<PathBuf>) -> Result<()> {
+    // A Ctrl-C outside a prompt's raw mode (the password prompts, between prompts) ends
+    // the process here; inside a prompt dialoguer reports it and `term` turns it into
+    // `Aborted`. Either way nothing has been written: the only write is the final save.
+    // The password prompt turns echo off; the terminal's settings from before are put
+    // back so the shell after us is usable.
+    let tty_before = nix::sys::termios::tcgetattr(std::io::stdin()).ok();
+    ctrlc::set_handler(move || {
+        if let Some(t) = &tty_before {
+            let _ = nix::sys::termios::tcsetattr(
+                std::io::stdin(),
+                nix::sys::termios::SetArg::TCSANOW,
+                t,
+            );
+        }
+        let _ = dialoguer::console::Term::stderr().show_cursor();
+        eprintln!("\n{}", term::Aborted);
+        std::process::exit(130);
+    })?;
+    let mut w = Wizard::new(inv, services(), save_answer);
+    loop {
+        let outcome = term::run(&mut w)?;
+        let Some(path) = outcome.save_to else {
+            eprintln!("The answer was not saved.");
+            break;
+        };
+        match w.answer_file().and_then(|text| {
+            wizard::finish::write_private(&path, &text)
+                .map_err(|e| format!("cannot write {}: {e}", path.display()))
+        }) {
+            Ok(()) => {
+                eprintln!("Saved the answer file to {}.", path.display());
+                break;
+            }
+            Err(e) => w.save_failed(e),
+        }
+    }
+    eprintln!(
+        "Dry run on the inventory {}: no disk was erased, nothing was installed.",
+        hardware.display()
+    );
+    Ok(())
+}

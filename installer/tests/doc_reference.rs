@@ -1,0 +1,177 @@
+//! `docs/answer-file.md` documents every key of the answer file. A key is documented by a
+//! table row whose first cell is the key path in backticks — `network.bonds[].mode`,
+//! `storage.volumes.<name>.size` — with its type, default, allowed values and example in
+//! the next four cells. The paths come from the JSON Schema (`tandem::answer::schema()`),
+//! so a key added to the model without a row here fails this test, and so does a row for a
+//! key that no longer exists.
+
+use serde_json::{Map, Value};
+use std::collections::BTreeSet;
+
+fn doc() -> String {
+    std::fs::read_to_string(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../docs/answer-file.md"
+    ))
+    .expect("docs/answer-file.md")
+}
+
+/// Follows `$ref` into `$defs` and unwraps `Option` (`anyOf` with null) until a schema
+/// with a concrete shape is left.
+fn resolve<'a>(s: &'a Value, defs: &'a Map<String, Value>) -> &'a Value {
+    if let Some(r) = s.get("$ref").and_then(Value::as_str) {
+        let name = r.rsplit('/').next().unwrap();
+        return resolve(&defs[name], defs);
+    }
+    for k in ["anyOf", "oneOf", "allOf"] {
+        if let Some(alts) = s.get(k).and_then(Value::as_array) {
+            let non_null: Vec<&Value> = alts
+                .iter()
+                .filter(|a| a.get("type").and_then(Value::as_str) != Some("null"))
+                .collect();
+            // An object alternative carries keys; otherwise any will do (Size: int or str).
+            let pick = non_null
+                .iter()
+                .map(|a| resolve(a, defs))
+                .find(|a| a.get("properties").is_some())
+                .or_else(|| non_null.first().map(|a| resolve(a, defs)));
+            if let Some(p) = pick {
+                return p;
+            }
+        }
+    }
+    s
+}
+
+fn is_array(s: &Value) -> bool {
+    match s.get("type") {
+        Some(Value::String(t)) => t == "array",
+        Some(Value::Array(ts)) => ts.iter().any(|t| t == "array"),
+        _ => false,
+    }
+}
+
+fn walk(s: &Value, defs: &Map<String, Value>, path: &str, out: &mut BTreeSet<String>) {
+    let s = resolve(s, defs);
+    if let Some(props) = s.get("properties").and_then(Value::as_object) {
+        for (k, v) in props {
+            let p = if path.is_empty() {
+                k.clone()
+            } else {
+                format!("{path}.{k}")
+            };
+            out.insert(p.clone());
+            walk(v, defs, &p, out);
+        }
+    }
+    if is_array(s) {
+        if let Some(items) = s.get("items") {
+            walk(items, defs, &format!("{path}[]"), out);
+        }
+    }
+    // A map of named entries (storage.volumes); `true` means free-form (override).
+    if let Some(ap) = s.get("additionalProperties").filter(|a| a.is_object()) {
+        walk(ap, defs, &format!("{path}.<name>"), out);
+    }
+}
+
+fn schema_keys() -> BTreeSet<String> {
+    let schema = tandem::answer::schema();
+    let defs = schema
+        .get("$defs")
+        .and_then(Value::as_object)
+        .cloned()
+        .unwrap_or_default();
+    let mut out = BTreeSet::new();
+    walk(&schema, &defs, "", &mut out);
+    out
+}
+
+/// Key rows: `| `key` | type | default | allowed | example |`.
+fn doc_rows(text: &str) -> Vec<(String, Vec<String>)> {
+    text.lines()
+        .filter(|l| l.starts_with("| `"))
+        .map(|l| {
+            let cells: Vec<String> = l
+                .trim()
+                .trim_matches('|')
+                .split(" | ")
+                .map(|c| c.trim().to_string())
+                .collect();
+            let key = cells[0].trim_matches('`').to_string();
+            (key, cells)
+        })
+        .collect()
+}
+
+#[test]
+fn schema_walk_finds_nested_keys() {
+    let keys = schema_keys();
+    for k in [
+        "system.hostname",
+        "storage.disks.min-size",
+        "storage.volumes.<name>.size",
+        "network.bonds[].members.mac",
+        "drbd.resources[].after-sb.two-primaries",
+        "cluster.nodes[].override",
+    ] {
+        assert!(
+            keys.contains(k),
+            "{k} not found in the schema walk: {keys:?}"
+        );
+    }
+    assert!(keys.len() > 100, "{}", keys.len());
+}
+
+#[test]
+fn every_schema_key_is_documented_and_every_documented_key_exists() {
+    let keys = schema_keys();
+    let rows = doc_rows(&doc());
+    let documented: BTreeSet<String> = rows.iter().map(|(k, _)| k.clone()).collect();
+    let missing: Vec<&String> = keys.difference(&documented).collect();
+    let stale: Vec<&String> = documented.difference(&keys).collect();
+    assert!(
+        missing.is_empty() && stale.is_empty(),
+        "keys in the schema but not in docs/answer-file.md: {missing:?}; \
+         keys in docs/answer-file.md that the schema no longer has: {stale:?}"
+    );
+    let mut seen = BTreeSet::new();
+    for (k, cells) in &rows {
+        assert!(seen.insert(k.clone()), "{k} is documented twice");
+        assert_eq!(
+            cells.len(),
+            5,
+            "{k}: a key row has 5 cells (key, type, default, allowed, example): {cells:?}"
+        );
+        assert!(
+            cells.iter().all(|c| !c.is_empty()),
+            "{k}: empty cell in {cells:?}"
+        );
+    }
+}
+
+#[test]
+fn the_complete_example_validates_against_the_seed_machine() {
+    let text = doc();
+    let start = text
+        .find("## A complete example")
+        .expect("a complete example");
+    let block = &text[start..];
+    let body = block
+        .split("```toml\n")
+        .nth(1)
+        .and_then(|b| b.split("```").next())
+        .expect("a toml block");
+    let inv = tandem::hardware::Inventory::from_json(
+        &std::fs::read_to_string(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/tests/fixtures/hardware/seed-lxeon-5disk-2nic.json"
+        ))
+        .unwrap(),
+    )
+    .unwrap();
+    let l = tandem::answer::load("answer-file.md", body, &Default::default())
+        .unwrap_or_else(|e| panic!("{e}"));
+    let issues = tandem::validate::validate(&l.answer, l.node, Some(&inv));
+    assert!(issues.is_empty(), "{}", l.map.diagnostics(issues));
+}
