@@ -41,9 +41,15 @@ qemu-system-x86_64 -accel "${QEMU_ACCEL:-tcg,thread=single}" -m 2048 -smp 2 -dis
 qpid=$!
 pids+=($qpid)
 want="answer (kernel command line): http://10.0.2.2:$port/answers/$mac.toml"
+want_media="medium (base image, package repository): http://10.0.2.2:$port"
+grep -q 'tandem.media=' "$pxe/boot.ipxe" || want_media=$marker
 result=timeout
 while [ $(($(date +%s) - start)) -lt "$timeout" ]; do
-	if grep -aq "$marker" "$log" 2>/dev/null && grep -aqF "$want" "$log"; then result=ready; break; fi
+	if grep -aq "$marker" "$log" 2>/dev/null && grep -aqF "$want" "$log" &&
+		grep -aqF "$want_media" "$log"; then
+		result=ready
+		break
+	fi
 	kill -0 "$qpid" 2>/dev/null || { result=exited; break; }
 	grep -aq 'Kernel panic' "$log" 2>/dev/null && { result=panic; break; }
 	sleep 2
@@ -52,6 +58,7 @@ elapsed=$(($(date +%s) - start))
 if [ $result = ready ]; then
 	echo "boot pxe: $(grep -a "$marker" "$log" | head -1 | tr -d '\r') after ${elapsed} s"
 	echo "boot pxe: saw '$want'"
+	[ "$want_media" != "$marker" ] && echo "boot pxe: saw '$want_media'"
 	grep -q 'GET /filesystem.squashfs' "$work/http.log" && echo "boot pxe: squashfs fetched over HTTP"
 	exit 0
 fi

@@ -113,4 +113,31 @@ mod tests {
         assert!(!d.join("out.iso").exists());
         std::fs::remove_dir_all(&d).unwrap();
     }
+
+    #[test]
+    fn semantically_invalid_answer_is_refused_too() {
+        // Well-formed TOML with known keys that the validator rejects (apt without main).
+        let base = include_str!("../../examples/minimal-dhcp.toml");
+        assert!(
+            base.trim_end().ends_with("proxmox = \"none\""),
+            "fixture changed"
+        );
+        let d = std::env::temp_dir().join(format!("tandem-embed-sem-{}", std::process::id()));
+        std::fs::create_dir_all(&d).unwrap();
+        let answer = d.join("no-main.toml");
+        std::fs::write(&answer, format!("{base}components = [\"contrib\"]\n")).unwrap();
+        let args = EmbedArgs {
+            iso: d.join("missing.iso"),
+            answer,
+            output: d.join("out.iso"),
+        };
+        let err = run(&args).unwrap_err();
+        assert!(
+            err.downcast_ref::<tandem::cli::InputError>().is_some(),
+            "{err:#}"
+        );
+        assert!(err.to_string().contains("apt.components"), "{err}");
+        assert!(!d.join("out.iso").exists());
+        std::fs::remove_dir_all(&d).unwrap();
+    }
 }
