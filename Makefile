@@ -12,7 +12,7 @@ DEB_PACKAGES := xorriso mtools squashfs-tools mmdebstrap qemu-system-x86 ovmf \
 	debian-archive-keyring grub-pc-bin grub-efi-amd64-bin busybox-static cpio zstd openssl
 
 .PHONY: all deps check fmt clippy unit test demo clean image-fetch image-closure-check image-proxmox \
-	tandem-static image test-image
+	hardware-fixtures tandem-static image test-image
 
 all: check
 
@@ -40,6 +40,12 @@ check: fmt clippy unit
 # Everything CI runs.
 test: deps check image-closure-check test-image
 	@echo "== make test: all tiers passed"
+
+# Re-captures installer/tests/fixtures/sysroot from QEMU guests (TCG, about 4 minutes);
+# see docs/hardware.md.
+hardware-fixtures: deps
+	$(CARGO) build -p tandem
+	TANDEM_BIN=$(CURDIR)/target/debug/tandem qemu-tests/capture-hardware.sh
 
 # The main job. Until the image and install tiers land it validates the seed example,
 # prints its plan and renders its configs.

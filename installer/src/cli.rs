@@ -91,16 +91,43 @@ enum Command {
         quiet: bool,
     },
     /// Ask the questions an answer file answers, on the console, and save the answer.
-    /// Live hardware detection is not in this build yet: pass --hardware; the wizard then
-    /// touches nothing but the saved file.
+    /// Touches nothing but the saved file.
     Wizard {
-        /// Hardware inventory JSON (from `tandem detect --json`) to build the node for.
+        /// Hardware inventory JSON (from `tandem detect --json`) to build the node for;
+        /// without it, this machine as detected now.
         #[arg(long)]
-        hardware: PathBuf,
+        hardware: Option<PathBuf>,
         /// Offer to save the answer file here at the end.
         #[arg(long)]
         save_answer: Option<PathBuf>,
     },
+    /// Show the machine's disks, NICs and firmware as the installer sees them. Reads only.
+    Detect(DetectArgs),
+}
+
+#[derive(clap::Args)]
+struct DetectArgs {
+    /// Print the inventory as JSON (the format `validate --hardware` reads).
+    #[arg(long)]
+    json: bool,
+    /// Read /sys, /proc and /run/udev/data under this directory instead of /.
+    #[arg(long, default_value = "/")]
+    sysroot: PathBuf,
+    /// Measure each disk's sequential read speed (O_DIRECT, reads only).
+    #[arg(long)]
+    speed: bool,
+    /// How much to read per disk with --speed, in MiB.
+    #[arg(long, default_value_t = 256)]
+    speed_mib: u64,
+    /// Time limit per disk with --speed, in seconds.
+    #[arg(long, default_value_t = 10)]
+    speed_seconds: u64,
+    /// Show which disks and NICs this answer file selects, and why the others are left out.
+    #[arg(long = "match", value_name = "ANSWER")]
+    answer: Option<PathBuf>,
+    /// With --match: the cluster node the answer is for (default: found by MAC).
+    #[arg(long)]
+    node: Option<String>,
 }
 
 /// A failure that is the input's fault: exit code 2, nothing was touched.
@@ -222,9 +249,17 @@ fn run(cli: Cli) -> Result<()> {
             hardware,
             save_answer,
         } => {
-            let inv = read_inventory(&hardware)?;
-            crate::ui::run_wizard(&inv, &hardware, save_answer)
+            let (inv, source) = match &hardware {
+                Some(h) => (read_inventory(h)?, format!("the inventory {}", h.display())),
+                None => (
+                    crate::hardware::detect(Path::new("/"))
+                        .context("detecting this machine's hardware")?,
+                    "this machine".to_string(),
+                ),
+            };
+            crate::ui::run_wizard(&inv, &source, save_answer)
         }
+        Command::Detect(args) => detect(args),
     }
 }
 
@@ -320,6 +355,57 @@ pub fn write_tree(out: &Path, files: &[render::RenderedFile]) -> Result<()> {
         }
         std::fs::set_permissions(&p, std::fs::Permissions::from_mode(f.mode))
             .with_context(|| format!("setting the mode of {}", p.display()))?;
+    }
+    Ok(())
+}
+
+fn detect(args: DetectArgs) -> Result<()> {
+    use crate::hardware::{self, report, speed};
+    let mut inv = hardware::detect(&args.sysroot)?;
+    let mut slow = Vec::new();
+    if args.speed {
+        if args.sysroot != Path::new("/") {
+            return Err(InputError::Other(
+                "--speed reads the live disks; it cannot be used with --sysroot".into(),
+            )
+            .into());
+        }
+        let budget = speed::Budget {
+            bytes: args.speed_mib << 20,
+            time: std::time::Duration::from_secs(args.speed_seconds),
+        };
+        for d in &mut inv.disks {
+            match speed::measure(Path::new(&d.dev_path()), budget) {
+                Ok(r) => d.read_mbps = Some((r.mbps() * 10.0).round() / 10.0),
+                Err(e) => eprintln!("tandem: speed of {}: {e:#}", d.name),
+            }
+        }
+        slow = speed::slow_disks(&inv.disks);
+    }
+    if let Some(path) = &args.answer {
+        let mut failed = Vec::new();
+        for (node, loaded) in load_answers(path, args.node.clone(), Some(&inv))? {
+            if let Some(n) = node {
+                println!("{}: node {n}", path.display());
+            }
+            let (text, issues) = report::matches(&loaded.answer, &inv);
+            print!("{text}");
+            if !issues.is_empty() {
+                failed.push(loaded.map.diagnostics(issues).to_string());
+            }
+        }
+        if !failed.is_empty() {
+            return Err(InputError::Other(failed.join("\n")).into());
+        }
+        return Ok(());
+    }
+    if args.json {
+        println!("{}", serde_json::to_string_pretty(&inv)?);
+        for (name, why) in &slow {
+            eprintln!("tandem: warning: {name} {why}");
+        }
+    } else {
+        print!("{}", report::inventory(&inv, &slow));
     }
     Ok(())
 }

@@ -1,6 +1,15 @@
 //! What the machine has. The inventory is plain data so that real machines' inventories
 //! can be test fixtures and `tandem plan --hardware FILE` works anywhere.
 
+pub mod detect;
+pub mod exclusive;
+pub mod report;
+pub mod signature;
+pub mod speed;
+pub mod udev;
+
+pub use detect::detect;
+
 use crate::answer::{MacAddr, Transport};
 use serde::{Deserialize, Serialize};
 
@@ -72,6 +81,10 @@ pub struct Disk {
     /// disk).
     #[serde(default)]
     pub signatures: Vec<Signature>,
+    /// Neither udev nor the disk's own bytes could be read: an empty `signatures` does not
+    /// mean blank. Treat the disk as holding data.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub signatures_unknown: bool,
     /// Mount points of the disk or any of its partitions.
     #[serde(default)]
     pub mounts: Vec<String>,
@@ -129,6 +142,9 @@ pub struct Partition {
     pub size_bytes: u64,
     #[serde(default)]
     pub signatures: Vec<Signature>,
+    /// Where this partition is mounted (also listed in the disk's `mounts`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub mounts: Vec<String>,
 }
 
 /// Something on a device that means it holds data.

@@ -7,7 +7,7 @@ pub mod wizard;
 use crate::answer::{Answer, Issue};
 use crate::hardware::Inventory;
 use anyhow::Result;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use wizard::{Services, Wizard};
 
 /// The validator, on the machine the wizard runs for.
@@ -34,7 +34,7 @@ pub fn services() -> Services<'static> {
 
 /// `tandem wizard --hardware FILE`: asks, confirms, and saves the answer. Nothing on the
 /// machine is touched: the inventory is a file.
-pub fn run_wizard(inv: &Inventory, hardware: &Path, save_answer: Option<PathBuf>) -> Result<()> {
+pub fn run_wizard(inv: &Inventory, source: &str, save_answer: Option<PathBuf>) -> Result<()> {
     // A Ctrl-C outside a prompt's raw mode (the password prompts, between prompts) ends
     // the process here; inside a prompt dialoguer reports it and `term` turns it into
     // `Aborted`. Either way nothing has been written: the only write is the final save.
@@ -71,9 +71,6 @@ pub fn run_wizard(inv: &Inventory, hardware: &Path, save_answer: Option<PathBuf>
             Err(e) => w.save_failed(e),
         }
     }
-    eprintln!(
-        "Dry run on the inventory {}: no disk was erased, nothing was installed.",
-        hardware.display()
-    );
+    eprintln!("Dry run on {source}: no disk was erased, nothing was installed.");
     Ok(())
 }

@@ -1,0 +1,193 @@
+//! `tandem detect --speed`: a short sequential read of each disk, bypassing the page cache
+//! (O_DIRECT), to spot a disk much slower than its peers, which is a RAID member about to
+//! fail. It only ever reads; the device is opened read-only.
+
+use super::Disk;
+use anyhow::{Context, Result};
+use std::alloc::{alloc_zeroed, dealloc, Layout};
+use std::fs::OpenOptions;
+use std::io::Read;
+use std::os::unix::fs::OpenOptionsExt;
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+/// How much to read per disk, and for how long at most.
+#[derive(Debug, Clone, Copy)]
+pub struct Budget {
+    pub bytes: u64,
+    pub time: Duration,
+}
+
+impl Default for Budget {
+    fn default() -> Self {
+        Budget {
+            bytes: 256 << 20,
+            time: Duration::from_secs(10),
+        }
+    }
+}
+
+/// One disk's measurement.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Reading {
+    pub bytes: u64,
+    pub seconds: f64,
+}
+
+impl Reading {
+    /// Decimal megabytes per second, as hdparm and dd report them.
+    pub fn mbps(&self) -> f64 {
+        if self.seconds <= 0.0 {
+            return 0.0;
+        }
+        self.bytes as f64 / 1e6 / self.seconds
+    }
+}
+
+/// A page-aligned buffer: O_DIRECT needs memory aligned to the logical block size.
+struct Aligned {
+    ptr: *mut u8,
+    layout: Layout,
+}
+
+impl Aligned {
+    fn new(len: usize) -> Result<Aligned> {
+        let layout = Layout::from_size_align(len, 4096).context("buffer layout")?;
+        // SAFETY: layout has a non-zero size; the pointer is checked and freed in Drop.
+        let ptr = unsafe { alloc_zeroed(layout) };
+        anyhow::ensure!(!ptr.is_null(), "cannot allocate {len} bytes");
+        Ok(Aligned { ptr, layout })
+    }
+    fn as_mut(&mut self) -> &mut [u8] {
+        // SAFETY: ptr points to layout.size() initialised bytes owned by self.
+        unsafe { std::slice::from_raw_parts_mut(self.ptr, self.layout.size()) }
+    }
+}
+
+impl Drop for Aligned {
+    fn drop(&mut self) {
+        // SAFETY: allocated in new() with this layout.
+        unsafe { dealloc(self.ptr, self.layout) }
+    }
+}
+
+/// Reads the device sequentially from the start with O_DIRECT until the byte or time
+/// budget is spent or the device ends.
+pub fn measure(dev: &Path, budget: Budget) -> Result<Reading> {
+    let mut f = OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_DIRECT)
+        .open(dev)
+        .with_context(|| format!("opening {} read-only (O_DIRECT)", dev.display()))?;
+    let chunk = 4 << 20;
+    let mut buf = Aligned::new(chunk)?;
+    let start = Instant::now();
+    let mut total = 0u64;
+    while total < budget.bytes && start.elapsed() < budget.time {
+        let want = chunk.min((budget.bytes - total) as usize);
+        // Keep the length a multiple of 4 KiB, which every logical block size divides.
+        let want = (want + 4095) & !4095;
+        let n = f
+            .read(&mut buf.as_mut()[..want])
+            .with_context(|| format!("reading {}", dev.display()))?;
+        if n == 0 {
+            break;
+        }
+        total += n as u64;
+    }
+    Ok(Reading {
+        bytes: total,
+        seconds: start.elapsed().as_secs_f64(),
+    })
+}
+
+/// Disks reading below half the median of their peers (the other disks of the same
+/// rotational class that were measured), with the reason.
+pub fn slow_disks(disks: &[Disk]) -> Vec<(String, String)> {
+    let mut out = Vec::new();
+    for d in disks {
+        let Some(mine) = d.read_mbps else { continue };
+        let mut peers: Vec<f64> = disks
+            .iter()
+            .filter(|p| p.name != d.name && p.rotational == d.rotational)
+            .filter_map(|p| p.read_mbps)
+            .collect();
+        if peers.is_empty() {
+            continue;
+        }
+        peers.sort_by(f64::total_cmp);
+        let n = peers.len();
+        let median = if n % 2 == 1 {
+            peers[n / 2]
+        } else {
+            (peers[n / 2 - 1] + peers[n / 2]) / 2.0
+        };
+        if mine < median / 2.0 {
+            out.push((
+                d.name.clone(),
+                format!(
+                    "reads {mine:.0} MB/s, less than half the {median:.0} MB/s median of its {} peers",
+                    if d.rotational { "rotational" } else { "solid-state" }
+                ),
+            ));
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn disk(name: &str, rot: bool, mbps: f64) -> Disk {
+        Disk {
+            name: name.into(),
+            rotational: rot,
+            read_mbps: Some(mbps),
+            ..Disk::default()
+        }
+    }
+
+    #[test]
+    fn flags_the_slow_member_only_against_its_class() {
+        let disks = vec![
+            disk("sda", true, 180.0),
+            disk("sdb", true, 175.0),
+            disk("sdc", true, 60.0),
+            disk("nvme0n1", false, 2500.0),
+            disk("nvme1n1", false, 2400.0),
+        ];
+        let slow = slow_disks(&disks);
+        assert_eq!(slow.len(), 1, "{slow:?}");
+        assert_eq!(slow[0].0, "sdc");
+        assert!(slow[0].1.contains("178 MB/s median"), "{}", slow[0].1);
+    }
+
+    #[test]
+    fn a_lone_disk_has_no_peers() {
+        assert!(slow_disks(&[disk("sda", true, 5.0), disk("nvme0n1", false, 2000.0)]).is_empty());
+    }
+
+    #[test]
+    fn reads_a_file_within_budget() {
+        let dir = std::env::temp_dir().join(format!("tandem-speed-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let f = dir.join("img");
+        std::fs::write(&f, vec![7u8; 8 << 20]).unwrap();
+        // tmpfs does not support O_DIRECT; then there is nothing to measure here.
+        match measure(
+            &f,
+            Budget {
+                bytes: 6 << 20,
+                time: Duration::from_secs(5),
+            },
+        ) {
+            Ok(r) => {
+                assert_eq!(r.bytes, 6 << 20);
+                assert!(r.mbps() > 0.0);
+            }
+            Err(e) => assert!(format!("{e:#}").contains("Invalid argument"), "{e:#}"),
+        }
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+}
