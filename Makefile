@@ -78,7 +78,7 @@ image-closure-check: deps
 image-proxmox: deps
 	$(CARGO) run --release -p tandem-image -- fetch --profile image-build/profiles/proxmox-ve.toml --out $(BUILD)/image-pve --cache $(IMAGE_CACHE)
 
-# --- Boot media (docs/image-boot.md) ---------------------------------------------------
+# --- Boot media (docs/image-build.md, "Boot media") ---------------------------------------------------
 # The live system runs the static tandem binary (no dependency on the live libc).
 TANDEM_STATIC := target/x86_64-unknown-linux-gnu/release/tandem
 IMAGE_OUT ?= $(BUILD)/image
