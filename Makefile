@@ -12,7 +12,7 @@ DEB_PACKAGES := xorriso mtools squashfs-tools mmdebstrap qemu-system-x86 ovmf \
 	debian-archive-keyring grub-pc-bin grub-efi-amd64-bin busybox-static cpio zstd openssl
 
 .PHONY: all deps check fmt clippy unit test demo clean image-fetch image-closure-check image-proxmox \
-	hardware-fixtures
+	hardware-fixtures tandem-static image test-image
 
 all: check
 
@@ -38,7 +38,7 @@ unit:
 check: fmt clippy unit
 
 # Everything CI runs.
-test: deps check image-closure-check
+test: deps check image-closure-check test-image
 	@echo "== make test: all tiers passed"
 
 # Re-captures installer/tests/fixtures/sysroot from QEMU guests (TCG, about 4 minutes);
@@ -77,6 +77,37 @@ image-closure-check: deps
 # fails within seconds, naming it.
 image-proxmox: deps
 	$(CARGO) run --release -p tandem-image -- fetch --profile image-build/profiles/proxmox-ve.toml --out $(BUILD)/image-pve --cache $(IMAGE_CACHE)
+
+# --- Boot media (docs/image-build.md, "Boot media") ---------------------------------------------------
+# The live system runs the static tandem binary (no dependency on the live libc).
+TANDEM_STATIC := target/x86_64-unknown-linux-gnu/release/tandem
+IMAGE_OUT ?= $(BUILD)/image
+# Package source: the repository image-fetch writes (build/image/repo). With IMAGE_REPO=
+# (empty) the build uses the Debian mirror with the development package lists and a local
+# .deb cache instead (no fetch step; handy when working on the boot side alone).
+IMAGE_REPO ?= $(BUILD)/image/repo
+IMAGE_SOURCE = $(if $(IMAGE_REPO),--repo $(IMAGE_REPO),--deb-cache $(BUILD)/debcache)
+export SOURCE_DATE_EPOCH ?= $(shell git log -1 --format=%ct 2>/dev/null || echo 1767225600)
+BOOT_TIMEOUT ?= 1200
+
+tandem-static:
+	RUSTFLAGS='-C target-feature=+crt-static' $(CARGO) build --release -p tandem --target x86_64-unknown-linux-gnu
+	@ldd $(TANDEM_STATIC) 2>&1 | grep -Eq 'not a dynamic executable|statically linked' \
+		|| { echo "$(TANDEM_STATIC) is not static:"; ldd $(TANDEM_STATIC); exit 1; }
+	@echo "$(TANDEM_STATIC): static"
+
+image: deps tandem-static $(if $(IMAGE_REPO),image-fetch)
+	$(CARGO) build --release -p tandem-image
+	./target/release/tandem-image build --out $(IMAGE_OUT) $(IMAGE_SOURCE) --tandem-bin $(TANDEM_STATIC)
+
+# Boot tests under QEMU/TCG (SeaBIOS and OVMF, CD and disk), embed-answer, reproducibility.
+test-image: image
+	qemu-tests/check-iso.sh $(IMAGE_OUT)/tandem.iso $(if $(IMAGE_REPO),/tandem/repo/tandem-manifest.json)
+	qemu-tests/boot-iso.sh $(IMAGE_OUT)/tandem.iso bios $(BOOT_TIMEOUT)
+	qemu-tests/boot-iso.sh $(IMAGE_OUT)/tandem.iso uefi $(BOOT_TIMEOUT)
+	qemu-tests/embed-answer.sh ./target/release/tandem-image $(IMAGE_OUT)/tandem.iso $(BOOT_TIMEOUT)
+	qemu-tests/boot-pxe.sh $(IMAGE_OUT)/pxe $(BOOT_TIMEOUT)
+	qemu-tests/repro-iso.sh ./target/release/tandem-image $(IMAGE_OUT) $(IMAGE_SOURCE) --tandem-bin $(TANDEM_STATIC)
 
 clean:
 	$(CARGO) clean

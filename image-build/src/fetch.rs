@@ -33,6 +33,10 @@ pub struct FetchArgs {
     /// Parallel downloads.
     #[arg(long, default_value_t = 4)]
     pub jobs: usize,
+    /// Date of the written Release file, in seconds since 1970; without it, the newest
+    /// source Release date (same inputs, same output either way).
+    #[arg(long, env = "SOURCE_DATE_EPOCH", value_name = "SECONDS")]
+    pub source_date_epoch: Option<i64>,
 }
 
 #[derive(Debug, Default)]
@@ -224,14 +228,7 @@ pub fn fetch(args: &FetchArgs) -> Result<Summary> {
         })
         .collect();
     let manifest = manifest(&profile, &sets, &entries);
-    let date = match std::env::var("SOURCE_DATE_EPOCH") {
-        Ok(v) => v
-            .trim()
-            .parse()
-            .context("SOURCE_DATE_EPOCH is not an integer")?,
-        // Otherwise the newest source Date: same inputs, same Release file.
-        Err(_) => loaded.newest_date,
-    };
+    let date = args.source_date_epoch.unwrap_or(loaded.newest_date);
     let meta = RepoMeta {
         suite: &profile.output.suite,
         origin: &profile.output.origin,
@@ -485,6 +482,7 @@ mod tests {
             cache,
             offline: false,
             jobs: 4,
+            source_date_epoch: None,
         }
     }
 

@@ -1,5 +1,8 @@
 //! `tandem-image`: builds Tandem's offline package repository, live system and boot media.
+//! Exit codes as `tandem`: 0 success, 2 invalid input (e.g. an answer embed-answer
+//! rejects), 1 anything else.
 
+// Package repository (fetch).
 mod cache;
 mod closure;
 mod deb822;
@@ -14,6 +17,16 @@ mod source;
 #[cfg(test)]
 mod testrepo;
 mod version;
+
+// Boot media (build, embed-answer).
+mod base;
+mod embed;
+mod iso;
+mod live;
+mod pipeline;
+mod pxe;
+mod rootfs;
+mod sets;
 
 use std::process::ExitCode;
 
@@ -32,19 +45,40 @@ enum Command {
     Fetch(fetch::FetchArgs),
     /// Compare the resolver's closure with apt's on the same verified indexes.
     ClosureCheck(closure::ClosureCheckArgs),
+    /// Build the base image, live system, hybrid ISO and PXE artifacts.
+    Build(Box<pipeline::BuildArgs>),
+    /// Validate an answer file and embed it into a copy of an ISO at /tandem/answer.toml.
+    EmbedAnswer(embed::EmbedArgs),
 }
 
 fn main() -> ExitCode {
-    let cli = Cli::parse();
+    let cli = match Cli::try_parse() {
+        Ok(c) => c,
+        Err(e) => {
+            let _ = e.print();
+            return if e.use_stderr() {
+                ExitCode::from(2)
+            } else {
+                ExitCode::SUCCESS
+            };
+        }
+    };
     let result = match cli.command {
         Command::Fetch(args) => fetch::run(&args),
         Command::ClosureCheck(args) => closure::run(&args),
+        Command::Build(args) => pipeline::run(&args),
+        Command::EmbedAnswer(args) => embed::run(&args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
-            eprintln!("error: {e:#}");
-            ExitCode::FAILURE
+            if let Some(ie) = e.downcast_ref::<tandem::cli::InputError>() {
+                eprintln!("{ie}");
+                ExitCode::from(2)
+            } else {
+                eprintln!("error: {e:#}");
+                ExitCode::from(1)
+            }
         }
     }
 }

@@ -91,12 +91,12 @@ enum Command {
         quiet: bool,
     },
     /// Ask the questions an answer file answers, on the console, and save the answer.
-    /// Live hardware detection is not in this build yet: pass --hardware; the wizard then
-    /// touches nothing but the saved file.
+    /// Touches nothing but the saved file.
     Wizard {
-        /// Hardware inventory JSON (from `tandem detect --json`) to build the node for.
+        /// Hardware inventory JSON (from `tandem detect --json`) to build the node for;
+        /// without it, this machine as detected now.
         #[arg(long)]
-        hardware: PathBuf,
+        hardware: Option<PathBuf>,
         /// Offer to save the answer file here at the end.
         #[arg(long)]
         save_answer: Option<PathBuf>,
@@ -252,8 +252,15 @@ fn run(cli: Cli) -> Result<()> {
             hardware,
             save_answer,
         } => {
-            let inv = read_inventory(&hardware)?;
-            crate::ui::run_wizard(&inv, &hardware, save_answer)
+            let (inv, source) = match &hardware {
+                Some(h) => (read_inventory(h)?, format!("the inventory {}", h.display())),
+                None => (
+                    crate::hardware::detect(Path::new("/"))
+                        .context("detecting this machine's hardware")?,
+                    "this machine".to_string(),
+                ),
+            };
+            crate::ui::run_wizard(&inv, &source, save_answer)
         }
         Command::Detect(args) => detect(args),
         Command::Install(args) => crate::exec::install_command(args),

@@ -238,10 +238,17 @@ fn read_swaps(sys: &Sysroot) -> Vec<String> {
 fn read_disk(sys: &Sysroot, name: &str, mounts: &Mounts, swaps: &[String]) -> Result<Option<Disk>> {
     let base = format!("/sys/block/{name}");
     // Only disks backed by a device: no loop, ram, zram, md, dm, nbd; no optical drives;
-    // not an eMMC's boot or RPMB areas (mmcblk0boot0, mmcblk0rpmb), which belong to the
-    // user area next to them.
+    // no floppy drives (block major 2; QEMU gives every PC one); not an eMMC's boot or
+    // RPMB areas (mmcblk0boot0, mmcblk0rpmb), which belong to the user area next to them.
     let emmc_area = name.starts_with("mmcblk") && (name.contains("boot") || name.ends_with("rpmb"));
-    if sys.link(&format!("{base}/device")).is_none() || name.starts_with("sr") || emmc_area {
+    let floppy = sys
+        .read(&format!("{base}/dev"))
+        .is_some_and(|d| d.trim().starts_with("2:"));
+    if sys.link(&format!("{base}/device")).is_none()
+        || name.starts_with("sr")
+        || emmc_area
+        || floppy
+    {
         return Ok(None);
     }
     let size_bytes = sys.read_num::<u64>(&format!("{base}/size")).unwrap_or(0) * 512;
@@ -621,5 +628,28 @@ mod tests {
         ];
         ids.sort_by_key(|i| (id_rank(i), i.clone()));
         assert_eq!(ids[0], "ata-QEMU_HARDDISK_SATA0001");
+    }
+
+    /// QEMU gives every PC a floppy drive; it is never an install target.
+    #[test]
+    fn floppy_drives_are_not_disks() {
+        let t = std::env::temp_dir().join(format!("tandem-fd0-{}", std::process::id()));
+        let dev = t.join("sys/devices/platform/floppy.0/block/fd0");
+        std::fs::create_dir_all(&dev).unwrap();
+        std::fs::write(dev.join("dev"), "2:0\n").unwrap();
+        std::fs::write(dev.join("size"), "8\n").unwrap();
+        std::fs::create_dir_all(t.join("sys/block")).unwrap();
+        std::os::unix::fs::symlink(
+            "../devices/platform/floppy.0/block/fd0",
+            t.join("sys/block/fd0"),
+        )
+        .unwrap();
+        std::os::unix::fs::symlink("../../../floppy.0", dev.join("device")).unwrap();
+        std::fs::create_dir_all(t.join("proc/self")).unwrap();
+        std::fs::write(t.join("proc/self/mountinfo"), "").unwrap();
+        std::fs::write(t.join("proc/swaps"), "Filename Type Size Used Priority\n").unwrap();
+        let inv = detect(&t).unwrap();
+        std::fs::remove_dir_all(&t).unwrap();
+        assert!(inv.disks.is_empty(), "{:?}", inv.disks);
     }
 }

@@ -7,7 +7,7 @@ pub mod wizard;
 use crate::answer::{Answer, Issue};
 use crate::hardware::Inventory;
 use anyhow::Result;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use wizard::{Services, Wizard};
 
 /// The validator, on the machine the wizard runs for.
@@ -76,12 +76,10 @@ pub fn ask(inv: &Inventory, save_answer: Option<PathBuf>) -> Result<Option<(Path
     Ok(saved)
 }
 
-/// `tandem wizard --hardware FILE`: the wizard on an inventory file; nothing is installed.
-pub fn run_wizard(inv: &Inventory, hardware: &Path, save_answer: Option<PathBuf>) -> Result<()> {
+/// `tandem wizard`: asks, confirms, and saves the answer. Nothing on the machine is
+/// touched (`tandem install` is what installs).
+pub fn run_wizard(inv: &Inventory, source: &str, save_answer: Option<PathBuf>) -> Result<()> {
     ask(inv, save_answer)?;
-    eprintln!(
-        "Dry run on the inventory {}: no disk was erased, nothing was installed.",
-        hardware.display()
-    );
+    eprintln!("Dry run on {source}: no disk was erased, nothing was installed.");
     Ok(())
 }

@@ -72,6 +72,10 @@ pub(crate) fn wipe_refusal(policy: crate::answer::WipePolicy, d: &Disk) -> Optio
         return None;
     }
     let mut found = Vec::new();
+    if d.signatures_unknown {
+        // Unknown is not blank: only `force` may write over what we could not read.
+        found.push("its contents could not be read (no udev data, device unreadable)".into());
+    }
     for sig in &d.signatures {
         // A table with partitions is reported through its partitions; an empty table
         // bothers only `never`.

@@ -1,0 +1,207 @@
+//! The base system image: what every installed node gets. Built and configured here once;
+//! the installer lays it down with unsquashfs and renders the machine's own files (fstab,
+//! mdadm.conf, hostname, network) at install time, so none of those are in it.
+
+use crate::pipeline::Ctx;
+use crate::rootfs::{self, Bootstrap};
+use anyhow::{bail, Context, Result};
+use std::path::Path;
+use tandem::exec::runner::Cmd;
+
+pub fn bootstrap(ctx: &mut Ctx) -> Result<()> {
+    let root = ctx.base_root();
+    fresh_dir(&root)?;
+    let sets = ctx.sets.clone();
+    let b = Bootstrap {
+        source: &ctx.source,
+        packages: &sets.base,
+        target: &root,
+        deb_cache: ctx.deb_cache.as_deref(),
+        customize: vec![],
+        source_date_epoch: ctx.epoch,
+    };
+    ctx.run(&b.command())
+        .context("bootstrapping the base system")?;
+    Ok(())
+}
+
+/// Overlay, identity scrub, initramfs check, squashfs.
+pub fn image(ctx: &mut Ctx) -> Result<u64> {
+    let root = ctx.base_root();
+    if !root.join("usr/bin/dpkg").exists() {
+        bail!(
+            "{} is not a bootstrapped root: run the rootfs stage first",
+            root.display()
+        );
+    }
+    let overlay = ctx.overlays.join("target");
+    ctx.run(&rootfs::overlay_command(&overlay, &root))?;
+    for unit in TARGET_UNITS {
+        ctx.run(&Cmd::new("systemctl").args(["enable", unit]).in_root(&root))?;
+    }
+    scrub_identity(&root)?;
+    check_initramfs(ctx, &root)?;
+    let out = ctx.stage_dir().join("base.squashfs");
+    let cmd = rootfs::squashfs_command(&root, &out, ctx.epoch, &[]);
+    ctx.run(&cmd).context("squashing the base system")?;
+    Ok(std::fs::metadata(&out)?.len())
+}
+
+/// Units from overlays/target that must be enabled on every node.
+const TARGET_UNITS: &[&str] = &["tandem-ssh-hostkeys.service"];
+
+/// Removes what makes one installed system distinguishable from another, so each node
+/// generates its own at first boot: machine-id (left "uninitialized" so systemd treats the
+/// first boot as such), SSH host keys, apt lists and caches; and what mmdebstrap copied
+/// from the build host or the build's package source (hostname, resolv.conf, apt
+/// sources), which the installer renders per machine. Package conffiles (fstab,
+/// mdadm.conf, interfaces) stay as the packages' generic versions: deleting a conffile
+/// would make dpkg keep it deleted on upgrades.
+pub fn scrub_identity(root: &Path) -> Result<()> {
+    std::fs::write(root.join("etc/machine-id"), "uninitialized\n")
+        .context("resetting /etc/machine-id")?;
+    for f in [
+        "var/lib/dbus/machine-id",
+        "etc/hostname",
+        "etc/resolv.conf",
+        "etc/apt/sources.list",
+    ] {
+        remove_if_exists(&root.join(f))?;
+    }
+    for dir in ["etc/ssh", "var/lib/apt/lists", "var/cache/apt"] {
+        let Ok(rd) = std::fs::read_dir(root.join(dir)) else {
+            continue;
+        };
+        for e in rd.flatten() {
+            let name = e.file_name().to_string_lossy().into_owned();
+            let doomed = match dir {
+                "etc/ssh" => name.starts_with("ssh_host_"),
+                "var/lib/apt/lists" => name != "partial" && name != "lock",
+                _ => name.ends_with(".bin"),
+            };
+            if doomed {
+                remove_if_exists(&e.path())?;
+            }
+        }
+    }
+    Ok(())
+}
+
+fn remove_if_exists(p: &Path) -> Result<()> {
+    match std::fs::remove_file(p) {
+        Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
+            Err(e).with_context(|| format!("removing {}", p.display()))
+        }
+        _ => Ok(()),
+    }
+}
+
+/// The node boots from md (+ LVM): its initramfs must assemble arrays and activate volume
+/// groups before the root is mounted.
+fn check_initramfs(ctx: &mut Ctx, root: &Path) -> Result<()> {
+    let (_, initrd) = rootfs::kernel_files(root)?;
+    let inner = Path::new("/boot").join(initrd.file_name().unwrap());
+    let out = ctx.run(
+        &Cmd::new("lsinitramfs")
+            .arg(inner.display().to_string())
+            .in_root(root),
+    )?;
+    let missing = missing_in_initramfs(&out.stdout);
+    if !missing.is_empty() {
+        bail!(
+            "the base initramfs lacks {} (is mdadm/lvm2 in the base set?)",
+            missing.join(", ")
+        );
+    }
+    Ok(())
+}
+
+/// What an md+LVM root needs in the initramfs, judged from an `lsinitramfs` listing.
+pub fn missing_in_initramfs(listing: &str) -> Vec<&'static str> {
+    type Present = fn(&str) -> bool;
+    let needs: [(&str, Present); 5] = [
+        ("mdadm", |l| l.ends_with("sbin/mdadm")),
+        ("lvm", |l| l.ends_with("sbin/lvm")),
+        ("raid1 module", |l| l.contains("/md/raid1.ko")),
+        ("raid456 module", |l| l.contains("/md/raid456.ko")),
+        ("dm-mod module", |l| l.contains("/md/dm-mod.ko")),
+    ];
+    needs
+        .iter()
+        .filter(|(_, f)| !listing.lines().any(|l| f(l.trim())))
+        .map(|(n, _)| *n)
+        .collect()
+}
+
+pub fn fresh_dir(dir: &Path) -> Result<()> {
+    if dir.exists() {
+        std::fs::remove_dir_all(dir).with_context(|| format!("removing {}", dir.display()))?;
+    }
+    if let Some(p) = dir.parent() {
+        std::fs::create_dir_all(p)?;
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn scrub_removes_identity_keeps_the_rest() {
+        let r = std::env::temp_dir().join(format!("tandem-scrub-{}", std::process::id()));
+        for d in [
+            "etc/ssh",
+            "var/lib/dbus",
+            "var/lib/apt/lists/partial",
+            "var/cache/apt",
+        ] {
+            std::fs::create_dir_all(r.join(d)).unwrap();
+        }
+        for f in [
+            "etc/machine-id",
+            "var/lib/dbus/machine-id",
+            "etc/ssh/ssh_host_ed25519_key",
+            "etc/ssh/ssh_host_ed25519_key.pub",
+            "etc/ssh/sshd_config",
+            "var/lib/apt/lists/deb.debian.org_debian_dists_trixie_InRelease",
+            "var/cache/apt/pkgcache.bin",
+            "etc/hostname",
+            "etc/resolv.conf",
+        ] {
+            std::fs::write(r.join(f), "x").unwrap();
+        }
+        scrub_identity(&r).unwrap();
+        assert_eq!(
+            std::fs::read_to_string(r.join("etc/machine-id")).unwrap(),
+            "uninitialized\n"
+        );
+        assert!(!r.join("var/lib/dbus/machine-id").exists());
+        assert!(!r.join("etc/hostname").exists());
+        assert!(!r.join("etc/resolv.conf").exists());
+        assert!(!r.join("etc/ssh/ssh_host_ed25519_key").exists());
+        assert!(!r.join("etc/ssh/ssh_host_ed25519_key.pub").exists());
+        assert!(r.join("etc/ssh/sshd_config").exists());
+        assert!(r.join("var/lib/apt/lists/partial").is_dir());
+        assert_eq!(
+            std::fs::read_dir(r.join("var/lib/apt/lists"))
+                .unwrap()
+                .count(),
+            1
+        );
+        assert!(!r.join("var/cache/apt/pkgcache.bin").exists());
+        std::fs::remove_dir_all(&r).unwrap();
+    }
+
+    #[test]
+    fn initramfs_needs() {
+        let good = "usr/sbin/mdadm\nusr/sbin/lvm\n\
+            usr/lib/modules/6.12/kernel/drivers/md/raid1.ko.xz\n\
+            usr/lib/modules/6.12/kernel/drivers/md/raid456.ko.xz\n\
+            usr/lib/modules/6.12/kernel/drivers/md/dm-mod.ko.xz\n";
+        assert!(missing_in_initramfs(good).is_empty());
+        let no_lvm = good.replace("usr/sbin/lvm\n", "");
+        assert_eq!(missing_in_initramfs(&no_lvm), vec!["lvm"]);
+        assert_eq!(missing_in_initramfs("").len(), 5);
+    }
+}

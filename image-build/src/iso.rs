@@ -1,0 +1,338 @@
+//! The hybrid ISO: one image that boots as a CD and as a `dd`-written USB stick, on BIOS
+//! (El Torito with GRUB's i386-pc eltorito image, plus GRUB's hybrid MBR) and on UEFI
+//! (El Torito EFI entry and GPT partition pointing at one FAT image holding GRUB's
+//! x86_64-efi image). Both GRUBs read the same `/boot/grub/grub.cfg`.
+//!
+//! Reproducible: GRUB images are built from fixed module lists (no timestamps), the FAT
+//! image gets a fixed serial and SOURCE_DATE_EPOCH times from mtools, and xorriso takes
+//! every date and the GPT GUIDs from SOURCE_DATE_EPOCH.
+
+use crate::pipeline::Ctx;
+use anyhow::{Context, Result};
+use std::path::{Path, PathBuf};
+use tandem::exec::runner::Cmd;
+
+pub const VOLUME_ID: &str = "TANDEM";
+/// Marker file GRUB searches for to find the medium, whatever firmware or device.
+pub const MARKER: &str = ".tandem";
+const GRUB_LIB: &str = "/usr/lib/grub";
+
+/// Kernel command-line basics for both boot paths.
+pub const CONSOLES: &str = "console=ttyS0,115200 console=tty0";
+
+/// Modules built into both GRUB images; no module is loaded from the medium, so the
+/// medium's GRUB can never mismatch its core image.
+const COMMON_MODULES: &[&str] = &[
+    "part_gpt",
+    "part_msdos",
+    "iso9660",
+    "fat",
+    "normal",
+    "configfile",
+    "linux",
+    "echo",
+    "test",
+    "ls",
+    "cat",
+    "search",
+    "search_fs_file",
+    "search_label",
+    "serial",
+    "terminal",
+    "sleep",
+    "reboot",
+    "halt",
+    "all_video",
+];
+
+/// What goes on the kernel command line and in the boot menu.
+#[derive(Debug, Clone)]
+pub struct BootMenu {
+    pub timeout_secs: u32,
+    /// Extra kernel parameters for every entry (e.g. `tandem.answer=...`).
+    pub append: String,
+}
+
+/// GRUB's early config, built into both images: find the medium, read its grub.cfg.
+pub fn early_config() -> String {
+    format!(
+        "search --no-floppy --set=root --file /{MARKER}\n\
+         set prefix=($root)/boot/grub\n\
+         configfile $prefix/grub.cfg\n"
+    )
+}
+
+pub fn grub_cfg(menu: &BootMenu) -> String {
+    let append = if menu.append.trim().is_empty() {
+        String::new()
+    } else {
+        format!(" {}", menu.append.trim())
+    };
+    let entry = |title: &str, id: &str, extra: &str| {
+        format!(
+            "menuentry \"{title}\" --id {id} {{\n\
+             \x20   linux /live/vmlinuz boot=live {CONSOLES}{extra}{append}\n\
+             \x20   initrd /live/initrd.img\n\
+             }}\n"
+        )
+    };
+    format!(
+        "# Tandem installer boot menu (BIOS and UEFI read this same file).\n\
+         serial --unit=0 --speed=115200\n\
+         terminal_input console serial\n\
+         terminal_output console serial\n\
+         set timeout={}\n\
+         set default=tandem\n\n{}\n{}",
+        menu.timeout_secs,
+        entry("Tandem installer", "tandem", ""),
+        entry(
+            "Tandem installer (copy the medium to RAM)",
+            "tandem-toram",
+            " toram"
+        ),
+    )
+}
+
+pub fn grub_bios_command(early: &Path, out: &Path) -> Cmd {
+    Cmd::new("grub-mkimage")
+        .args(["-O", "i386-pc-eltorito", "-d"])
+        .arg(format!("{GRUB_LIB}/i386-pc"))
+        .args(["-p", "/boot/grub", "-c"])
+        .arg(early.display().to_string())
+        .arg("-o")
+        .arg(out.display().to_string())
+        .args(COMMON_MODULES.iter().copied())
+        .arg("biosdisk")
+}
+
+pub fn grub_efi_command(early: &Path, out: &Path) -> Cmd {
+    Cmd::new("grub-mkimage")
+        .args(["-O", "x86_64-efi", "-d"])
+        .arg(format!("{GRUB_LIB}/x86_64-efi"))
+        .args(["-p", "/boot/grub", "-c"])
+        .arg(early.display().to_string())
+        .arg("-o")
+        .arg(out.display().to_string())
+        .args(COMMON_MODULES.iter().copied())
+        .args(["efi_gop", "efi_uga"])
+}
+
+/// FAT sectors (512 B) for an EFI image holding `payload` bytes, with room for the FAT
+/// itself, rounded up to whole MiB.
+pub fn efi_image_sectors(payload: u64) -> u64 {
+    let bytes = payload + payload / 4 + 256 * 1024;
+    bytes.div_ceil(1 << 20) * 2048
+}
+
+/// mtools commands that make the EFI FAT image. The volume serial is fixed; mtools takes
+/// file and directory times from SOURCE_DATE_EPOCH.
+pub fn efi_image_commands(img: &Path, bootx64: &Path, sectors: u64, epoch: i64) -> Vec<Cmd> {
+    let i = img.display().to_string();
+    let e = epoch.to_string();
+    vec![
+        Cmd::new("mformat")
+            .args([
+                "-C",
+                "-i",
+                &i,
+                "-T",
+                &sectors.to_string(),
+                "-h",
+                "2",
+                "-s",
+                "32",
+            ])
+            .args(["-N", "54414e44", "-v", "TANDEM_EFI", "::"])
+            .env("SOURCE_DATE_EPOCH", &e),
+        Cmd::new("mmd")
+            .args(["-i", &i, "::/EFI", "::/EFI/BOOT"])
+            .env("SOURCE_DATE_EPOCH", &e),
+        Cmd::new("mcopy")
+            .args(["-i", &i])
+            .arg(bootx64.display().to_string())
+            .arg("::/EFI/BOOT/BOOTX64.EFI")
+            .env("SOURCE_DATE_EPOCH", &e),
+    ]
+}
+
+/// `xorriso -as mkisofs` for the hybrid layout: GRUB's hybrid MBR, ISO at offset 16
+/// sectors, the EFI image appended as GPT partition 2 and named by the El Torito EFI entry.
+pub fn xorriso_command(tree: &Path, efi_img: &Path, out: &Path, epoch: i64) -> Cmd {
+    Cmd::new("xorriso")
+        .args(["-as", "mkisofs", "-o"])
+        .arg(out.display().to_string())
+        .args(["-iso-level", "3", "-full-iso9660-filenames", "-r"])
+        .args(["-V", VOLUME_ID])
+        .arg(format!("--modification-date={}", iso_date(epoch)))
+        // Tree files and directories were made (or linked) at build time; pin them too.
+        .arg("--set_all_file_dates")
+        .arg(format!("={epoch}"))
+        .args(["--grub2-mbr"])
+        .arg(format!("{GRUB_LIB}/i386-pc/boot_hybrid.img"))
+        .args(["-partition_offset", "16", "--mbr-force-bootable"])
+        .args(["-append_partition", "2", "0xef"])
+        .arg(efi_img.display().to_string())
+        .arg("-appended_part_as_gpt")
+        .args(["-iso_mbr_part_type", "a2a0d0ebe5b9334487c068b6b72699c7"])
+        .args(["-c", "boot/boot.cat"])
+        .args(["-b", "boot/grub/bios.img", "-no-emul-boot"])
+        .args([
+            "-boot-load-size",
+            "4",
+            "-boot-info-table",
+            "--grub2-boot-info",
+        ])
+        .args([
+            "-eltorito-alt-boot",
+            "-e",
+            "--interval:appended_partition_2:all::",
+        ])
+        .arg("-no-emul-boot")
+        .arg(tree.display().to_string())
+        .env("SOURCE_DATE_EPOCH", epoch.to_string())
+}
+
+/// The xorriso date form YYYYMMDDhhmmsscc (UTC) of a Unix time.
+pub fn iso_date(epoch: i64) -> String {
+    let days = epoch.div_euclid(86400);
+    let secs = epoch.rem_euclid(86400);
+    let (y, m, d) = civil(days);
+    format!(
+        "{y:04}{m:02}{d:02}{:02}{:02}{:02}00",
+        secs / 3600,
+        secs % 3600 / 60,
+        secs % 60
+    )
+}
+
+// Days since 1970-01-01 to a proleptic Gregorian date (H. Hinnant's algorithm).
+fn civil(z: i64) -> (i64, u32, u32) {
+    let z = z + 719468;
+    let era = z.div_euclid(146097);
+    let doe = z - era * 146097;
+    let yoe = (doe - doe / 1460 + doe / 36524 - doe / 146096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = (doy - (153 * mp + 2) / 5 + 1) as u32;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
+    (yoe + era * 400 + i64::from(m <= 2), m, d)
+}
+
+/// Assembles the ISO tree (hard links where possible: the tree is a staging area) and
+/// writes the ISO. Returns its size.
+pub fn build(ctx: &mut Ctx, menu: &BootMenu) -> Result<(PathBuf, u64)> {
+    let stage = ctx.stage_dir();
+    let tree = ctx.work.join("iso-tree");
+    crate::base::fresh_dir(&tree)?;
+    let grub = tree.join("boot/grub");
+    std::fs::create_dir_all(&grub)?;
+    std::fs::create_dir_all(tree.join("live"))?;
+    std::fs::create_dir_all(tree.join("tandem"))?;
+    std::fs::write(
+        tree.join(MARKER),
+        format!("tandem {}\n", env!("CARGO_PKG_VERSION")),
+    )?;
+    std::fs::write(grub.join("grub.cfg"), grub_cfg(menu))?;
+    for f in ["vmlinuz", "initrd.img", "filesystem.squashfs"] {
+        link_or_copy(&stage.join("live").join(f), &tree.join("live").join(f))?;
+    }
+    link_or_copy(
+        &stage.join("base.squashfs"),
+        &tree.join("tandem/base.squashfs"),
+    )?;
+    if let Some(repo) = ctx.source.local_dir() {
+        ctx.run(
+            &Cmd::new("cp")
+                .args(["-al"])
+                .arg(repo.display().to_string())
+                .arg(tree.join("tandem/repo").display().to_string()),
+        )
+        .context("linking the package repository into the ISO tree")?;
+    }
+
+    let boot = ctx.work.join("boot");
+    crate::base::fresh_dir(&boot)?;
+    std::fs::create_dir_all(&boot)?;
+    let early = boot.join("early.cfg");
+    std::fs::write(&early, early_config())?;
+    ctx.run(&grub_bios_command(&early, &grub.join("bios.img")))?;
+    let bootx64 = boot.join("BOOTX64.EFI");
+    ctx.run(&grub_efi_command(&early, &bootx64))?;
+    let efi_img = boot.join("efi.img");
+    let sectors = efi_image_sectors(std::fs::metadata(&bootx64)?.len());
+    for c in efi_image_commands(&efi_img, &bootx64, sectors, ctx.epoch) {
+        ctx.run(&c)?;
+    }
+
+    let iso = ctx.out.join(&ctx.iso_name);
+    if iso.exists() {
+        std::fs::remove_file(&iso)?;
+    }
+    ctx.run(&xorriso_command(&tree, &efi_img, &iso, ctx.epoch))
+        .context("writing the ISO")?;
+    let size = std::fs::metadata(&iso)?.len();
+    Ok((iso, size))
+}
+
+pub fn link_or_copy(from: &Path, to: &Path) -> Result<()> {
+    if std::fs::hard_link(from, to).is_err() {
+        std::fs::copy(from, to)
+            .with_context(|| format!("copying {} to {}", from.display(), to.display()))?;
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn one_menu_for_both_firmwares() {
+        let cfg = grub_cfg(&BootMenu {
+            timeout_secs: 3,
+            append: " tandem.answer=http://10.0.0.1/a.toml ".into(),
+        });
+        assert!(cfg.contains("set timeout=3\n"));
+        assert!(cfg.contains(
+            "linux /live/vmlinuz boot=live console=ttyS0,115200 console=tty0 tandem.answer=http://10.0.0.1/a.toml\n"
+        ));
+        assert!(cfg.contains(" toram tandem.answer="));
+        assert_eq!(cfg.matches("initrd /live/initrd.img").count(), 2);
+        let plain = grub_cfg(&BootMenu {
+            timeout_secs: 0,
+            append: String::new(),
+        });
+        assert!(plain.contains("console=tty0\n"));
+    }
+
+    #[test]
+    fn early_config_finds_the_marker() {
+        assert!(early_config().starts_with("search --no-floppy --set=root --file /.tandem\n"));
+    }
+
+    #[test]
+    fn efi_image_fits_its_payload() {
+        let s = efi_image_sectors(700_416);
+        assert_eq!(s % 2048, 0);
+        assert!(s * 512 > 700_416 + 64 * 1024);
+        assert!(efi_image_sectors(5 << 20) > s);
+    }
+
+    #[test]
+    fn dates() {
+        assert_eq!(iso_date(0), "1970010100000000");
+        assert_eq!(iso_date(1_700_000_000), "2023111422132000");
+        assert_eq!(iso_date(951_782_400), "2000022900000000");
+    }
+
+    #[test]
+    fn xorriso_has_both_boot_paths() {
+        let line =
+            xorriso_command(Path::new("/t"), Path::new("/e.img"), Path::new("/o.iso"), 7).display();
+        assert!(line.starts_with("SOURCE_DATE_EPOCH=7 xorriso -as mkisofs"));
+        assert!(line.contains("-b boot/grub/bios.img -no-emul-boot"));
+        assert!(line.contains("-append_partition 2 0xef /e.img"));
+        assert!(line.contains("-eltorito-alt-boot -e --interval:appended_partition_2:all::"));
+        assert!(line.contains("--modification-date=1970010100000700 --set_all_file_dates =7 "));
+    }
+}

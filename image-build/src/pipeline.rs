@@ -1,0 +1,235 @@
+//! `tandem-image build`: rootfs (mmdebstrap base + live) → squashfs (overlays, tandem
+//! binary, base.squashfs, live/) → iso → pxe. Each stage reads only what the previous ones
+//! left in `OUT/work` and `OUT/stage`, so a later stage can be re-run alone (that is how
+//! the reproducibility test rebuilds the ISO from the same roots).
+
+use crate::sets::{self, PackageSets, Source};
+use crate::{base, iso, live, pxe};
+use anyhow::{bail, Result};
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+use tandem::exec::runner::{Cmd, Output, Runner};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, clap::ValueEnum)]
+pub enum Stage {
+    /// mmdebstrap the base and live roots (the slow, package-installing part).
+    Rootfs,
+    /// Overlays, tandem binary, identity scrub, base.squashfs, live/ squashfs+kernel+initrd.
+    Squashfs,
+    /// The hybrid ISO.
+    Iso,
+    /// pxe/ artifacts.
+    Pxe,
+}
+
+#[derive(clap::Args, Debug)]
+pub struct BuildArgs {
+    /// Output directory: the ISO, pxe/, and work/ + stage/ intermediates.
+    #[arg(long, default_value = "build/image")]
+    pub out: PathBuf,
+    /// The repository `tandem-image fetch` made (DIR/repo with tandem-manifest.json). It is
+    /// the package source and goes onto the medium at /tandem/repo.
+    #[arg(long)]
+    pub repo: Option<PathBuf>,
+    /// Without --repo: build from this Debian mirror with the development package lists.
+    #[arg(long, default_value = "http://deb.debian.org/debian")]
+    pub mirror: String,
+    #[arg(long, default_value = "trixie")]
+    pub suite: String,
+    /// Development only: keep downloaded .debs here between builds from a mirror.
+    #[arg(long)]
+    pub deb_cache: Option<PathBuf>,
+    /// The statically linked tandem binary for the live system.
+    #[arg(long, default_value = "target/x86_64-unknown-linux-gnu/release/tandem")]
+    pub tandem_bin: PathBuf,
+    /// overlays/ with live/ and target/ trees.
+    #[arg(long, default_value = "overlays")]
+    pub overlays: PathBuf,
+    /// Stages to run (default: all, in order).
+    #[arg(long, value_enum, value_delimiter = ',')]
+    pub stages: Vec<Stage>,
+    /// Timestamp for every date in the outputs (default: $SOURCE_DATE_EPOCH, else now).
+    #[arg(long)]
+    pub source_date_epoch: Option<i64>,
+    /// Extra kernel parameters for the ISO and PXE boot entries (e.g. tandem.answer=URL).
+    #[arg(long, default_value = "")]
+    pub append: String,
+    /// Seconds the ISO's boot menu waits.
+    #[arg(long, default_value_t = 3)]
+    pub grub_timeout: u32,
+    /// Answer URL path under the PXE base URL; iPXE variables such as ${net0/mac} expand.
+    #[arg(long, default_value = pxe::DEFAULT_ANSWER_PATH)]
+    pub pxe_answer_path: String,
+    #[arg(long, default_value = "tandem.iso")]
+    pub iso_name: String,
+}
+
+/// Everything the stages share.
+pub struct Ctx {
+    pub out: PathBuf,
+    pub work: PathBuf,
+    pub source: Source,
+    pub sets: PackageSets,
+    pub deb_cache: Option<PathBuf>,
+    pub tandem_bin: PathBuf,
+    pub overlays: PathBuf,
+    pub epoch: i64,
+    pub iso_name: String,
+    runner: Runner,
+}
+
+impl Ctx {
+    pub fn base_root(&self) -> PathBuf {
+        self.work.join("base-root")
+    }
+    pub fn live_root(&self) -> PathBuf {
+        self.work.join("live-root")
+    }
+    pub fn stage_dir(&self) -> PathBuf {
+        self.out.join("stage")
+    }
+    pub fn run(&mut self, cmd: &Cmd) -> Result<Output> {
+        Ok(self.runner.run(cmd)?)
+    }
+}
+
+fn absolute(p: &Path) -> Result<PathBuf> {
+    Ok(if p.is_absolute() {
+        p.to_path_buf()
+    } else {
+        std::env::current_dir()?.join(p)
+    })
+}
+
+pub fn epoch_from(flag: Option<i64>, env: Option<String>, now: i64) -> Result<i64> {
+    match (flag, env) {
+        (Some(e), _) => Ok(e),
+        (None, Some(s)) if !s.trim().is_empty() => s
+            .trim()
+            .parse()
+            .map_err(|_| anyhow::anyhow!("SOURCE_DATE_EPOCH={s:?} is not a Unix time")),
+        _ => Ok(now),
+    }
+}
+
+fn mib(bytes: u64) -> String {
+    format!("{:.1} MiB", bytes as f64 / (1 << 20) as f64)
+}
+
+pub fn run(args: &BuildArgs) -> Result<()> {
+    let out = absolute(&args.out)?;
+    std::fs::create_dir_all(out.join("stage"))?;
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)?
+        .as_secs() as i64;
+    let epoch = epoch_from(
+        args.source_date_epoch,
+        std::env::var("SOURCE_DATE_EPOCH").ok(),
+        now,
+    )?;
+    let (source, sets, from_repo) = sets::resolve(args.repo.as_deref(), &args.mirror, &args.suite)?;
+    if !from_repo {
+        eprintln!(
+            "tandem-image: no --repo: building from {} with the development package lists",
+            source.uri
+        );
+    }
+    if from_repo && args.deb_cache.is_some() {
+        bail!("--deb-cache is for builds from a remote mirror; a --repo is already local");
+    }
+    let deb_cache = match &args.deb_cache {
+        Some(d) => {
+            let d = absolute(d)?;
+            std::fs::create_dir_all(&d)?;
+            Some(d)
+        }
+        None => None,
+    };
+    let log = out.join("build.log");
+    let mut ctx = Ctx {
+        work: out.join("work"),
+        out: out.clone(),
+        source,
+        sets,
+        deb_cache,
+        tandem_bin: absolute(&args.tandem_bin)?,
+        overlays: absolute(&args.overlays)?,
+        epoch,
+        iso_name: args.iso_name.clone(),
+        runner: Runner::with_log(&log)?,
+    };
+    let mut stages = args.stages.clone();
+    if stages.is_empty() {
+        stages = vec![Stage::Rootfs, Stage::Squashfs, Stage::Iso, Stage::Pxe];
+    }
+    stages.sort();
+    stages.dedup();
+    eprintln!(
+        "tandem-image: SOURCE_DATE_EPOCH={epoch}, log {}",
+        log.display()
+    );
+    let menu = iso::BootMenu {
+        timeout_secs: args.grub_timeout,
+        append: args.append.clone(),
+    };
+    for stage in stages {
+        match stage {
+            Stage::Rootfs => {
+                timed("rootfs base", || base::bootstrap(&mut ctx))?;
+                timed("rootfs live", || live::bootstrap(&mut ctx))?;
+                println!(
+                    "base root {}, live root {}",
+                    mib(crate::rootfs::tree_size(&ctx.base_root())),
+                    mib(crate::rootfs::tree_size(&ctx.live_root()))
+                );
+            }
+            Stage::Squashfs => {
+                let b = timed("squashfs base", || base::image(&mut ctx))?;
+                println!(
+                    "base image {}: {}",
+                    ctx.stage_dir().join("base.squashfs").display(),
+                    mib(b)
+                );
+                let l = timed("squashfs live", || live::image(&mut ctx))?;
+                println!(
+                    "live squashfs (tandem {}): {}",
+                    l.version,
+                    mib(l.squashfs_bytes)
+                );
+            }
+            Stage::Iso => {
+                let (path, size) = timed("iso", || iso::build(&mut ctx, &menu))?;
+                println!("ISO {}: {}", path.display(), mib(size));
+            }
+            Stage::Pxe => {
+                let dir = timed("pxe", || {
+                    pxe::build(&mut ctx, &args.pxe_answer_path, &args.append)
+                })?;
+                println!("PXE artifacts in {}", dir.display());
+            }
+        }
+    }
+    Ok(())
+}
+
+fn timed<T>(what: &str, f: impl FnOnce() -> Result<T>) -> Result<T> {
+    eprintln!("== {what}");
+    let t = Instant::now();
+    let r = f();
+    println!("stage {what}: {:.1} s", t.elapsed().as_secs_f64());
+    r
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn epoch_precedence() {
+        assert_eq!(epoch_from(Some(5), Some("7".into()), 9).unwrap(), 5);
+        assert_eq!(epoch_from(None, Some("7".into()), 9).unwrap(), 7);
+        assert_eq!(epoch_from(None, None, 9).unwrap(), 9);
+        assert_eq!(epoch_from(None, Some(String::new()), 9).unwrap(), 9);
+        assert!(epoch_from(None, Some("yesterday".into()), 9).is_err());
+    }
+}

@@ -1,0 +1,79 @@
+//! Network boot artifacts: `pxe/{vmlinuz,initrd.img,filesystem.squashfs,boot.ipxe}`, plus
+//! what the installer lays down (`base.squashfs`, and `repo/` when built from one).
+//! iPXE loads kernel and initramfs over HTTP; live-boot then fetches the squashfs into RAM
+//! (`fetch=`); the installer reads its answer from a per-machine URL and finds the base
+//! image and repository under `tandem.media=` (the same base URL).
+
+use crate::iso::{link_or_copy, CONSOLES};
+use crate::pipeline::Ctx;
+use anyhow::Result;
+use std::path::PathBuf;
+
+/// Default answer location, relative to the base URL; `${net0/mac}` is expanded by iPXE
+/// (colon-separated lower-case MAC of the booting NIC).
+pub const DEFAULT_ANSWER_PATH: &str = "answers/${net0/mac}.toml";
+
+/// boot.ipxe. The HTTP base URL is `${tandem-base}` when the DHCP server or a chaining
+/// script set it, else `http://${next-server}` (the TFTP server, usually the same host).
+pub fn boot_script(answer_path: &str, append: &str) -> String {
+    let append = if append.trim().is_empty() {
+        String::new()
+    } else {
+        format!(" {}", append.trim())
+    };
+    format!(
+        "#!ipxe\n\
+         # Tandem network boot. Set tandem-base first (e.g. in a script that chains this\n\
+         # one) to serve from somewhere other than http://<next-server>.\n\
+         isset ${{net0/ip}} || dhcp\n\
+         isset ${{tandem-base}} || set tandem-base http://${{next-server}}\n\
+         echo Tandem: booting from ${{tandem-base}}\n\
+         kernel ${{tandem-base}}/vmlinuz initrd=initrd.img boot=live fetch=${{tandem-base}}/filesystem.squashfs \
+         tandem.answer=${{tandem-base}}/{answer_path} tandem.media=${{tandem-base}} {CONSOLES}{append}\n\
+         initrd ${{tandem-base}}/initrd.img\n\
+         boot\n"
+    )
+}
+
+pub fn build(ctx: &mut Ctx, answer_path: &str, append: &str) -> Result<PathBuf> {
+    let dir = ctx.out.join("pxe");
+    crate::base::fresh_dir(&dir)?;
+    std::fs::create_dir_all(&dir)?;
+    let live = ctx.stage_dir().join("live");
+    for f in ["vmlinuz", "initrd.img", "filesystem.squashfs"] {
+        link_or_copy(&live.join(f), &dir.join(f))?;
+    }
+    link_or_copy(
+        &ctx.stage_dir().join("base.squashfs"),
+        &dir.join("base.squashfs"),
+    )?;
+    if let Some(repo) = ctx.source.local_dir() {
+        ctx.run(
+            &tandem::exec::runner::Cmd::new("cp")
+                .arg("-al")
+                .arg(repo.display().to_string())
+                .arg(dir.join("repo").display().to_string()),
+        )?;
+    }
+    std::fs::write(dir.join("boot.ipxe"), boot_script(answer_path, append))?;
+    Ok(dir)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn script_fetches_squashfs_and_answer() {
+        let s = boot_script(DEFAULT_ANSWER_PATH, "");
+        assert!(s.starts_with("#!ipxe\n"));
+        let kernel = s.lines().find(|l| l.starts_with("kernel ")).unwrap();
+        assert!(kernel.contains(" boot=live fetch=${tandem-base}/filesystem.squashfs "));
+        assert!(kernel.contains(" tandem.answer=${tandem-base}/answers/${net0/mac}.toml "));
+        assert!(kernel.contains(" tandem.media=${tandem-base} "));
+        assert!(kernel.ends_with("console=ttyS0,115200 console=tty0"));
+        let custom = boot_script("nodes/${hostname}.toml", "quiet");
+        assert!(custom.contains("tandem.answer=${tandem-base}/nodes/${hostname}.toml "));
+        assert!(custom.contains("console=tty0 quiet\n"));
+    }
+}
