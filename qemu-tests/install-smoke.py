@@ -129,7 +129,14 @@ def main():
         if not ok:
             print(out[-4000:])
             return 1
-        q.wait(timeout=600)
+        # The install ends with a reboot (-no-reboot: QEMU exits). Keep reading the
+        # console meanwhile: an unread socket stalls the guest's serial output, and with
+        # it the shutdown.
+        try:
+            con.expect("\x00never\x00", 600, q)
+        except EOFError:
+            pass
+        q.wait(timeout=60)
     finally:
         if q.poll() is None:
             q.kill()
