@@ -213,7 +213,13 @@ pub fn install_command(a: InstallArgs) -> Result<()> {
 
 /// The exact words that confirm erasing the selected disks.
 pub fn confirmation_text(plan: &plan::Plan) -> String {
-    let names: Vec<&str> = plan.storage.disks.iter().map(|d| d.name.as_str()).collect();
+    erase_phrase(plan.storage.disks.iter().map(|d| d.name.as_str()))
+}
+
+/// "erase sda sdb sdc": what a person types to let disks be erased, in the installer and
+/// in the wizard alike. Naming every disk makes a stray keypress harmless.
+pub fn erase_phrase<'a>(names: impl IntoIterator<Item = &'a str>) -> String {
+    let names: Vec<&str> = names.into_iter().collect();
     format!("erase {}", names.join(" "))
 }
 
