@@ -194,28 +194,14 @@ pub fn xorriso_command(tree: &Path, efi_img: &Path, out: &Path, epoch: i64) -> C
 
 /// The xorriso date form YYYYMMDDhhmmsscc (UTC) of a Unix time.
 pub fn iso_date(epoch: i64) -> String {
-    let days = epoch.div_euclid(86400);
-    let secs = epoch.rem_euclid(86400);
-    let (y, m, d) = civil(days);
+    let (days, secs) = tandem::calendar::split(epoch);
+    let (y, m, d) = tandem::calendar::civil_from_days(days);
     format!(
         "{y:04}{m:02}{d:02}{:02}{:02}{:02}00",
         secs / 3600,
         secs % 3600 / 60,
         secs % 60
     )
-}
-
-// Days since 1970-01-01 to a proleptic Gregorian date (H. Hinnant's algorithm).
-fn civil(z: i64) -> (i64, u32, u32) {
-    let z = z + 719468;
-    let era = z.div_euclid(146097);
-    let doe = z - era * 146097;
-    let yoe = (doe - doe / 1460 + doe / 36524 - doe / 146096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let d = (doy - (153 * mp + 2) / 5 + 1) as u32;
-    let m = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
-    (yoe + era * 400 + i64::from(m <= 2), m, d)
 }
 
 /// Assembles the ISO tree (hard links where possible: the tree is a staging area) and

@@ -73,8 +73,8 @@ pub fn parse_date(s: &str) -> Result<i64> {
     if !["UTC", "GMT", "+0000", "Z"].contains(&zone) {
         return Err(err());
     }
-    let day: i64 = day.parse().map_err(|_| err())?;
-    let month = MONTHS.iter().position(|m| *m == month).ok_or_else(err)? as i64 + 1;
+    let day: u32 = day.parse().map_err(|_| err())?;
+    let month = MONTHS.iter().position(|m| *m == month).ok_or_else(err)? as u32 + 1;
     let year: i64 = year.parse().map_err(|_| err())?;
     let hms: Vec<i64> = time
         .split(':')
@@ -83,13 +83,12 @@ pub fn parse_date(s: &str) -> Result<i64> {
     let [h, m, sec] = hms[..] else {
         return Err(err());
     };
-    Ok(days_from_civil(year, month, day) * 86400 + h * 3600 + m * 60 + sec)
+    Ok(tandem::calendar::days_from_civil(year, month, day) * 86400 + h * 3600 + m * 60 + sec)
 }
 
 pub fn format_date(t: i64) -> String {
-    let days = t.div_euclid(86400);
-    let secs = t.rem_euclid(86400);
-    let (y, m, d) = civil_from_days(days);
+    let (days, secs) = tandem::calendar::split(t);
+    let (y, m, d) = tandem::calendar::civil_from_days(days);
     format!(
         "{}, {:02} {} {} {:02}:{:02}:{:02} UTC",
         DAYS[days.rem_euclid(7) as usize],
@@ -99,37 +98,6 @@ pub fn format_date(t: i64) -> String {
         secs / 3600,
         secs % 3600 / 60,
         secs % 60
-    )
-}
-
-// Howard Hinnant's proleptic Gregorian day-count algorithms.
-fn days_from_civil(y: i64, m: i64, d: i64) -> i64 {
-    let y = if m <= 2 { y - 1 } else { y };
-    let era = y.div_euclid(400);
-    let yoe = y - era * 400;
-    let mp = (m + 9) % 12;
-    let doy = (153 * mp + 2) / 5 + d - 1;
-    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-    era * 146097 + doe - 719468
-}
-
-fn civil_from_days(z: i64) -> (i64, i64, i64) {
-    let z = z + 719468;
-    let era = z.div_euclid(146097);
-    let doe = z - era * 146097;
-    let yoe = (doe - doe / 1460 + doe / 36524 - doe / 146096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let d = doy - (153 * mp + 2) / 5 + 1;
-    let m = if mp < 10 { mp + 3 } else { mp - 9 };
-    (
-        if m <= 2 {
-            yoe + era * 400 + 1
-        } else {
-            yoe + era * 400
-        },
-        m,
-        d,
     )
 }
 

@@ -6,6 +6,7 @@
 
 pub mod answer;
 pub mod base64;
+pub mod calendar;
 pub mod cli;
 pub mod exec;
 pub mod hardware;

@@ -8,8 +8,7 @@ use crate::cli::InputError;
 use crate::validate::{secret_problem, GENERATE};
 use anyhow::{Context, Result};
 use std::collections::HashMap;
-use std::io::{Read, Write};
-use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
+use std::io::Read;
 use std::path::{Path, PathBuf};
 use toml_edit::{DocumentMut, Item, TableLike, Value};
 
@@ -173,7 +172,8 @@ pub fn prepare_files(inputs: &[PathBuf], output: Option<&Path>) -> Result<Vec<St
             report.push(format!("{}: nothing to prepare", input.display()));
             continue;
         }
-        write_private(target, &doc.to_string())?;
+        crate::answer::write_private(target, &doc.to_string())
+            .with_context(|| format!("writing {}", target.display()))?;
         report.push(if filled.is_empty() {
             format!("{}: nothing to prepare; copied", target.display())
         } else {
@@ -187,39 +187,10 @@ pub fn prepare_files(inputs: &[PathBuf], output: Option<&Path>) -> Result<Vec<St
     Ok(report)
 }
 
-/// Writes `text` to `path` with mode 0600 through a temporary file in the same directory
-/// and a rename, so a crash leaves the old file or the new one, never half of one.
-fn write_private(path: &Path, text: &str) -> Result<()> {
-    let dir = path
-        .parent()
-        .filter(|d| !d.as_os_str().is_empty())
-        .unwrap_or(Path::new("."));
-    let name = path
-        .file_name()
-        .with_context(|| format!("{} is not a file path", path.display()))?;
-    let tmp = dir.join(format!(".{}.tandem-tmp", name.to_string_lossy()));
-    let write = || -> std::io::Result<()> {
-        let mut f = std::fs::OpenOptions::new()
-            .write(true)
-            .create(true)
-            .truncate(true)
-            .mode(0o600)
-            .open(&tmp)?;
-        // An existing temp file keeps its mode through open(); force it.
-        f.set_permissions(std::fs::Permissions::from_mode(0o600))?;
-        f.write_all(text.as_bytes())?;
-        f.sync_all()?;
-        std::fs::rename(&tmp, path)
-    };
-    write().map_err(|e| {
-        let _ = std::fs::remove_file(&tmp);
-        anyhow::anyhow!("writing {}: {e}", path.display())
-    })
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::os::unix::fs::PermissionsExt;
 
     const A: &str = r#"# node a
 [system]

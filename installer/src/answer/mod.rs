@@ -13,3 +13,35 @@ pub use source::{load, Diagnostic, Diagnostics, Document, Issue, Loaded, NodeHin
 pub fn schema() -> serde_json::Value {
     serde_json::to_value(schemars::schema_for!(Answer)).expect("schema serialises")
 }
+
+/// Writes an answer file (it may hold a password hash or a DRBD secret) with mode 0600,
+/// through a temporary file in the same directory and a rename: a crash leaves the old file
+/// or the new one, never half of one, and the text is never readable by others.
+pub fn write_private(path: &std::path::Path, text: &str) -> std::io::Result<()> {
+    use std::io::Write;
+    use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
+    let dir = path
+        .parent()
+        .filter(|d| !d.as_os_str().is_empty())
+        .unwrap_or(std::path::Path::new("."));
+    let name = path
+        .file_name()
+        .ok_or_else(|| std::io::Error::other(format!("{} is not a file path", path.display())))?;
+    let tmp = dir.join(format!(".{}.tandem-tmp", name.to_string_lossy()));
+    let write = || -> std::io::Result<()> {
+        let mut f = std::fs::OpenOptions::new()
+            .write(true)
+            .create(true)
+            .truncate(true)
+            .mode(0o600)
+            .open(&tmp)?;
+        // An existing temp file keeps its mode through open(); force it.
+        f.set_permissions(std::fs::Permissions::from_mode(0o600))?;
+        f.write_all(text.as_bytes())?;
+        f.sync_all()?;
+        std::fs::rename(&tmp, path)
+    };
+    write().inspect_err(|_| {
+        let _ = std::fs::remove_file(&tmp);
+    })
+}

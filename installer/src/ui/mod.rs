@@ -62,7 +62,7 @@ pub fn ask(inv: &Inventory, save_answer: Option<PathBuf>) -> Result<Option<(Path
             break;
         };
         match w.answer_file().and_then(|text| {
-            wizard::finish::write_private(&path, &text)
+            crate::answer::write_private(&path, &text)
                 .map_err(|e| format!("cannot write {}: {e}", path.display()))
         }) {
             Ok(()) => {

@@ -5,7 +5,6 @@ use super::draft::Draft;
 use super::{disks, Kind, Reply, Services};
 use crate::answer::{self, Answer, Issue, NodeHint, Size};
 use crate::hardware::Inventory;
-use std::io::Write;
 use std::path::{Path, PathBuf};
 
 type Shown = (String, Vec<String>, Kind);
@@ -218,27 +217,4 @@ pub fn answer_file(
         return Err("the saved answer gives a different plan".into());
     }
     Ok(text)
-}
-
-/// Writes `text` to `path` with mode 0600 (it holds the password hash), through a
-/// temporary file so a half-written answer never exists under its name.
-pub fn write_private(path: &Path, text: &str) -> std::io::Result<()> {
-    use std::os::unix::fs::OpenOptionsExt;
-    let dir = path
-        .parent()
-        .filter(|p| !p.as_os_str().is_empty())
-        .unwrap_or(Path::new("."));
-    let name = path
-        .file_name()
-        .ok_or_else(|| std::io::Error::other("not a file path"))?;
-    let tmp = dir.join(format!(".{}.tmp", name.to_string_lossy()));
-    let mut f = std::fs::OpenOptions::new()
-        .write(true)
-        .create(true)
-        .truncate(true)
-        .mode(0o600)
-        .open(&tmp)?;
-    f.write_all(text.as_bytes())?;
-    f.sync_all()?;
-    std::fs::rename(&tmp, path)
 }

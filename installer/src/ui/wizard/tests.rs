@@ -864,7 +864,7 @@ fn the_answer_file_is_written_private() {
     let dir = std::env::temp_dir().join(format!("tandem-wizard-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
     let p = dir.join("a.toml");
-    finish::write_private(&p, "x = 1\n").unwrap();
+    crate::answer::write_private(&p, "x = 1\n").unwrap();
     let m = std::fs::metadata(&p).unwrap();
     assert_eq!(m.permissions().mode() & 0o777, 0o600);
     assert_eq!(std::fs::read_to_string(&p).unwrap(), "x = 1\n");
