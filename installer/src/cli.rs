@@ -142,17 +142,23 @@ pub enum InputError {
     Other(String),
 }
 
-pub fn main() -> ExitCode {
-    let cli = match Cli::try_parse() {
-        Ok(c) => c,
-        Err(e) => {
-            let _ = e.print();
-            return if e.use_stderr() {
-                ExitCode::from(2)
-            } else {
-                ExitCode::SUCCESS
-            };
+/// Parses the command line; on failure prints clap's text and gives the exit code: 2 for a
+/// usage error, 0 for --help and --version. Both binaries use this rule.
+pub fn parse_args<C: Parser>() -> Result<C, ExitCode> {
+    C::try_parse().map_err(|e| {
+        let _ = e.print();
+        if e.use_stderr() {
+            ExitCode::from(2)
+        } else {
+            ExitCode::SUCCESS
         }
+    })
+}
+
+pub fn main() -> ExitCode {
+    let cli: Cli = match parse_args() {
+        Ok(c) => c,
+        Err(code) => return code,
     };
     match run(cli) {
         Ok(()) => ExitCode::SUCCESS,
