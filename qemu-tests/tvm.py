@@ -1,0 +1,318 @@
+"""Test machines for the QEMU install tests: one place for how a Tandem test VM is started,
+talked to and asserted on. Used by the e2e scenarios, the DRBD pair test, the wizard test,
+the benchmark and `make demo`.
+
+Everything stays on this host: QEMU user networking (the guest sees the host's 127.0.0.1
+as 10.0.2.2), UDP sockets on 127.0.0.1 between VMs, files. QEMU runs under TCG.
+"""
+
+import hashlib
+import json
+import os
+import re
+import shutil
+import socket
+import subprocess
+import threading
+import time
+
+OVMF_CODE = "/usr/share/OVMF/OVMF_CODE.fd"
+OVMF_VARS = "/usr/share/OVMF/OVMF_VARS.fd"
+ACCEL = os.environ.get("QEMU_ACCEL", "tcg,thread=single")
+
+# The password behind every test answer's root-password-hash (qemu-tests/answers/*.toml).
+TEST_PASSWORD = "change-me-now"
+
+
+def free_port():
+    s = socket.socket()
+    s.bind(("127.0.0.1", 0))
+    port = s.getsockname()[1]
+    s.close()
+    return port
+
+
+def free_udp_port():
+    s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    s.bind(("127.0.0.1", 0))
+    port = s.getsockname()[1]
+    s.close()
+    return port
+
+
+def new_disk(path, size="20G"):
+    subprocess.run(["qemu-img", "create", "-q", "-f", "qcow2", path, size], check=True)
+    return path
+
+
+def overlay(base, path):
+    """A qcow2 overlay: boots of one installed layout (normal, degraded, cluster) never
+    change the installed disks, so each boot starts from the same state."""
+    subprocess.run(["qemu-img", "create", "-q", "-f", "qcow2", "-F", "qcow2",
+                    "-b", os.path.abspath(base), path], check=True)
+    return path
+
+
+def sha256_file(path):
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+def same_content(a, b):
+    """True if two disk images hold the same bytes (qemu-img compare, strict: also the
+    allocation must match, so a write of the same bytes counts as a change)."""
+    r = subprocess.run(["qemu-img", "compare", "-q", "-s", a, b])
+    return r.returncode == 0
+
+
+class HttpServer:
+    """python's http.server on 127.0.0.1 over a directory; the guest reaches it as
+    http://10.0.2.2:PORT. The request log is kept for assertions."""
+
+    def __init__(self, root, log):
+        self.port = free_port()
+        self.log = log
+        self.proc = subprocess.Popen(
+            ["python3", "-m", "http.server", "--bind", "127.0.0.1", "--directory", root,
+             str(self.port)],
+            stdout=open(log, "w"), stderr=subprocess.STDOUT)
+        for _ in range(100):
+            try:
+                socket.create_connection(("127.0.0.1", self.port), timeout=1).close()
+                break
+            except OSError:
+                time.sleep(0.1)
+
+    @property
+    def guest_url(self):
+        return f"http://10.0.2.2:{self.port}"
+
+    def requests(self):
+        with open(self.log, errors="replace") as f:
+            return f.read()
+
+    def stop(self):
+        self.proc.kill()
+        self.proc.wait()
+
+
+class Console:
+    """The serial console over a unix socket. A reader thread drains it all the time: an
+    unread serial socket stalls the guest (its shutdown too)."""
+
+    def __init__(self, path, log, proc):
+        self.proc = proc
+        self.log = open(log, "ab")
+        self.buf = b""
+        self.lock = threading.Condition()
+        self.closed = False
+        for _ in range(200):
+            try:
+                self.s = socket.socket(socket.AF_UNIX)
+                self.s.connect(path)
+                break
+            except OSError:
+                time.sleep(0.1)
+        else:
+            raise RuntimeError(f"no serial console at {path}")
+        threading.Thread(target=self._reader, daemon=True).start()
+
+    def _reader(self):
+        while True:
+            try:
+                chunk = self.s.recv(65536)
+            except OSError:
+                chunk = b""
+            with self.lock:
+                if not chunk:
+                    self.closed = True
+                    self.lock.notify_all()
+                    return
+                self.buf += chunk
+                self.log.write(chunk)
+                self.log.flush()
+                self.lock.notify_all()
+
+    def expect(self, pattern, timeout):
+        """Waits for a regular expression (str) in the console output after the previous
+        match; returns everything up to and including the match."""
+        rx = re.compile(pattern.encode() if isinstance(pattern, str) else pattern)
+        end = time.time() + timeout
+        with self.lock:
+            while True:
+                m = rx.search(self.buf)
+                if m:
+                    seen, self.buf = self.buf[:m.end()], self.buf[m.end():]
+                    return seen.decode(errors="replace")
+                if self.closed or self.proc.poll() is not None:
+                    raise EOFError(f"QEMU exited before {pattern!r}; last output:\n"
+                                   + self.buf[-3000:].decode(errors="replace"))
+                left = end - time.time()
+                if left <= 0:
+                    raise TimeoutError(f"no {pattern!r} within {timeout} s; last output:\n"
+                                       + self.buf[-3000:].decode(errors="replace"))
+                self.lock.wait(min(left, 1.0))
+
+    def send(self, text):
+        self.s.sendall(text.encode())
+
+    def sendline(self, line):
+        self.send(line + "\r")
+
+
+class Shell:
+    """A root shell on a console: the live system's (it gives one) or the installed
+    system's after logging in. `run` wraps each command in unique markers so output and exit
+    status come back exactly."""
+
+    def __init__(self, console):
+        self.con = console
+        self.n = 0
+        # Plain prompt, no echo noise from colour or bracketed paste; markers do the rest.
+        self.con.sendline("export PS1='# ' TERM=dumb; stty -echo cols 250; bind 'set enable-bracketed-paste off' 2>/dev/null; echo SHELL-READY")
+        self.con.expect(r"SHELL-READY\r?\n", 120)
+
+    def run(self, cmd, timeout=300, check=True):
+        self.n += 1
+        tag = f"TVM{self.n}X"
+        # The markers are built by the shell (printf), so the echoed command line never
+        # matches them.
+        self.con.sendline(f"printf '%s-%s\\n' {tag} BEGIN; ( {cmd} ) 2>&1; printf '%s-%s-%d\\n' {tag} END $?")
+        self.con.expect(f"{tag}-BEGIN\r?\n", timeout)
+        seen = self.con.expect(f"{tag}-END-(\\d+)\r?\n", timeout)
+        rc = int(re.search(f"{tag}-END-(\\d+)", seen).group(1))
+        out = seen[: seen.rindex(f"{tag}-END-")].replace("\r\n", "\n")
+        if check and rc != 0:
+            raise AssertionError(f"in guest: `{cmd}` exited {rc}:\n{out}")
+        return rc, out
+
+    def out(self, cmd, timeout=300):
+        return self.run(cmd, timeout)[1]
+
+
+class VM:
+    """One QEMU machine. disks: list of paths (qcow2) or (path, dict(format=..., serial=...));
+    nics: list of dicts {"mac": ..., "net": "user" | "dgram", ...}."""
+
+    def __init__(self, name, work, disks, nics=(), firmware="bios", mem=2048, cdrom=None,
+                 boot="c", vars_file=None, extra=()):
+        self.name = name
+        self.work = work
+        os.makedirs(work, exist_ok=True)
+        self.disks = disks
+        self.nics = list(nics)
+        self.firmware = firmware
+        self.mem = mem
+        self.cdrom = cdrom
+        self.boot = boot
+        self.vars_file = vars_file
+        self.extra = list(extra)
+        self.proc = None
+        self.console = None
+        self.started = None
+
+    def args(self, sock):
+        a = ["qemu-system-x86_64", "-name", self.name, "-accel", ACCEL, "-m", str(self.mem),
+             "-smp", "2", "-cpu", "qemu64,vendor=GenuineIntel", "-display", "none",
+             "-monitor", "none", "-no-reboot",
+             "-chardev", f"socket,id=s0,path={sock},server=on,wait=off",
+             "-serial", "chardev:s0"]
+        if self.firmware == "uefi":
+            if self.vars_file is None:
+                self.vars_file = os.path.join(self.work, f"{self.name}-vars.fd")
+            if not os.path.exists(self.vars_file):
+                shutil.copy(OVMF_VARS, self.vars_file)
+            a += ["-drive", f"if=pflash,format=raw,readonly=on,file={OVMF_CODE}",
+                  "-drive", f"if=pflash,format=raw,file={self.vars_file}"]
+        for i, d in enumerate(self.disks):
+            opts = {}
+            if isinstance(d, tuple):
+                d, opts = d
+            fmt = opts.get("format", "qcow2")
+            serial = opts.get("serial", f"tandem-{self.name}-disk{i}")
+            a += ["-drive", f"file={d},if=none,id=d{i},format={fmt}",
+                  "-device", f"virtio-blk-pci,drive=d{i},serial={serial}"]
+        for i, n in enumerate(self.nics):
+            kind = n.get("net", "user")
+            if kind == "user":
+                opts = "user,id=n%d" % i
+                for k in ("tftp", "bootfile", "hostfwd"):
+                    if n.get(k):
+                        opts += f",{k}={n[k]}"
+                if n.get("restrict", False):
+                    opts += ",restrict=on"
+            elif kind == "dgram":
+                # Two VMs' NICs joined point to point by UDP on 127.0.0.1; a peer that is
+                # not running just drops the frames (a cable with nobody at the other end).
+                opts = (f"dgram,id=n{i},local.type=inet,local.host=127.0.0.1,"
+                        f"local.port={n['local']},remote.type=inet,remote.host=127.0.0.1,"
+                        f"remote.port={n['remote']}")
+            else:
+                raise ValueError(kind)
+            a += ["-netdev", opts, "-device",
+                  f"virtio-net-pci,netdev=n{i},mac={n['mac']}"]
+        if self.cdrom:
+            a += ["-drive", f"file={self.cdrom},media=cdrom,readonly=on,if=ide,index=2"]
+        a += ["-boot", self.boot] + self.extra
+        return a
+
+    def start(self, tag="run"):
+        sock = os.path.join(self.work, f"{self.name}-{tag}.sock")
+        if os.path.exists(sock):
+            os.unlink(sock)
+        log = os.path.join(self.work, f"{self.name}-{tag}.console.log")
+        self.console_log = log
+        args = self.args(sock)
+        with open(os.path.join(self.work, f"{self.name}-{tag}.cmdline"), "w") as f:
+            f.write(" ".join(args) + "\n")
+        self.started = time.time()
+        self.proc = subprocess.Popen(args, stdin=subprocess.DEVNULL,
+                                     stdout=open(os.path.join(self.work, f"{self.name}-{tag}.qemu.log"), "w"),
+                                     stderr=subprocess.STDOUT)
+        self.console = Console(sock, log, self.proc)
+        return self.console
+
+    def elapsed(self):
+        return time.time() - self.started
+
+    def wait_exit(self, timeout):
+        """Waits for QEMU to exit (the guest powered off or rebooted: -no-reboot)."""
+        end = time.time() + timeout
+        while time.time() < end:
+            if self.proc.poll() is not None:
+                return self.proc.returncode
+            time.sleep(0.5)
+        raise TimeoutError(f"{self.name}: QEMU still running after {timeout} s")
+
+    def kill(self):
+        if self.proc and self.proc.poll() is None:
+            self.proc.kill()
+            self.proc.wait()
+
+    def live_shell(self, timeout=900):
+        """The live system's root shell (after its TANDEM READY banner)."""
+        self.console.expect("TANDEM READY", timeout)
+        self.console.expect(r"root shell", 300)
+        return Shell(self.console)
+
+    def login(self, timeout=900, password=TEST_PASSWORD):
+        """Logs in as root on the installed system's serial getty."""
+        self.console.expect(r"login: ", timeout)
+        self.console.sendline("root")
+        self.console.expect(r"Password: ", 60)
+        self.console.sendline(password)
+        self.console.expect(r"# |\$ ", 120)
+        return Shell(self.console)
+
+    def poweroff(self, shell, timeout=300):
+        shell.con.sendline("systemctl poweroff")
+        return self.wait_exit(timeout)
+
+
+def tandem_result(text):
+    """The installer's machine-readable last line, parsed."""
+    m = re.search(r"TANDEM-RESULT (\{.*\})", text)
+    return json.loads(m.group(1)) if m else None
