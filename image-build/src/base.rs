@@ -44,6 +44,13 @@ pub fn image(ctx: &mut Ctx) -> Result<u64> {
     let out = ctx.stage_dir().join("base.squashfs");
     let cmd = rootfs::squashfs_command(&root, &out, ctx.epoch, &[]);
     ctx.run(&cmd).context("squashing the base system")?;
+    // Its dpkg status beside it: an installer reading the medium over HTTP (PXE) cannot
+    // look inside the squashfs before it has downloaded it onto the disks.
+    std::fs::copy(
+        root.join("var/lib/dpkg/status"),
+        ctx.stage_dir().join("base.status"),
+    )
+    .context("copying the base system's dpkg status")?;
     Ok(std::fs::metadata(&out)?.len())
 }
 

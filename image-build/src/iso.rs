@@ -222,10 +222,9 @@ pub fn build(ctx: &mut Ctx, menu: &BootMenu) -> Result<(PathBuf, u64)> {
     for f in ["vmlinuz", "initrd.img", "filesystem.squashfs"] {
         link_or_copy(&stage.join("live").join(f), &tree.join("live").join(f))?;
     }
-    link_or_copy(
-        &stage.join("base.squashfs"),
-        &tree.join("tandem/base.squashfs"),
-    )?;
+    for f in ["base.squashfs", "base.status"] {
+        link_or_copy(&stage.join(f), &tree.join("tandem").join(f))?;
+    }
     if let Some(repo) = ctx.source.local_dir() {
         ctx.run(
             &Cmd::new("cp")

@@ -18,12 +18,26 @@ pub fn bootstrap(ctx: &mut Ctx) -> Result<()> {
         packages: &sets.live,
         target: &root,
         deb_cache: ctx.deb_cache.as_deref(),
-        customize: vec![],
+        customize: udev_rules_into_initramfs(&ctx.overlays.join("live/etc/udev/rules.d")),
         source_date_epoch: ctx.epoch,
     };
     ctx.run(&b.command())
         .context("bootstrapping the live system")?;
     Ok(())
+}
+
+/// The live overlay's udev rules (they switch off md/LVM auto-assembly) must be in the
+/// live initramfs too, whose udev sees the disks first: mdadm's and lvm2's initramfs hooks
+/// copy a rule from /etc/udev/rules.d when one of the same name is there, so the rules go
+/// in and the initramfs is built again while mmdebstrap's mounts are up.
+fn udev_rules_into_initramfs(rules: &Path) -> Vec<String> {
+    let Ok(rules) = rules.canonicalize() else {
+        return vec![];
+    };
+    vec![
+        format!(r#"cp -a {}/. "$1"/etc/udev/rules.d/"#, rules.display()),
+        r#"chroot "$1" update-initramfs -u -k all"#.into(),
+    ]
 }
 
 /// What the live stage leaves in `stage/live`.

@@ -1,5 +1,6 @@
 //! Network boot artifacts: `pxe/{vmlinuz,initrd.img,filesystem.squashfs,boot.ipxe}`, plus
-//! what the installer lays down (`base.squashfs`, and `repo/` when built from one).
+//! what the installer lays down (`base.squashfs`, its dpkg status `base.status`, and `repo/`
+//! when built from one).
 //! iPXE loads kernel and initramfs over HTTP; live-boot then fetches the squashfs into RAM
 //! (`fetch=`); the installer reads its answer from a per-machine URL and finds the base
 //! image and repository under `tandem.media=` (the same base URL).
@@ -43,10 +44,9 @@ pub fn build(ctx: &mut Ctx, answer_path: &str, append: &str) -> Result<PathBuf> 
     for f in ["vmlinuz", "initrd.img", "filesystem.squashfs"] {
         link_or_copy(&live.join(f), &dir.join(f))?;
     }
-    link_or_copy(
-        &ctx.stage_dir().join("base.squashfs"),
-        &dir.join("base.squashfs"),
-    )?;
+    for f in ["base.squashfs", "base.status"] {
+        link_or_copy(&ctx.stage_dir().join(f), &dir.join(f))?;
+    }
     if let Some(repo) = ctx.source.local_dir() {
         ctx.run(
             &tandem::exec::runner::Cmd::new("cp")

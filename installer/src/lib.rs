@@ -10,6 +10,7 @@ pub mod calendar;
 pub mod cli;
 pub mod exec;
 pub mod hardware;
+pub mod http;
 pub mod plan;
 pub mod prepare;
 pub mod render;

@@ -44,8 +44,9 @@ fn fake_debs() -> Vec<DebToInstall> {
     vec![DebToInstall {
         name: "htop".into(),
         version: "3.4.1-1".into(),
-        path: "/run/live/medium/tandem/repo/pool/main/h/htop/htop_3.4.1-1_amd64.deb".into(),
+        from: "/run/live/medium/tandem/repo/pool/main/h/htop/htop_3.4.1-1_amd64.deb".into(),
         sha256: "00".repeat(32),
+        size: Some(1),
     }]
 }
 
@@ -84,7 +85,10 @@ fn cases() -> Vec<Case> {
                 .unwrap_or_else(|i| panic!("{}", loaded.map.diagnostics(i)));
             let secrets = Secrets::from_answer(&loaded.answer, |_| "s".repeat(32));
             let files = render::all(&loaded.answer, &plan, &secrets);
-            let env = Env::new("/target", &Medium::new("/run/live/medium"));
+            let env = Env::new(
+                "/target",
+                Medium::Local("/run/live/medium".into()).assumed_base_image(),
+            );
             let steps = steps::script(&loaded.answer, &plan, &inv, &fake_debs(), &files, &env);
             let name = match node {
                 Some(n) => format!("{rel}/{n}"),
@@ -226,14 +230,18 @@ root = { size = "8G" }
 "#;
     let loaded = tandem::answer::load("t.toml", text, &NodeHint::default()).unwrap();
     let plan = plan::build(&loaded.answer, None, &inv).unwrap();
-    let wipe: Vec<String> = steps::storage(&plan, &inv, &Env::new("/target", &Medium::new("/m")))
-        .into_iter()
-        .filter(|s| s.phase == Phase::Wipe)
-        .filter_map(|s| match s.action {
-            Action::Run(c) => Some(c.display()),
-            _ => None,
-        })
-        .collect();
+    let wipe: Vec<String> = steps::storage(
+        &plan,
+        &inv,
+        &Env::new("/target", Medium::Local("/m".into()).assumed_base_image()),
+    )
+    .into_iter()
+    .filter(|s| s.phase == Phase::Wipe)
+    .filter_map(|s| match s.action {
+        Action::Run(c) => Some(c.display()),
+        _ => None,
+    })
+    .collect();
     for d in &plan.storage.disks {
         let disk_at = wipe
             .iter()

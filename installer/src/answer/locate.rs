@@ -5,10 +5,10 @@
 //! The search only reads. A PXE-served answer may need a token (`tandem.answer-token=`);
 //! it is sent as a bearer token and never printed.
 
-use anyhow::{bail, Context, Result};
+use anyhow::{Context, Result};
 use std::fmt;
 use std::path::{Path, PathBuf};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 /// Where the answer in hand was found; printed before anything else happens.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -47,6 +47,8 @@ pub struct CmdlineParams {
     pub answer: Option<String>,
     pub token: Option<String>,
     pub node: Option<String>,
+    /// `tandem.media=`: where base.squashfs and repo/ are served (PXE).
+    pub media: Option<String>,
 }
 
 impl CmdlineParams {
@@ -58,6 +60,7 @@ impl CmdlineParams {
                     "tandem.answer" => p.answer = Some(v.to_string()),
                     "tandem.answer-token" => p.token = Some(v.to_string()),
                     "tandem.node" => p.node = Some(v.to_string()),
+                    "tandem.media" => p.media = Some(v.to_string()),
                     _ => {}
                 }
             }
@@ -163,48 +166,9 @@ fn read_named(what: &str, p: &Places, origin: Origin) -> Result<Found> {
 /// Answers are small; anything bigger is not an answer file.
 const MAX_ANSWER_BYTES: u64 = 1 << 20;
 
-/// GETs an answer, retrying connection failures and 5xx until `patience` runs out; 4xx is
-/// final (a missing per-MAC answer will not appear by waiting).
+/// GETs an answer (retries as [`crate::http`] does: a missing per-MAC answer is final).
 pub fn fetch_http(url: &str, token: Option<&str>, patience: Duration) -> Result<String> {
-    let agent: ureq::Agent = ureq::Agent::config_builder()
-        .timeout_global(Some(Duration::from_secs(30)))
-        .http_status_as_error(false)
-        .build()
-        .into();
-    let start = Instant::now();
-    let mut delay = Duration::from_millis(500);
-    loop {
-        let mut req = agent.get(url);
-        if let Some(t) = token {
-            req = req.header("Authorization", &format!("Bearer {t}"));
-        }
-        let err = match req.call() {
-            Ok(mut resp) => {
-                let status = resp.status().as_u16();
-                if status == 200 {
-                    return resp
-                        .body_mut()
-                        .with_config()
-                        .limit(MAX_ANSWER_BYTES)
-                        .read_to_string()
-                        .with_context(|| format!("reading the answer from {url}"));
-                }
-                if (400..500).contains(&status) {
-                    bail!("fetching the answer from {url}: HTTP {status}");
-                }
-                format!("HTTP {status}")
-            }
-            Err(e) => e.to_string(),
-        };
-        if start.elapsed() + delay > patience {
-            bail!(
-                "fetching the answer from {url}: {err} (gave up after {} s)",
-                start.elapsed().as_secs()
-            );
-        }
-        std::thread::sleep(delay);
-        delay = (delay * 2).min(Duration::from_secs(10));
-    }
+    crate::http::get_text("the answer", url, token, MAX_ANSWER_BYTES, patience)
 }
 
 /// Mounts the TANDEM partition read-only just long enough to read answer.toml.
@@ -234,15 +198,12 @@ fn read_labelled(dev: &Path) -> Result<Found> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::io::{BufRead, BufReader, Write};
-    use std::net::TcpListener;
-    use std::sync::{Arc, Mutex};
 
     #[test]
     fn cmdline_parsing() {
         let p = CmdlineParams::parse(
             "BOOT_IMAGE=/live/vmlinuz boot=live tandem.answer=http://10.0.2.2:8080/answers/52:54:00:12:34:56.toml \
-             tandem.answer-token=abc \"tandem.node=lx eon\" quiet",
+             tandem.answer-token=abc \"tandem.node=lx eon\" tandem.media=http://10.0.2.2:8080 quiet",
         );
         assert_eq!(
             p.answer.as_deref(),
@@ -250,64 +211,17 @@ mod tests {
         );
         assert_eq!(p.token.as_deref(), Some("abc"));
         assert_eq!(p.node.as_deref(), Some("lx eon"));
+        assert_eq!(p.media.as_deref(), Some("http://10.0.2.2:8080"));
         assert_eq!(CmdlineParams::parse("quiet"), CmdlineParams::default());
-    }
-
-    /// A one-purpose HTTP server on 127.0.0.1: answers each request with the next canned
-    /// (status, body) and records the request heads.
-    fn serve(replies: Vec<(u16, &'static str)>) -> (String, Arc<Mutex<Vec<String>>>) {
-        let l = TcpListener::bind("127.0.0.1:0").unwrap();
-        let addr = l.local_addr().unwrap();
-        let seen = Arc::new(Mutex::new(Vec::new()));
-        let seen2 = seen.clone();
-        std::thread::spawn(move || {
-            for (status, body) in replies {
-                let (mut s, _) = l.accept().unwrap();
-                let mut head = String::new();
-                let mut r = BufReader::new(s.try_clone().unwrap());
-                loop {
-                    let mut line = String::new();
-                    if r.read_line(&mut line).unwrap() == 0 || line == "\r\n" {
-                        break;
-                    }
-                    head.push_str(&line);
-                }
-                seen2.lock().unwrap().push(head);
-                let _ = write!(
-                    s,
-                    "HTTP/1.1 {status} X\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
-                    body.len()
-                );
-            }
-        });
-        (format!("http://{addr}"), seen)
-    }
-
-    #[test]
-    fn http_answer_with_token_after_a_server_error() {
-        let (base, seen) = serve(vec![(503, "busy"), (200, "[system]\n")]);
-        let text = fetch_http(
-            &format!("{base}/answers/x.toml"),
-            Some("tok123"),
-            Duration::from_secs(20),
-        )
-        .unwrap();
-        assert_eq!(text, "[system]\n");
-        let heads = seen.lock().unwrap();
-        assert_eq!(heads.len(), 2);
-        assert!(heads[1].contains("GET /answers/x.toml"));
-        assert!(heads[1]
-            .to_ascii_lowercase()
-            .contains("authorization: bearer tok123"));
     }
 
     #[test]
     fn http_404_is_final_and_names_the_url() {
-        let (base, _) = serve(vec![(404, "no")]);
+        let (base, _) = crate::http::tests::serve(vec![(404, b"no".to_vec(), None)]);
         let url = format!("{base}/answers/52:54:00:00:00:09.toml");
         let e = fetch_http(&url, None, Duration::from_secs(20)).unwrap_err();
         assert_eq!(
-            e.to_string(),
+            format!("{e:#}"),
             format!("fetching the answer from {url}: HTTP 404")
         );
     }

@@ -170,6 +170,23 @@ impl<'a> Executor<'a> {
                 Ok(())
             }
             Task::VerifyDebs { debs } => self.verify_debs(debs),
+            Task::FetchBase { url, size, dest } => {
+                let dst = self.target_path(dest);
+                if let Some(d) = dst.parent() {
+                    std::fs::create_dir_all(d)
+                        .with_context(|| format!("creating {}", d.display()))?;
+                }
+                let t = std::time::Instant::now();
+                crate::http::download("the base image", url, &dst, *size, HTTP_DOWNLOAD_PATIENCE)?;
+                let secs = t.elapsed().as_secs_f64();
+                let msg = format!(
+                    "downloaded {url}: {size} bytes in {secs:.1} s ({:.1} MB/s)",
+                    *size as f64 / 1e6 / secs.max(0.001)
+                );
+                self.runner.note(&msg);
+                self.progress.message(&msg);
+                Ok(())
+            }
             Task::CopyInstaller => {
                 let me = std::env::current_exe().context("finding the tandem binary")?;
                 let dst = self.target_path("/usr/sbin/tandem");
@@ -275,11 +292,34 @@ impl<'a> Executor<'a> {
         let dir = self.target_path(steps::DEB_DIR);
         std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
         let mut copies = Vec::new();
+        let t = std::time::Instant::now();
+        let mut bytes = 0u64;
         for d in debs {
             let dst = dir.join(d.file_name());
-            std::fs::copy(&d.path, &dst)
-                .with_context(|| format!("copying {} from the medium", d.path.display()))?;
+            if d.from.starts_with("http://") || d.from.starts_with("https://") {
+                let size = d.size.with_context(|| {
+                    format!("package {} {}: the index gives no Size", d.name, d.version)
+                })?;
+                crate::http::download(
+                    &format!("package {} {}", d.name, d.version),
+                    &d.from,
+                    &dst,
+                    size,
+                    HTTP_DOWNLOAD_PATIENCE,
+                )?;
+                bytes += size;
+            } else {
+                std::fs::copy(&d.from, &dst)
+                    .with_context(|| format!("copying {} from the medium", d.from))?;
+            }
             copies.push(dst.display().to_string());
+        }
+        if bytes > 0 {
+            self.runner.note(&format!(
+                "downloaded {} packages, {bytes} bytes in {:.1} s",
+                debs.len(),
+                t.elapsed().as_secs_f64()
+            ));
         }
         // The copies are what dpkg reads, so they are what is checked.
         let out = self.runner.run(&Cmd::new("sha256sum").args(copies))?;
@@ -467,6 +507,9 @@ impl<'a> Executor<'a> {
         }
     }
 }
+
+/// How long one download may keep failing transiently before the install gives up.
+const HTTP_DOWNLOAD_PATIENCE: std::time::Duration = std::time::Duration::from_secs(300);
 
 fn round(x: f64) -> f64 {
     (x * 10.0).round() / 10.0

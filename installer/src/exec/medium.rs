@@ -1,76 +1,192 @@
-//! What the install reads from the boot medium: the base image and the package repository
-//! (`tandem-image build` puts them at /tandem/base.squashfs and /tandem/repo; live-boot
-//! mounts the medium at /run/live/medium).
+//! What the install reads from the medium: the base image and the package repository.
+//! Either the boot medium (`tandem-image build` puts them at /tandem/base.squashfs and
+//! /tandem/repo; live-boot mounts the medium at /run/live/medium), or an HTTP server
+//! (`tandem.media=URL` on a PXE boot, `--medium URL`): `URL/base.squashfs`,
+//! `URL/base.status` (the base image's dpkg status) and `URL/repo/`.
 
 use super::packages::{self, DebToInstall};
 use super::runner::{Cmd, Runner};
 use crate::plan::Plan;
 use anyhow::{Context, Result};
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
+use std::time::Duration;
 
 pub const MEDIUM: &str = "/run/live/medium";
 
-#[derive(Debug, Clone)]
-pub struct Medium {
-    pub root: PathBuf,
+/// How long to keep retrying the HTTP medium (a server restarting, a link coming up).
+pub const HTTP_PATIENCE: Duration = Duration::from_secs(120);
+/// A Packages index or dpkg status bigger than this is not one.
+const MAX_INDEX_BYTES: u64 = 64 << 20;
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Medium {
+    /// The root of a mounted medium (or a directory laid out like one).
+    Local(PathBuf),
+    /// The base URL of a medium served over HTTP (the PXE directory).
+    Http(String),
+}
+
+/// Where the base image comes from, as checked before anything is written.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum BaseImage {
+    Local(PathBuf),
+    /// Downloaded into the target after mkfs (never into the live system's RAM).
+    Http {
+        url: String,
+        size: u64,
+    },
+}
+
+impl BaseImage {
+    pub fn describe(&self) -> String {
+        match self {
+            BaseImage::Local(p) => p.display().to_string(),
+            BaseImage::Http { url, .. } => url.clone(),
+        }
+    }
 }
 
 impl Medium {
-    pub fn new(root: impl Into<PathBuf>) -> Self {
-        Medium { root: root.into() }
-    }
-
-    pub fn base_image(&self) -> PathBuf {
-        self.root.join("tandem/base.squashfs")
-    }
-
-    pub fn repo(&self) -> PathBuf {
-        self.root.join("tandem/repo")
-    }
-
-    /// The node's .debs beyond the base image, decided without writing anything: the base
-    /// image's dpkg status is read straight out of the squashfs.
-    pub fn debs_for(&self, plan: &Plan, runner: &mut Runner) -> Result<Vec<DebToInstall>> {
-        let img = self.base_image();
-        if !img.is_file() {
-            anyhow::bail!(
-                "the base system image {} is missing: is this a Tandem medium?",
-                img.display()
-            );
+    /// `--medium`, else `tandem.media=`, else the boot medium.
+    pub fn choose(flag: Option<&str>, cmdline_media: Option<&str>) -> Self {
+        match flag.or(cmdline_media) {
+            Some(s) if s.starts_with("http://") || s.starts_with("https://") => {
+                Medium::Http(s.trim_end_matches('/').to_string())
+            }
+            Some(s) => Medium::Local(PathBuf::from(s)),
+            None => Medium::Local(PathBuf::from(MEDIUM)),
         }
-        let status = runner
-            .run(&Cmd::new("unsquashfs").args([
-                "-cat".to_string(),
-                img.display().to_string(),
-                "var/lib/dpkg/status".into(),
-            ]))
-            .with_context(|| format!("reading the package list of {}", img.display()))?
-            .stdout;
-        let base = packages::installed(&status);
+    }
+
+    pub fn describe(&self) -> String {
+        match self {
+            Medium::Local(root) => root.join("tandem").display().to_string(),
+            Medium::Http(url) => url.clone(),
+        }
+    }
+
+    fn url(&self, rel: &str) -> Option<String> {
+        match self {
+            Medium::Http(base) => Some(format!("{base}/{rel}")),
+            Medium::Local(_) => None,
+        }
+    }
+
+    /// The base image: present on the medium (HTTP: answered by a HEAD request).
+    pub fn base_image(&self) -> Result<BaseImage> {
+        match self {
+            Medium::Local(root) => {
+                let img = root.join("tandem/base.squashfs");
+                if !img.is_file() {
+                    anyhow::bail!(
+                        "the base system image {} is missing: is this a Tandem medium?",
+                        img.display()
+                    );
+                }
+                Ok(BaseImage::Local(img))
+            }
+            Medium::Http(_) => {
+                let url = self.url("base.squashfs").unwrap_or_default();
+                let size = crate::http::content_length("the base image", &url, HTTP_PATIENCE)?;
+                Ok(BaseImage::Http { url, size })
+            }
+        }
+    }
+
+    /// Where the base image would be, unchecked (for a dry run's listing).
+    pub fn assumed_base_image(&self) -> BaseImage {
+        match self {
+            Medium::Local(root) => BaseImage::Local(root.join("tandem/base.squashfs")),
+            Medium::Http(_) => BaseImage::Http {
+                url: self.url("base.squashfs").unwrap_or_default(),
+                size: 0,
+            },
+        }
+    }
+
+    /// The base image's dpkg status, read without writing anything.
+    fn base_status(&self, base: &BaseImage, runner: &mut Runner) -> Result<String> {
+        match base {
+            BaseImage::Local(img) => Ok(runner
+                .run(&Cmd::new("unsquashfs").args([
+                    "-cat".to_string(),
+                    img.display().to_string(),
+                    "var/lib/dpkg/status".into(),
+                ]))
+                .with_context(|| format!("reading the package list of {}", img.display()))?
+                .stdout),
+            // The squashfs cannot be read over HTTP piecewise; the image build publishes
+            // its dpkg status beside it.
+            BaseImage::Http { .. } => crate::http::get_text(
+                "the base image's package list",
+                &self.url("base.status").unwrap_or_default(),
+                None,
+                MAX_INDEX_BYTES,
+                HTTP_PATIENCE,
+            ),
+        }
+    }
+
+    /// The node's .debs beyond the base image, decided without writing anything.
+    pub fn debs_for(
+        &self,
+        plan: &Plan,
+        base: &BaseImage,
+        runner: &mut Runner,
+    ) -> Result<Vec<DebToInstall>> {
+        let installed = packages::installed(&self.base_status(base, runner)?);
         let wanted: Vec<(String, String)> = plan
             .packages
             .iter()
             .map(|p| (p.name.clone(), p.why.clone()))
             .collect();
-        if wanted.iter().all(|(n, _)| base.contains(n)) {
+        if wanted.iter().all(|(n, _)| installed.contains(n)) {
             return Ok(vec![]);
         }
-        let repo = self.repo();
-        let index_path = packages::find_index(&repo).with_context(|| {
-            format!(
-                "the node needs packages the base image lacks, and the medium has no \
-                 repository at {}",
-                repo.display()
-            )
-        })?;
-        let index = std::fs::read_to_string(&index_path)
-            .with_context(|| format!("reading {}", index_path.display()))?;
-        let chosen = packages::resolve(&wanted, &base, &packages::parse_index(&index))?;
+        let (index, repo) = match self {
+            Medium::Local(root) => {
+                let repo = root.join("tandem/repo");
+                let index_path = packages::find_index(&repo).with_context(|| {
+                    format!(
+                        "the node needs packages the base image lacks, and the medium has no \
+                         repository at {}",
+                        repo.display()
+                    )
+                })?;
+                let index = std::fs::read_to_string(&index_path)
+                    .with_context(|| format!("reading {}", index_path.display()))?;
+                (index, repo.display().to_string())
+            }
+            Medium::Http(_) => {
+                let repo = self.url("repo").unwrap_or_default();
+                (http_index(&repo)?, repo)
+            }
+        };
+        let chosen = packages::resolve(&wanted, &installed, &packages::parse_index(&index))?;
         Ok(packages::debs(&repo, &chosen))
     }
 }
 
-/// The root of the medium the live system booted from, unless told otherwise.
-pub fn default_root() -> &'static Path {
-    Path::new(MEDIUM)
+/// The repository's Packages index over HTTP: the suite is named in the repository's
+/// tandem-manifest.json (HTTP has no directory listing to glob).
+fn http_index(repo: &str) -> Result<String> {
+    let manifest = crate::http::get_text(
+        "the repository manifest",
+        &format!("{repo}/tandem-manifest.json"),
+        None,
+        MAX_INDEX_BYTES,
+        HTTP_PATIENCE,
+    )?;
+    let m: serde_json::Value =
+        serde_json::from_str(&manifest).context("reading the repository manifest")?;
+    let suite = m["suite"].as_str().unwrap_or("trixie");
+    let component = m["component"].as_str().unwrap_or("main");
+    let arch = m["architecture"].as_str().unwrap_or("amd64");
+    crate::http::get_text(
+        "the package index",
+        &format!("{repo}/dists/{suite}/{component}/binary-{arch}/Packages"),
+        None,
+        MAX_INDEX_BYTES,
+        HTTP_PATIENCE,
+    )
 }

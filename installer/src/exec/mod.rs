@@ -46,9 +46,19 @@ pub struct InstallArgs {
     /// Plan against this inventory JSON instead of the live machine (only with --dry-run).
     #[arg(long, requires = "dry_run")]
     pub hardware: Option<PathBuf>,
-    /// Where the boot medium is mounted.
-    #[arg(long, default_value = medium::MEDIUM, hide = true)]
-    pub medium: PathBuf,
+    /// Where the base image and the package repository are: a directory laid out like
+    /// the boot medium (tandem/base.squashfs, tandem/repo) or the URL of a medium served
+    /// over HTTP (base.squashfs, base.status, repo/). Default: tandem.media= on the kernel
+    /// command line, else the boot medium at /run/live/medium.
+    #[arg(long, value_name = "PATH|URL")]
+    pub medium: Option<String>,
+    /// Print where the answer comes from (`none` if from nowhere) and stop.
+    #[arg(long, conflicts_with_all = ["dry_run", "auto"])]
+    pub locate: bool,
+    /// The live console's autostart: only an answer found without asking, never the
+    /// wizard; prints "TANDEM AUTO-INSTALL from <origin>" first.
+    #[arg(long, hide = true)]
+    pub auto: bool,
     /// Where the new system is assembled.
     #[arg(long, default_value = "/target", hide = true)]
     pub target: PathBuf,
@@ -67,10 +77,21 @@ pub fn install_command(a: InstallArgs) -> Result<()> {
     };
     let mut inv = None;
     let mut confirmed = false;
-    let found = match locate::locate(&places)? {
+    let located = locate::locate(&places)?;
+    if a.locate {
+        match &located {
+            Some(f) => println!("{}", f.origin),
+            None => println!("none"),
+        }
+        return Ok(());
+    }
+    if let (true, Some(f)) = (a.auto, &located) {
+        println!("TANDEM AUTO-INSTALL from {}", f.origin);
+    }
+    let found = match located {
         Some(f) => f,
         // Nobody named an answer: ask for one on the console, if there is someone there.
-        None if std::io::stdin().is_terminal() && !a.dry_run => {
+        None if std::io::stdin().is_terminal() && !a.dry_run && !a.auto => {
             let path = PathBuf::from(WIZARD_ANSWER);
             let detected = inventory()?;
             let asked = crate::ui::ask(&detected, Some(path))?;
@@ -133,17 +154,29 @@ pub fn install_command(a: InstallArgs) -> Result<()> {
     // check_for_install refused "generate": every secret is in the answer.
     let secrets = render::Secrets::from_answer(answer, |_| String::new());
     let files = render::all(answer, &plan, &secrets);
-    let medium = medium::Medium::new(&a.medium);
+    let medium = medium::Medium::choose(a.medium.as_deref(), places.cmdline.media.as_deref());
+    println!("medium: {}", medium.describe());
     let mut probe = runner::Runner::unlogged();
-    let debs = match medium.debs_for(&plan, &mut probe) {
-        Ok(d) => d,
+    let checked = medium.base_image().and_then(|base| {
+        let debs = medium.debs_for(&plan, &base, &mut probe)?;
+        Ok((base, debs))
+    });
+    let (base, debs) = match checked {
+        Ok(x) => x,
         Err(e) if a.dry_run => {
             println!("note: {e:#}; the package steps are left out of this listing");
-            vec![]
+            (medium.assumed_base_image(), vec![])
         }
         Err(e) => return Err(e.context("checking the medium before writing anything")),
     };
-    let mut env = steps::Env::new(&a.target, &medium);
+    if let medium::BaseImage::Http { url, size } = &base {
+        let bytes: u64 = debs.iter().filter_map(|d| d.size).sum();
+        println!(
+            "to download: {url} ({size} bytes) and {} packages ({bytes} bytes)",
+            debs.len()
+        );
+    }
+    let mut env = steps::Env::new(&a.target, base);
     if a.hardware.is_none() {
         env.consoles =
             steps::consoles_of(&std::fs::read_to_string("/proc/cmdline").unwrap_or_default());

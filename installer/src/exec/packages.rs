@@ -18,6 +18,8 @@ pub struct IndexEntry {
     /// Relative to the repository root: pool/main/…
     pub filename: String,
     pub sha256: String,
+    /// The index's Size (a download is checked against it).
+    pub size: Option<u64>,
     pub depends: Vec<Vec<String>>,
     pub provides: Vec<String>,
 }
@@ -27,17 +29,15 @@ pub struct IndexEntry {
 pub struct DebToInstall {
     pub name: String,
     pub version: String,
-    /// Absolute path of the .deb on the medium.
-    pub path: PathBuf,
+    /// Where the .deb is: an absolute path on the medium, or an URL.
+    pub from: String,
     pub sha256: String,
+    pub size: Option<u64>,
 }
 
 impl DebToInstall {
     pub fn file_name(&self) -> String {
-        self.path
-            .file_name()
-            .map(|f| f.to_string_lossy().into_owned())
-            .unwrap_or_default()
+        self.from.rsplit('/').next().unwrap_or_default().to_string()
     }
 }
 
@@ -104,6 +104,7 @@ pub fn parse_index(text: &str) -> Vec<IndexEntry> {
                 version: s.get("Version").cloned().unwrap_or_default(),
                 filename: s.get("Filename")?.clone(),
                 sha256: s.get("SHA256")?.to_ascii_lowercase(),
+                size: s.get("Size").and_then(|v| v.parse().ok()),
                 depends,
                 provides: s
                     .get("Provides")
@@ -217,15 +218,16 @@ pub fn find_index(repo: &Path) -> Result<PathBuf> {
         .with_context(|| format!("no Packages index under {}/dists", repo.display()))
 }
 
-/// Turns resolved entries into files on the medium.
-pub fn debs(repo: &Path, entries: &[IndexEntry]) -> Vec<DebToInstall> {
+/// Turns resolved entries into files of the repository at `repo` (a path or an URL).
+pub fn debs(repo: &str, entries: &[IndexEntry]) -> Vec<DebToInstall> {
     entries
         .iter()
         .map(|e| DebToInstall {
             name: e.name.clone(),
             version: e.version.clone(),
-            path: repo.join(&e.filename),
+            from: format!("{}/{}", repo.trim_end_matches('/'), e.filename),
             sha256: e.sha256.clone(),
+            size: e.size,
         })
         .collect()
 }
@@ -355,7 +357,11 @@ Status: install ok installed
     #[test]
     fn checksum_mismatch_names_the_package() {
         let idx = parse_index(INDEX);
-        let d = debs(Path::new("/m/repo"), &idx[..2]);
+        let d = debs("/m/repo/", &idx[..2]);
+        assert_eq!(
+            d[0].from,
+            "/m/repo/pool/main/d/drbd-utils/drbd-utils_9.22.0-1_amd64.deb"
+        );
         let ok = "aaaa  /t/var/cache/tandem/debs/drbd-utils_9.22.0-1_amd64.deb\n\
                   bbbb  /t/var/cache/tandem/debs/exim4-daemon-light_4.98-1_amd64.deb\n";
         check_sums(&d, ok).unwrap();

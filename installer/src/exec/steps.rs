@@ -3,6 +3,7 @@
 //! Tandem does itself. `tandem install --dry-run` prints them; the executor runs them in
 //! order and stops at the first failure. Nothing here touches the machine.
 
+use super::medium::BaseImage;
 use super::packages::DebToInstall;
 use super::runner::Cmd;
 use crate::answer::{Answer, Finish};
@@ -104,8 +105,16 @@ pub enum Task {
     LiveMdadmConf(String),
     /// Write a file into the target (path is the target's, absolute).
     Write(RenderedFile),
-    /// Copy the .debs into the target and check each against the medium's SHA256.
+    /// Copy (or download) the .debs into the target and check each against the medium's
+    /// index.
     VerifyDebs { debs: Vec<DebToInstall> },
+    /// Download the base image from the HTTP medium to `dest` (target-relative), on the
+    /// target's disks: the live system's RAM is too small for it.
+    FetchBase {
+        url: String,
+        size: u64,
+        dest: String,
+    },
     /// The running static tandem binary becomes /usr/sbin/tandem (the ESP hook calls it).
     CopyInstaller,
     /// Mirror the first ESP onto the others (`tandem esp-sync`'s logic).
@@ -133,18 +142,18 @@ pub struct Step {
 pub struct Env {
     /// The new root, e.g. /target.
     pub target: PathBuf,
-    /// The base system image on the medium.
-    pub base_image: PathBuf,
+    /// The base system image: on the medium, or to be downloaded.
+    pub base: BaseImage,
     /// `console=` parameters the installer was booted with; the installed system gets the
     /// same consoles (as debian-installer does), so a serial console stays one.
     pub consoles: Vec<String>,
 }
 
 impl Env {
-    pub fn new(target: impl Into<PathBuf>, medium: &super::medium::Medium) -> Self {
+    pub fn new(target: impl Into<PathBuf>, base: BaseImage) -> Self {
         Env {
             target: target.into(),
-            base_image: medium.base_image(),
+            base,
             consoles: vec![],
         }
     }
@@ -432,18 +441,39 @@ fn mounts(plan: &Plan) -> Vec<(String, String, bool)> {
         .collect()
 }
 
+/// Where a downloaded base image waits for unsquashfs (target-relative, on disk).
+pub const BASE_DOWNLOAD: &str = "/var/tmp/tandem-base.squashfs";
+
 /// The base image, then the ESP mount and the chroot's kernel file systems.
 pub fn system(plan: &Plan, env: &Env) -> Vec<Step> {
-    let mut v = vec![run(
+    let mut v = vec![];
+    let image = match &env.base {
+        BaseImage::Local(p) => p.display().to_string(),
+        BaseImage::Http { url, size } => {
+            v.push(task(
+                Phase::System,
+                Task::FetchBase {
+                    url: url.clone(),
+                    size: *size,
+                    dest: BASE_DOWNLOAD.into(),
+                },
+            ));
+            env.t(BASE_DOWNLOAD)
+        }
+    };
+    v.push(run(
         Phase::System,
         Cmd::new("unsquashfs").args([
             "-f".to_string(),
             "-no-progress".into(),
             "-d".into(),
             env.target.display().to_string(),
-            env.base_image.display().to_string(),
+            image.clone(),
         ]),
-    )];
+    ));
+    if matches!(env.base, BaseImage::Http { .. }) {
+        v.push(run(Phase::System, Cmd::new("rm").args(["-f", &image])));
+    }
     for (dev, mp, _) in mounts(plan).into_iter().filter(|(_, _, vfat)| *vfat) {
         v.push(run(
             Phase::System,
@@ -777,6 +807,10 @@ impl fmt::Display for Task {
                 "write the target's mdadm.conf to the live system's /etc/mdadm/mdadm.conf"
             ),
             Task::Write(file) => write!(f, "write {} ({:04o})", file.path, file.mode),
+            Task::FetchBase { url, size, dest } => write!(
+                f,
+                "download {url} ({size} bytes) to {dest} on the target"
+            ),
             Task::VerifyDebs { debs } => write!(
                 f,
                 "copy {} packages into {DEB_DIR} and check each SHA256 against the medium's index: {}",
