@@ -40,8 +40,10 @@ qemu-system-x86_64 -accel "${QEMU_ACCEL:-tcg,thread=single}" -m 2048 -smp 2 -dis
 	-device "virtio-net-pci,netdev=n0,mac=$mac" 2>"$work/qemu.err" &
 qpid=$!
 pids+=($qpid)
-want="answer (kernel command line): http://10.0.2.2:$port/answers/$mac.toml"
-want_media="medium (base image, package repository): http://10.0.2.2:$port"
+# The live console starts the unattended install with the per-MAC answer (a comment only
+# here: it stops at validation, nothing is written) and names the medium it would use.
+want="TANDEM AUTO-INSTALL from kernel command line tandem.answer=http://10.0.2.2:$port/answers/$mac.toml"
+want_media="medium: http://10.0.2.2:$port"
 grep -q 'tandem.media=' "$pxe/boot.ipxe" || want_media=$marker
 result=timeout
 while [ $(($(date +%s) - start)) -lt "$timeout" ]; do

@@ -37,4 +37,4 @@ cmp "$answer" "$work/got.toml"
 echo "embed-answer: ok   /tandem/answer.toml equals $answer"
 
 "$here/boot-iso.sh" "$work/answer.iso" uefi-disk "$timeout" \
-	"answer (embedded in the medium): /run/live/medium/tandem/answer.toml"
+	"TANDEM AUTO-INSTALL from answer embedded in the image (/run/live/medium/tandem/answer.toml)"

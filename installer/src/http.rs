@@ -198,6 +198,43 @@ pub(crate) mod tests {
         (format!("http://{addr}"), seen)
     }
 
+    /// A static file server for `dir` on 127.0.0.1 (GET and HEAD; 404 when missing), for
+    /// as long as the test process runs.
+    pub fn serve_dir(dir: std::path::PathBuf) -> String {
+        let l = TcpListener::bind("127.0.0.1:0").unwrap();
+        let addr = l.local_addr().unwrap();
+        std::thread::spawn(move || {
+            for s in l.incoming() {
+                let Ok(mut s) = s else { continue };
+                let mut r = BufReader::new(s.try_clone().unwrap());
+                let mut first = String::new();
+                let _ = r.read_line(&mut first);
+                loop {
+                    let mut line = String::new();
+                    if r.read_line(&mut line).unwrap_or(0) == 0 || line == "\r\n" {
+                        break;
+                    }
+                }
+                let mut w = first.split_whitespace();
+                let (method, path) = (w.next().unwrap_or(""), w.next().unwrap_or("/"));
+                let file = dir.join(path.trim_start_matches('/'));
+                let (status, body) = match std::fs::read(&file) {
+                    Ok(b) if file.is_file() => (200, b),
+                    _ => (404, b"not found".to_vec()),
+                };
+                let _ = write!(
+                    s,
+                    "HTTP/1.1 {status} X\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
+                    body.len()
+                );
+                if method != "HEAD" {
+                    let _ = s.write_all(&body);
+                }
+            }
+        });
+        format!("http://{addr}")
+    }
+
     fn reply(status: u16, body: &str) -> (u16, Vec<u8>, Option<usize>) {
         (status, body.as_bytes().to_vec(), None)
     }

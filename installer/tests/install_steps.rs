@@ -276,3 +276,35 @@ fn the_device_check_catches_a_foreign_device() {
     assert!(steps::is_plan_device(&c.plan, &own.partitions[0].dev));
     assert!(!steps::is_plan_device(&c.plan, &format!("{}9", own.dev)));
 }
+
+#[test]
+fn http_base_image_is_downloaded_onto_the_target_and_removed() {
+    let c = cases().into_iter().next().expect("an example");
+    let env = Env::new(
+        "/target",
+        tandem::exec::medium::BaseImage::Http {
+            url: "http://10.0.2.2:8000/base.squashfs".into(),
+            size: 123,
+        },
+    );
+    let lines: Vec<String> = steps::system(&c.plan, &env)
+        .iter()
+        .map(|s| match &s.action {
+            Action::Run(cmd) => cmd.display(),
+            Action::Tandem(t) => t.to_string(),
+        })
+        .collect();
+    let dl = "/target/var/tmp/tandem-base.squashfs";
+    assert_eq!(
+        lines[0],
+        format!(
+            "download http://10.0.2.2:8000/base.squashfs (123 bytes) to {} on the target",
+            steps::BASE_DOWNLOAD
+        )
+    );
+    assert_eq!(
+        lines[1],
+        format!("unsquashfs -f -no-progress -d /target {dl}")
+    );
+    assert_eq!(lines[2], format!("rm -f {dl}"));
+}

@@ -134,12 +134,22 @@ impl Medium {
         base: &BaseImage,
         runner: &mut Runner,
     ) -> Result<Vec<DebToInstall>> {
-        let installed = packages::installed(&self.base_status(base, runner)?);
         let wanted: Vec<(String, String)> = plan
             .packages
             .iter()
             .map(|p| (p.name.clone(), p.why.clone()))
             .collect();
+        self.debs_wanted(&wanted, base, runner)
+    }
+
+    /// The .debs that complete `wanted` (name, why) on top of the base image.
+    pub fn debs_wanted(
+        &self,
+        wanted: &[(String, String)],
+        base: &BaseImage,
+        runner: &mut Runner,
+    ) -> Result<Vec<DebToInstall>> {
+        let installed = packages::installed(&self.base_status(base, runner)?);
         if wanted.iter().all(|(n, _)| installed.contains(n)) {
             return Ok(vec![]);
         }
@@ -162,7 +172,7 @@ impl Medium {
                 (http_index(&repo)?, repo)
             }
         };
-        let chosen = packages::resolve(&wanted, &installed, &packages::parse_index(&index))?;
+        let chosen = packages::resolve(wanted, &installed, &packages::parse_index(&index))?;
         Ok(packages::debs(&repo, &chosen))
     }
 }
@@ -189,4 +199,161 @@ fn http_index(repo: &str) -> Result<String> {
         MAX_INDEX_BYTES,
         HTTP_PATIENCE,
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A medium laid out like the PXE directory, served on 127.0.0.1.
+    fn http_medium(name: &str) -> (std::path::PathBuf, String) {
+        let dir = std::env::temp_dir().join(format!("tandem-medium-{name}-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        let pool = dir.join("repo/pool/main/h/htop");
+        std::fs::create_dir_all(&pool).unwrap();
+        std::fs::create_dir_all(dir.join("repo/dists/trixie/main/binary-amd64")).unwrap();
+        std::fs::write(dir.join("base.squashfs"), vec![7u8; 4096]).unwrap();
+        std::fs::write(
+            dir.join("base.status"),
+            "Package: libc6\nStatus: install ok installed\n\nPackage: mdadm\nStatus: install ok installed\n",
+        )
+        .unwrap();
+        std::fs::write(
+            dir.join("repo/tandem-manifest.json"),
+            r#"{"suite":"trixie","component":"main","architecture":"amd64"}"#,
+        )
+        .unwrap();
+        let deb = b"!<arch>\nnot really a deb".to_vec();
+        std::fs::write(pool.join("htop_3.4.1-1_amd64.deb"), &deb).unwrap();
+        let sha = String::from_utf8(
+            std::process::Command::new("sha256sum")
+                .arg(pool.join("htop_3.4.1-1_amd64.deb"))
+                .output()
+                .unwrap()
+                .stdout,
+        )
+        .unwrap();
+        std::fs::write(
+            dir.join("repo/dists/trixie/main/binary-amd64/Packages"),
+            format!(
+                "Package: htop\nVersion: 3.4.1-1\nDepends: libc6\n\
+                 Filename: pool/main/h/htop/htop_3.4.1-1_amd64.deb\nSize: {}\nSHA256: {}\n",
+                deb.len(),
+                &sha[..64]
+            ),
+        )
+        .unwrap();
+        let url = crate::http::tests::serve_dir(dir.clone());
+        (dir, url)
+    }
+
+    fn want(names: &[&str]) -> Vec<(String, String)> {
+        names
+            .iter()
+            .map(|n| (n.to_string(), "plan".into()))
+            .collect()
+    }
+
+    #[test]
+    fn choice_of_medium() {
+        assert_eq!(
+            Medium::choose(None, None),
+            Medium::Local(PathBuf::from(MEDIUM))
+        );
+        assert_eq!(
+            Medium::choose(None, Some("http://10.0.2.2:8000/")),
+            Medium::Http("http://10.0.2.2:8000".into())
+        );
+        assert_eq!(
+            Medium::choose(Some("/mnt/m"), Some("http://x")),
+            Medium::Local(PathBuf::from("/mnt/m"))
+        );
+    }
+
+    #[test]
+    fn http_medium_resolves_before_anything_is_written() {
+        let (dir, url) = http_medium("ok");
+        let m = Medium::choose(Some(&url), None);
+        let base = m.base_image().unwrap();
+        assert_eq!(
+            base,
+            BaseImage::Http {
+                url: format!("{url}/base.squashfs"),
+                size: 4096
+            }
+        );
+        let mut r = Runner::unlogged();
+        // mdadm is in the base: nothing to download.
+        assert!(m
+            .debs_wanted(&want(&["mdadm"]), &base, &mut r)
+            .unwrap()
+            .is_empty());
+        let debs = m
+            .debs_wanted(&want(&["htop", "mdadm"]), &base, &mut r)
+            .unwrap();
+        assert_eq!(debs.len(), 1);
+        assert_eq!(
+            debs[0].from,
+            format!("{url}/repo/pool/main/h/htop/htop_3.4.1-1_amd64.deb")
+        );
+        let e = m
+            .debs_wanted(&want(&["nosuch"]), &base, &mut r)
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("nosuch (plan) is neither"), "{e}");
+
+        // The download is checked against the index: size here, SHA256 by check_sums.
+        let d = &debs[0];
+        let dest = dir.join("got.deb");
+        crate::http::download("htop", &d.from, &dest, d.size.unwrap(), HTTP_PATIENCE).unwrap();
+        let sum = String::from_utf8(
+            std::process::Command::new("sha256sum")
+                .arg(&dest)
+                .output()
+                .unwrap()
+                .stdout,
+        )
+        .unwrap();
+        let sum = sum.replace(
+            &dest.display().to_string(),
+            &format!("/t/{}", d.file_name()),
+        );
+        packages::check_sums(&debs, &sum).unwrap();
+        std::fs::write(
+            dir.join("repo/pool/main/h/htop/htop_3.4.1-1_amd64.deb"),
+            b"!<arch>\nnot really a deX",
+        )
+        .unwrap();
+        crate::http::download("htop", &d.from, &dest, d.size.unwrap(), HTTP_PATIENCE).unwrap();
+        let sum = String::from_utf8(
+            std::process::Command::new("sha256sum")
+                .arg(&dest)
+                .output()
+                .unwrap()
+                .stdout,
+        )
+        .unwrap()
+        .replace(
+            &dest.display().to_string(),
+            &format!("/t/{}", d.file_name()),
+        );
+        let e = packages::check_sums(&debs, &sum).unwrap_err().to_string();
+        assert!(
+            e.starts_with("package htop 3.4.1-1: SHA256 mismatch"),
+            "{e}"
+        );
+        std::fs::remove_dir_all(dir).unwrap();
+    }
+
+    #[test]
+    fn http_medium_without_base_image_is_refused() {
+        let (dir, url) = http_medium("nobase");
+        std::fs::remove_file(dir.join("base.squashfs")).unwrap();
+        let e = Medium::Http(url.clone()).base_image().unwrap_err();
+        assert_eq!(
+            format!("{e:#}"),
+            format!("fetching the base image from {url}/base.squashfs: HTTP 404")
+        );
+        std::fs::remove_dir_all(dir).unwrap();
+    }
 }

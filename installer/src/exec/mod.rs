@@ -122,6 +122,8 @@ pub fn install_command(a: InstallArgs) -> Result<()> {
         }
     };
     println!("answer: {}", found.origin);
+    let medium = medium::Medium::choose(a.medium.as_deref(), places.cmdline.media.as_deref());
+    println!("medium: {}", medium.describe());
     let inv = match inv {
         Some(i) => i,
         None => inventory()?,
@@ -154,8 +156,6 @@ pub fn install_command(a: InstallArgs) -> Result<()> {
     // check_for_install refused "generate": every secret is in the answer.
     let secrets = render::Secrets::from_answer(answer, |_| String::new());
     let files = render::all(answer, &plan, &secrets);
-    let medium = medium::Medium::choose(a.medium.as_deref(), places.cmdline.media.as_deref());
-    println!("medium: {}", medium.describe());
     let mut probe = runner::Runner::unlogged();
     let checked = medium.base_image().and_then(|base| {
         let debs = medium.debs_for(&plan, &base, &mut probe)?;
