@@ -145,7 +145,7 @@ pub fn locate(p: &Places) -> Result<Option<Found>> {
         }));
     }
     if p.label_device.exists() {
-        return read_labelled(&p.label_device).map(Some);
+        return read_labelled(&p.label_device);
     }
     Ok(None)
 }
@@ -171,8 +171,11 @@ pub fn fetch_http(url: &str, token: Option<&str>, patience: Duration) -> Result<
     crate::http::get_text("the answer", url, token, MAX_ANSWER_BYTES, patience)
 }
 
-/// Mounts the TANDEM partition read-only just long enough to read answer.toml.
-fn read_labelled(dev: &Path) -> Result<Found> {
+/// Mounts the TANDEM partition read-only just long enough to read answer.toml. Without
+/// one there it names no answer: the Tandem ISO itself carries the label TANDEM (its
+/// embedded answer is /tandem/answer.toml, found above), so a CD or USB boot always has
+/// such a device.
+fn read_labelled(dev: &Path) -> Result<Option<Found>> {
     let mnt = std::env::temp_dir().join(format!("tandem-answer.{}", std::process::id()));
     std::fs::create_dir_all(&mnt)?;
     let mut runner = crate::exec::runner::Runner::unlogged();
@@ -184,15 +187,19 @@ fn read_labelled(dev: &Path) -> Result<Found> {
         &mnt.display().to_string(),
     ]))?;
     let path = mnt.join("answer.toml");
+    let present = path.exists();
     let text = std::fs::read_to_string(&path);
     let _ = runner.run(&crate::exec::runner::Cmd::new("umount").arg(mnt.display().to_string()));
     let _ = std::fs::remove_dir(&mnt);
+    if !present {
+        return Ok(None);
+    }
     let text = text.with_context(|| format!("reading answer.toml on {dev_s}"))?;
-    Ok(Found {
+    Ok(Some(Found {
         origin: Origin::Partition(dev.to_path_buf()),
         name: format!("{dev_s}:answer.toml"),
         text,
-    })
+    }))
 }
 
 #[cfg(test)]
