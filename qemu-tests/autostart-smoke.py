@@ -3,7 +3,8 @@
   embedded  an ISO with an embedded answer (2 blank virtio disks, RAID1) installs by itself
             and reboots;
   pxe       a PXE boot with answers/<mac>.toml installs from tandem.media= (no CD);
-  broken    an embedded answer that does not validate (raid6 on 3 disks): the error, the
+  broken    an embedded answer that does not fit the machine (4 disks wanted, 3 present;
+            embed-answer refuses answers that are invalid on their own): the error, the
             FAILED line, a root shell, and the disks byte for byte as before.
   qemu-tests/autostart-smoke.py --image build/image [--work build/autostart] [embedded pxe broken]
 """
@@ -120,7 +121,7 @@ def pxe(a, work):
 
 
 def broken(a, work):
-    iso = embed(a.image, answer(level="raid6", count=3), work, "broken")
+    iso = embed(a.image, answer(level="raid6", count=4), work, "broken")
     ds = disks(work, 3)
     refs = [tvm.new_disk(os.path.join(work, f"ref{i}.qcow2"), "10G") for i in range(3)]
     vm = tvm.VM("auto-broken", work, ds, nics=[{"mac": MAC}], cdrom=iso, boot="d")
