@@ -142,7 +142,9 @@ pub fn locate(p: &Places) -> Result<Option<Found>> {
         }));
     }
     if p.label_device.exists() {
-        return read_labelled(&p.label_device).map(Some);
+        // The boot medium itself carries the label TANDEM (the ISO's volume id, also on a
+        // USB stick it was written to), without answer.toml: no answer there.
+        return read_labelled(&p.label_device);
     }
     Ok(None)
 }
@@ -207,8 +209,9 @@ pub fn fetch_http(url: &str, token: Option<&str>, patience: Duration) -> Result<
     }
 }
 
-/// Mounts the TANDEM partition read-only just long enough to read answer.toml.
-fn read_labelled(dev: &Path) -> Result<Found> {
+/// Mounts the TANDEM partition read-only just long enough to read answer.toml; None if it
+/// has none.
+fn read_labelled(dev: &Path) -> Result<Option<Found>> {
     let mnt = std::env::temp_dir().join(format!("tandem-answer.{}", std::process::id()));
     std::fs::create_dir_all(&mnt)?;
     let mut runner = crate::exec::runner::Runner::unlogged();
@@ -220,15 +223,19 @@ fn read_labelled(dev: &Path) -> Result<Found> {
         &mnt.display().to_string(),
     ]))?;
     let path = mnt.join("answer.toml");
-    let text = std::fs::read_to_string(&path);
+    let text = if path.exists() {
+        std::fs::read_to_string(&path).map(Some)
+    } else {
+        Ok(None)
+    };
     let _ = runner.run(&crate::exec::runner::Cmd::new("umount").arg(mnt.display().to_string()));
     let _ = std::fs::remove_dir(&mnt);
     let text = text.with_context(|| format!("reading answer.toml on {dev_s}"))?;
-    Ok(Found {
+    Ok(text.map(|text| Found {
         origin: Origin::Partition(dev.to_path_buf()),
         name: format!("{dev_s}:answer.toml"),
         text,
-    })
+    }))
 }
 
 #[cfg(test)]
