@@ -201,7 +201,9 @@ def run(ctx, tandem_bin=None):
         log(f"wizard answered in {t_wizard:.0f} s ({k.keystrokes} keystrokes, "
             f"{len(k.screens)} screens); installing")
         con.expect(re.escape(f"answer: the wizard (saved to {SAVED})"), 120)
-        con.expect("TANDEM-RESULT ", 5400)
+        seen = con.expect(r"TANDEM-RESULT |WIZ-EXIT=\d+", 5400)
+        if "WIZ-EXIT=" in seen[-12:]:
+            raise AssertionError("tandem install ended without a result:\n" + seen[-3000:])
         line = con.expect("\n", 60)
         res = tvm.tandem_result("TANDEM-RESULT " + line)
         assert res is not None, f"unreadable result line: {line!r}"
