@@ -162,7 +162,7 @@ def drive_wizard(k):
     return shown
 
 
-def run(ctx, tandem_bin=None):
+def run(ctx, tandem_bin=None, medium=None):
     work = ctx.work
     os.makedirs(work, exist_ok=True)
     register = getattr(ctx, "vm", lambda v: v)
@@ -174,6 +174,9 @@ def run(ctx, tandem_bin=None):
         share = os.path.join(work, "share")
         os.makedirs(share, exist_ok=True)
         shutil.copy(tandem_bin, os.path.join(share, "tandem"))
+        if medium:
+            # Hard links: 9p shows a symlink as a symlink, which would point nowhere.
+            shutil.copytree(medium, os.path.join(share, "medium"), copy_function=os.link)
         extra = ["-virtfs", f"local,path={share},mount_tag=h,security_model=none,readonly=on"]
 
     vm = register(tvm.VM("wizard", work, disks, nics, firmware="bios", cdrom=ctx.iso,
@@ -192,7 +195,8 @@ def run(ctx, tandem_bin=None):
         assert rc == 0, "this ISO carries an answer; the wizard test needs one without"
         # The terminal a person on a serial line has: vt100, 80x24, echo on.
         con = vm.console
-        con.sendline("export TERM=vt100; stty sane rows 24 cols 80; tandem install; "
+        install = "tandem install" + (" --medium /mnt/h/medium" if medium else "")
+        con.sendline(f"export TERM=vt100; stty sane rows 24 cols 80; {install}; "
                      "echo WIZ-EXIT=$?")
         k = Keys(con)
         t0 = time.time()
@@ -271,12 +275,14 @@ def main():
     ap.add_argument("--iso", required=True)
     ap.add_argument("--work", default="build/e2e-wizard")
     ap.add_argument("--tandem", help="installer binary to use instead of the image's (9p)")
+    ap.add_argument("--medium", help="with --tandem: a medium directory (base.squashfs, repo/) "
+                    "to install from instead of the image's")
     a = ap.parse_args()
     work = os.path.abspath(a.work)
     shutil.rmtree(work, ignore_errors=True)
     ctx = StandaloneCtx(work, os.path.abspath(a.iso))
     t = time.time()
-    run(ctx, a.tandem and os.path.abspath(a.tandem))
+    run(ctx, a.tandem and os.path.abspath(a.tandem), a.medium and os.path.abspath(a.medium))
     ctx.fields["wall_s"] = round(time.time() - t)
     with open(os.path.join(work, "results.json"), "w") as f:
         json.dump(ctx.fields, f, indent=2)
