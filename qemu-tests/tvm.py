@@ -174,6 +174,18 @@ class Console:
                                        + self.buf[-3000:].decode(errors="replace"))
                 self.lock.wait(min(left, 1.0))
 
+    def settle(self, quiet=1.5, timeout=60):
+        """Everything the guest prints until it has been quiet for `quiet` seconds (a screen
+        being drawn); consumed like a match."""
+        end = time.time() + timeout
+        with self.lock:
+            while True:
+                n = len(self.buf)
+                self.lock.wait(quiet)
+                if len(self.buf) == n or time.time() > end or self.closed:
+                    seen, self.buf = self.buf, b""
+                    return seen.decode(errors="replace")
+
     def send(self, text):
         self.s.sendall(text.encode())
 

@@ -15,8 +15,10 @@ use std::process::ExitCode;
     about = "Turns bare metal into a Proxmox VE HA node"
 )]
 struct Cli {
+    /// Without a command, on a console: `install`, always asking for the typed
+    /// confirmation (the wizard when no answer is found anywhere).
     #[command(subcommand)]
-    command: Command,
+    command: Option<Command>,
 }
 
 #[derive(Subcommand)]
@@ -178,7 +180,10 @@ pub fn main() -> ExitCode {
 }
 
 fn run(cli: Cli) -> Result<()> {
-    match cli.command {
+    let Some(command) = cli.command else {
+        return bare();
+    };
+    match command {
         Command::Validate {
             answer,
             hardware,
@@ -271,6 +276,21 @@ fn run(cli: Cli) -> Result<()> {
         Command::Detect(args) => detect(args),
         Command::Install(args) => crate::exec::install_command(args),
     }
+}
+
+/// Plain `tandem`: a person at the console wants to install; anything else gets the help.
+fn bare() -> Result<()> {
+    use clap::{Args, CommandFactory, FromArgMatches};
+    use std::io::IsTerminal;
+    if !std::io::stdin().is_terminal() {
+        Cli::command().print_help()?;
+        return Err(InputError::Other("\nno command given".into()).into());
+    }
+    let m = crate::exec::InstallArgs::augment_args(clap::Command::new("tandem"))
+        .try_get_matches_from(["tandem"])?;
+    let mut args = crate::exec::InstallArgs::from_arg_matches(&m)?;
+    args.always_confirm = true;
+    crate::exec::install_command(args)
 }
 
 fn esp_sync(source: &Path, list: &Path, by_uuid: &Path, quiet: bool) -> Result<()> {

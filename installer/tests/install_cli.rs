@@ -101,3 +101,17 @@ fn no_answer_anywhere_and_no_console_says_how_to_give_one() {
     assert_eq!(out.status.code(), Some(2), "{stderr}");
     assert!(stderr.contains("no answer file"), "{stderr}");
 }
+
+#[test]
+fn plain_tandem_without_a_console_prints_the_help_and_installs_nothing() {
+    let out = tandem()
+        .stdin(std::process::Stdio::null())
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{stdout}{stderr}");
+    assert!(stdout.contains("Usage: tandem"), "{stdout}");
+    assert!(stderr.contains("no command given"), "{stderr}");
+    assert!(!stdout.contains("answer:"), "{stdout}");
+}

@@ -33,7 +33,13 @@ pub struct Executor<'a> {
     /// Array device → md UUID, read back after creation for mdadm.conf.
     array_uuids: Vec<(String, String)>,
     started: Instant,
+    /// An answer given in the wizard: kept on the installed system (mode 0600, it holds
+    /// the password hash) as the record of what was installed and for a reinstall.
+    pub wizard_answer: Option<PathBuf>,
 }
+
+/// Where the installed system keeps the answer the wizard made.
+pub const KEPT_ANSWER: &str = "/root/tandem-answer.toml";
 
 /// What a finished (or failed) install reports.
 #[derive(Debug, Serialize)]
@@ -77,6 +83,7 @@ impl<'a> Executor<'a> {
             mdstat: String::new(),
             array_uuids: Vec::new(),
             started: Instant::now(),
+            wizard_answer: None,
         }
     }
 
@@ -405,6 +412,15 @@ impl<'a> Executor<'a> {
         std::fs::write(dir.join("phases.json"), phases)?;
         self.runner.note("log copied to the installed system");
         copy_log(&self.runner, &dir)?;
+        if let Some(src) = &self.wizard_answer {
+            let text = std::fs::read_to_string(src)
+                .with_context(|| format!("reading {}", src.display()))?;
+            let dst = self.target_path(KEPT_ANSWER);
+            crate::answer::write_private(&dst, &text)
+                .with_context(|| format!("writing {}", dst.display()))?;
+            self.runner
+                .note(&format!("the wizard's answer kept as {KEPT_ANSWER}"));
+        }
         Ok(())
     }
 

@@ -62,6 +62,10 @@ pub struct InstallArgs {
     /// Where the new system is assembled.
     #[arg(long, default_value = "/target", hide = true)]
     pub target: PathBuf,
+    /// Ask for the typed confirmation even for an unattended answer (plain `tandem`, typed
+    /// by a person, never installs without one).
+    #[arg(skip)]
+    pub always_confirm: bool,
 }
 
 /// `tandem install`.
@@ -103,6 +107,13 @@ pub fn install_command(a: InstallArgs) -> Result<()> {
                 .into());
             };
             confirmed = typed;
+            // A DRBD peer's secret is left as "generate" by the wizard: made here, into
+            // the saved file, which is then what the peer is installed with.
+            for line in crate::prepare::prepare_files(std::slice::from_ref(&path), None)? {
+                if !line.ends_with("nothing to prepare") {
+                    println!("{line}");
+                }
+            }
             let text = std::fs::read_to_string(&path)
                 .with_context(|| format!("reading {}", path.display()))?;
             locate::Found {
@@ -192,7 +203,7 @@ pub fn install_command(a: InstallArgs) -> Result<()> {
         found.origin,
         locate::Origin::KernelCmdline(_) | locate::Origin::Embedded(_)
     );
-    if !a.yes && !unattended && !confirmed {
+    if !a.yes && (a.always_confirm || !unattended) && !confirmed {
         confirm(&plan, &inv)?;
     }
 
@@ -211,6 +222,9 @@ pub fn install_command(a: InstallArgs) -> Result<()> {
     runner.note(&format!("answer: {}", found.origin));
     let progress = progress::Progress::new(a.progress, script.len());
     let mut ex = install::Executor::new(answer, &plan, env, PathBuf::from("/"), runner, progress);
+    if let locate::Origin::Wizard(p) = &found.origin {
+        ex.wizard_answer = Some(p.clone());
+    }
     match ex.run(&script) {
         Ok(()) => {
             ex.progress.clear();

@@ -8,6 +8,7 @@ use crate::answer::{Answer, Issue};
 use crate::hardware::Inventory;
 use anyhow::Result;
 use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, Ordering};
 use wizard::{Services, Wizard};
 
 /// The validator, on the machine the wizard runs for.
@@ -50,9 +51,25 @@ pub fn ask(inv: &Inventory, save_answer: Option<PathBuf>) -> Result<Option<(Path
             );
         }
         let _ = dialoguer::console::Term::stderr().show_cursor();
-        eprintln!("\n{}", term::Aborted);
+        // After the wizard (`tandem install` goes on to write the disks) "nothing written"
+        // would be a lie: an interrupt is then only an interrupt.
+        if ASKING.load(Ordering::SeqCst) {
+            eprintln!("\n{}", term::Aborted);
+        } else {
+            eprintln!("\ntandem: interrupted");
+        }
         std::process::exit(130);
     })?;
+    ASKING.store(true, Ordering::SeqCst);
+    let asked = ask_and_save(inv, save_answer);
+    ASKING.store(false, Ordering::SeqCst);
+    asked
+}
+
+/// True while the wizard is asking (nothing written yet).
+static ASKING: AtomicBool = AtomicBool::new(false);
+
+fn ask_and_save(inv: &Inventory, save_answer: Option<PathBuf>) -> Result<Option<(PathBuf, bool)>> {
     let mut w = Wizard::new(inv, services(), save_answer);
     let mut saved = None;
     loop {
