@@ -110,7 +110,7 @@ pub fn parse_drbdadm_version(text: &str) -> Option<UtilsDrbd> {
 /// module. Ok is a line for the log; Err the message that stops the unit.
 pub fn check_versions(
     kernel: &KernelDrbd,
-    utils: &UtilsDrbd,
+    utils: Option<&UtilsDrbd>,
     has_84: bool,
 ) -> Result<String, String> {
     let kmajor: String = kernel
@@ -123,12 +123,22 @@ pub fn check_versions(
                tree; Debian's drbd-utils 9 drives it through /usr/lib/drbd/drbdadm-84), or load \
                the DRBD module that matches drbd-utils";
     if kmajor == "8.4" && !has_84 {
+        // drbdadm 9 hands even --version to drbdadm-84, so without it there is no version.
         return Err(format!(
-            "the kernel's DRBD module is {} (API {}), but drbd-utils {} has no 8.4 front end \
+            "the kernel's DRBD module is {} (API {}), but drbd-utils{} has no 8.4 front end \
              (/usr/lib/drbd/drbdadm-84 is missing); {fix}",
-            kernel.version, kernel.api, utils.version
+            kernel.version,
+            kernel.api,
+            utils.map(|u| format!(" {}", u.version)).unwrap_or_default()
         ));
     }
+    let Some(utils) = utils else {
+        return Err(format!(
+            "the kernel's DRBD module is {} (API {}), but `drbdadm --version` reports no \
+             version: drbd-utils is missing or broken; {fix}",
+            kernel.version, kernel.api
+        ));
+    };
     if kernel.api != utils.api {
         return Err(format!(
             "the kernel's DRBD module is {} (API {}), but drbdadm {} speaks API {}: they \
@@ -330,10 +340,9 @@ fn versions(cx: &mut Ctx) -> Result<()> {
     let kernel =
         parse_proc_drbd(&proc).with_context(|| format!("/proc/drbd says no version: {proc:?}"))?;
     let (_, out) = cx.probe(Cmd::new("drbdadm").arg("--version"))?;
-    let utils = parse_drbdadm_version(&out)
-        .with_context(|| format!("drbdadm --version gave no DRBDADM_VERSION/API: {out:?}"))?;
+    let utils = parse_drbdadm_version(&out);
     let has_84 = Path::new("/usr/lib/drbd/drbdadm-84").exists();
-    match check_versions(&kernel, &utils, has_84) {
+    match check_versions(&kernel, utils.as_ref(), has_84) {
         Ok(line) => {
             cx.say(&line);
             Ok(())
@@ -479,15 +488,17 @@ fn start_one(cx: &mut Ctx, me: &str, r: &ResourceConfig) -> Result<()> {
     }
     let want_primary = r.dual_primary || r.first_node == me;
     if want_primary && s.role != "Primary" {
-        if s.local_disk == "UpToDate" {
+        // DRBD promotes a node with good data locally or, connected, at its peer (a
+        // SyncTarget reads what it still lacks from the peer).
+        if s.local_disk == "UpToDate" || (s.connected() && s.peer_disk == "UpToDate") {
             cx.run(drbdadm(["primary", name]))?;
             cx.say(&format!("{name}: Primary"));
         } else {
             cx.say(&format!(
-                "{name}: not promoting: local disk is {} (DRBD promotes only good data; it \
-                 stays Secondary until a resync completes, then start tandem-drbd.service \
-                 again)",
-                s.local_disk
+                "{name}: not promoting: local disk {}, peer disk {} (DRBD promotes only with \
+                 good data on one side; once the peer is back or a resync completes, restart \
+                 tandem-drbd.service)",
+                s.local_disk, s.peer_disk
             ));
         }
     }
@@ -627,20 +638,29 @@ mod tests {
                 api: 1
             }
         );
-        assert!(check_versions(&k, &u, true).is_ok());
-        let e = check_versions(&k, &u, false).unwrap_err();
+        assert!(check_versions(&k, Some(&u), true).is_ok());
+        let e = check_versions(&k, Some(&u), false).unwrap_err();
         assert!(e.contains("drbdadm-84 is missing"), "{e}");
         let nine = UtilsDrbd {
             version: "9.22.0".into(),
             api: 2,
         };
-        let e = check_versions(&k, &nine, true).unwrap_err();
+        let e = check_versions(&k, Some(&nine), true).unwrap_err();
         assert!(e.contains("API 1") && e.contains("API 2"), "{e}");
         let k9 = KernelDrbd {
             version: "9.2.12".into(),
             api: 2,
         };
-        assert!(check_versions(&k9, &nine, false).is_ok());
+        assert!(check_versions(&k9, Some(&nine), false).is_ok());
+        // What drbd-utils 9 does without drbdadm-84: even --version fails.
+        let e = check_versions(&k, None, false).unwrap_err();
+        assert!(
+            e.contains("8.4.11") && e.contains("drbdadm-84 is missing"),
+            "{e}"
+        );
+        assert!(check_versions(&k9, None, false)
+            .unwrap_err()
+            .contains("no version"));
     }
 
     #[test]

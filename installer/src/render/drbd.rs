@@ -170,9 +170,15 @@ pub fn resource(r: &PlannedDrbd, secret: &str) -> String {
     }
     let _ = writeln!(o, "\t}}");
     let _ = writeln!(o, "\thandlers {{");
+    // drbd-utils' notify-split-brain.sh mails root and fails (exit 127) where no `mail`
+    // is installed, as on a Tandem node (seen in the QEMU pair): the journal always gets
+    // the event, root's mail too when a mailer exists.
     let _ = writeln!(
         o,
-        "\t\tsplit-brain \"/usr/lib/drbd/notify-split-brain.sh root\";"
+        "\t\tsplit-brain \"logger -p daemon.crit -t drbd \\\"split brain on resource {}: see \
+         docs/operations.md\\\"; if [ -x /usr/bin/mail ]; then \
+         /usr/lib/drbd/notify-split-brain.sh root; fi\";",
+        r.name
     );
     if matches!(
         r.fencing,
