@@ -61,11 +61,13 @@ def figure(name, value):
 def firstboot():
     for n in ("alpha", "beta"):
         rpc(n, "rm -f /tmp/ds.log; (setsid tandem drbd-start >/tmp/ds.log 2>&1; echo EXIT $? >>/tmp/ds.log) </dev/null >/dev/null 2>&1 &")
+    # Both runs end before either node's state is judged: the second node promotes later.
     for n in ("alpha", "beta"):
         start = time.time()
         while "EXIT" not in out(n, "cat /tmp/ds.log"):
             assert time.time() - start < 900, out(n, "cat /tmp/ds.log")
             time.sleep(2)
+    for n in ("alpha", "beta"):
         log = out(n, "cat /tmp/ds.log")
         print(f"--- {n}: drbd-start\n{log}")
         assert "EXIT 0" in log, f"{n}: drbd-start failed"

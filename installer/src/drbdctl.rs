@@ -239,11 +239,14 @@ pub enum InitialSync {
 
 /// `fresh`: this node's metadata was created by `drbd-start` on a volume the installer
 /// made empty (marker). `gi`: this node's generation identifiers.
+/// The other node only needs its own marker: the first node may already have sent the new
+/// UUID (so this node's identifiers are no longer just-created by the time it looks: a race
+/// seen in the QEMU pair), and DRBD's kernel accepts the skip here only if this node's
+/// metadata was just-created when it arrived.
 pub fn initial_sync(r: &ResourceConfig, me: &str, fresh: bool, gi: Option<Gi>) -> InitialSync {
-    let new = fresh && gi.is_some_and(|g| g.just_created());
-    if new && r.first_node == me {
+    if r.first_node == me && fresh && gi.is_some_and(|g| g.just_created()) {
         InitialSync::SkipHere
-    } else if new {
+    } else if r.first_node != me && fresh {
         InitialSync::PeerSkips
     } else {
         InitialSync::Operator(format!(
@@ -703,6 +706,15 @@ mod tests {
             initial_sync(&res("alpha"), "beta", true, new),
             InitialSync::PeerSkips
         );
+        // The first node's new UUID may already have arrived.
+        assert_eq!(
+            initial_sync(&res("alpha"), "beta", true, old),
+            InitialSync::PeerSkips
+        );
+        assert!(matches!(
+            initial_sync(&res("alpha"), "beta", false, new),
+            InitialSync::Operator(_)
+        ));
         // No installer marker: the device may hold data.
         assert!(matches!(
             initial_sync(&res("alpha"), "alpha", false, new),
