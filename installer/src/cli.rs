@@ -105,6 +105,24 @@ enum Command {
     },
     /// Show the machine's disks, NICs and firmware as the installer sees them. Reads only.
     Detect(DetectArgs),
+    /// Bring this node's DRBD resources up (tandem-drbd.service, every boot): module and
+    /// drbd-utils checked, metadata on first boot, initial sync skipped for brand-new
+    /// disks, Primary, the VG on top. Logs to /var/log/tandem/drbd-start.log.
+    DrbdStart {
+        #[arg(long, default_value = crate::drbdctl::CONFIG)]
+        config: PathBuf,
+        #[arg(long, default_value = crate::drbdctl::STATE_DIR)]
+        state_dir: PathBuf,
+        #[arg(long, default_value = crate::drbdctl::LOG)]
+        log: PathBuf,
+    },
+    /// Take this node's DRBD resources down cleanly (tandem-drbd.service at shutdown).
+    DrbdStop {
+        #[arg(long, default_value = crate::drbdctl::CONFIG)]
+        config: PathBuf,
+        #[arg(long, default_value = crate::drbdctl::LOG)]
+        log: PathBuf,
+    },
     /// Install this machine from an answer file: validates everything first, then
     /// partitions, RAID, LVM, the base system and packages from the medium, configs, GRUB.
     Install(crate::exec::InstallArgs),
@@ -275,6 +293,12 @@ fn run(cli: Cli) -> Result<()> {
         }
         Command::Detect(args) => detect(args),
         Command::Install(args) => crate::exec::install_command(args),
+        Command::DrbdStart {
+            config,
+            state_dir,
+            log,
+        } => crate::drbdctl::start(&config, &state_dir, &log),
+        Command::DrbdStop { config, log } => crate::drbdctl::stop(&config, &log),
     }
 }
 
@@ -480,12 +504,54 @@ pub fn validate_answers(
             }
         }
     }
+    all.extend(cross_node_diagnostics(path));
     if all.is_empty() {
         return Ok(loaded);
     }
     all.sort_by_key(|d| (d.line, d.column));
     all.dedup();
     Err(InputError::Answer(Diagnostics(all)).into())
+}
+
+/// What the nodes of one cluster file must agree on (DRBD peers), each node resolved with
+/// its overrides, whichever node this validation is for. A node that does not resolve is
+/// left to the per-node checks.
+fn cross_node_diagnostics(path: &Path) -> Vec<answer::Diagnostic> {
+    let Ok(text) = std::fs::read_to_string(path) else {
+        return vec![];
+    };
+    let Ok(doc) = answer::Document::parse(&path.display().to_string(), &text) else {
+        return vec![];
+    };
+    let mut nodes = Vec::new();
+    for n in doc.node_names() {
+        let hint = NodeHint {
+            name: Some(n.clone()),
+            macs: vec![],
+        };
+        match doc.resolve(&hint) {
+            Ok(l) => nodes.push((n, l)),
+            Err(_) => return vec![],
+        }
+    }
+    let answers: Vec<(String, answer::Answer)> = nodes
+        .iter()
+        .map(|(n, l)| (n.clone(), l.answer.clone()))
+        .collect();
+    crate::validate::drbd_across_nodes(&answers)
+        .into_iter()
+        .flat_map(|(j, issue)| {
+            let (name, l) = &nodes[j];
+            l.map
+                .diagnostics(vec![issue])
+                .0
+                .into_iter()
+                .map(move |mut d| {
+                    d.message = format!("node {name}: {}", d.message);
+                    d
+                })
+        })
+        .collect()
 }
 
 pub fn read_inventory(path: &Path) -> Result<Inventory> {

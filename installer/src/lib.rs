@@ -8,6 +8,7 @@ pub mod answer;
 pub mod base64;
 pub mod calendar;
 pub mod cli;
+pub mod drbdctl;
 pub mod exec;
 pub mod hardware;
 pub mod http;

@@ -614,6 +614,17 @@ pub fn configure(answer: &Answer, files: &[RenderedFile], env: &Env) -> Vec<Step
         v.push(task(Phase::Configure, Task::Write(f)));
     }
     v.push(task(Phase::Configure, Task::CopyInstaller));
+    if files.iter().any(|f| f.path == render::drbd::UNIT_PATH) {
+        // tandem drbd-start brings DRBD up at boot; drbd-utils' own starter would race it.
+        v.push(run(
+            Phase::Configure,
+            chroot(env, "systemctl").args(["enable", "tandem-drbd.service"]),
+        ));
+        v.push(run(
+            Phase::Configure,
+            chroot(env, "systemctl").args(["disable", "drbd.service"]),
+        ));
+    }
     v
 }
 

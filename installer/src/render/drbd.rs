@@ -4,6 +4,7 @@
 
 use super::{RenderedFile, Secrets, HEADER};
 use crate::answer::{enum_name, DrbdFencing, MIB};
+use crate::drbdctl;
 use crate::plan::{Plan, PlannedDrbd};
 use std::fmt::Write as _;
 use std::net::IpAddr;
@@ -22,7 +23,79 @@ pub fn files(plan: &Plan, secrets: &Secrets) -> Vec<RenderedFile> {
             resource(r, secrets.drbd(&r.name)),
         ));
     }
+    if let Some(cfg) = node_config(plan) {
+        let json = serde_json::to_string_pretty(&cfg).unwrap_or_default();
+        v.push(RenderedFile::new(drbdctl::CONFIG, format!("{json}\n")));
+    }
+    // The first-boot marker: this backing volume is made empty by this install, so
+    // `tandem drbd-start` may create DRBD metadata on it and, with the peer's agreement
+    // through DRBD, skip the initial sync. A /dev path backing gets none: it may hold data.
+    for r in plan.drbd.iter().filter(|r| r.volume.is_some()) {
+        v.push(RenderedFile::new(
+            format!("{}/{}.new", drbdctl::STATE_DIR, r.name),
+            format!(
+                "{} was created empty by tandem install; tandem drbd-start creates the DRBD \
+                 metadata of {} on it at first boot and removes this file.\n",
+                r.disk, r.name
+            ),
+        ));
+    }
+    v.push(RenderedFile::new(UNIT_PATH, UNIT.to_string()));
     v
+}
+
+/// The unit that runs `tandem drbd-start` at every boot, in place of drbd-utils'
+/// drbd.service (the installer disables that one: two starters would race).
+pub const UNIT_PATH: &str = "/etc/systemd/system/tandem-drbd.service";
+pub const UNIT: &str = "# Written by Tandem.
+[Unit]
+Description=Tandem: DRBD resources up (module check, first-boot metadata and initial sync skip, Primary, LVM)
+Documentation=man:drbdadm(8)
+Wants=network-online.target
+After=network-online.target systemd-modules-load.service
+Before=pve-cluster.service pve-guests.service pve-storage.target
+Conflicts=drbd.service
+
+[Service]
+Type=oneshot
+RemainAfterExit=yes
+ExecStart=/usr/sbin/tandem drbd-start
+ExecStop=/usr/sbin/tandem drbd-stop
+# The first boot waits for the peer as long as it takes (a brand-new disk alone has
+# nothing to serve); later boots wait the resource's wfc-timeout.
+TimeoutStartSec=infinity
+TimeoutStopSec=120
+
+[Install]
+WantedBy=multi-user.target
+";
+
+/// What `tandem drbd-start` needs to know about this node's resources.
+pub fn node_config(plan: &Plan) -> Option<drbdctl::NodeConfig> {
+    let me = plan.node.clone()?;
+    let resources = plan
+        .drbd
+        .iter()
+        .map(|r| drbdctl::ResourceConfig {
+            name: r.name.clone(),
+            device: r.device.clone(),
+            disk: r.disk.clone(),
+            first_node: r.hosts.first().map(|h| h.name.clone()).unwrap_or_default(),
+            peer: r
+                .hosts
+                .iter()
+                .find(|h| h.name != me)
+                .map(|h| h.name.clone())
+                .unwrap_or_default(),
+            dual_primary: r.dual_primary,
+            lvm_vg: r.lvm_vg.clone(),
+            wfc_timeout: r.wfc_timeout,
+        })
+        .collect();
+    Some(drbdctl::NodeConfig {
+        node: me,
+        resources,
+    })
 }
 
 /// A rate in DRBD's units: whole MiB/s ("M") when at least 1 MiB/s, else KiB/s ("K").
@@ -97,9 +170,15 @@ pub fn resource(r: &PlannedDrbd, secret: &str) -> String {
     }
     let _ = writeln!(o, "\t}}");
     let _ = writeln!(o, "\thandlers {{");
+    // drbd-utils' notify-split-brain.sh mails root and fails (exit 127) where no `mail`
+    // is installed, as on a Tandem node (seen in the QEMU pair): the journal always gets
+    // the event, root's mail too when a mailer exists.
     let _ = writeln!(
         o,
-        "\t\tsplit-brain \"/usr/lib/drbd/notify-split-brain.sh root\";"
+        "\t\tsplit-brain \"logger -p daemon.crit -t drbd \\\"split brain on resource {}: see \
+         docs/operations.md\\\"; if [ -x /usr/bin/mail ]; then \
+         /usr/lib/drbd/notify-split-brain.sh root; fi\";",
+        r.name
     );
     if matches!(
         r.fencing,

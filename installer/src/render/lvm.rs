@@ -45,10 +45,17 @@ pub fn lvmlocal(plan: &Plan) -> RenderedFile {
          # never a DRBD backing volume.\n"
     );
     let _ = writeln!(o, "local {{\n}}\n");
-    let _ = writeln!(
-        o,
-        "devices {{\n\tglobal_filter = [ {} ]\n}}",
-        quoted.join(", ")
-    );
+    let _ = writeln!(o, "devices {{");
+    if !plan.drbd.is_empty() {
+        // The peer writes LVM metadata onto the DRBD device; LVM's hints (/run/lvm/hints)
+        // would keep saying the device holds no PV, and the peer's VG stayed invisible here
+        // (found in the QEMU pair). Without hints every command scans the few allowed devices.
+        let _ = writeln!(
+            o,
+            "\t# The peer changes LVM metadata on the DRBD devices: no cached hints."
+        );
+        let _ = writeln!(o, "\thints = \"none\"");
+    }
+    let _ = writeln!(o, "\tglobal_filter = [ {} ]\n}}", quoted.join(", "));
     RenderedFile::new(PATH, o)
 }

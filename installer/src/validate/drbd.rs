@@ -3,7 +3,7 @@
 
 use super::names::lvm_name_problem;
 use super::{join, static_addresses};
-use crate::answer::{Answer, DrbdProtocol, Issue, SyncRate};
+use crate::answer::{enum_name, Answer, DrbdProtocol, Issue, SyncRate};
 use std::collections::HashMap;
 
 /// The `secret` value `tandem prepare` replaces with a fresh random secret.
@@ -293,6 +293,129 @@ fn peer(a: &Answer, node: Option<usize>, out: &mut Vec<Issue>) {
             ),
         ));
     }
+}
+
+/// What must agree between the two nodes of one cluster file, each node's answer resolved
+/// with its overrides: peers whose net options or ports differ never connect (or, for the
+/// secret, fail authentication at every connect), which the seed found only at runtime.
+/// Returns (node index, issue) pairs; the issue's path is the key in that node's view, so
+/// it points at the node's override when the difference comes from there.
+pub fn across_nodes(nodes: &[(String, Answer)]) -> Vec<(usize, Issue)> {
+    let mut out = Vec::new();
+    let Some(((first_name, first), rest)) = nodes.split_first() else {
+        return out;
+    };
+    let empty = Vec::new();
+    let res = |a: &Answer| {
+        a.drbd
+            .as_ref()
+            .map(|d| &d.resources)
+            .unwrap_or(&empty)
+            .clone()
+    };
+    let base = res(first);
+    for (j, (name, a)) in rest.iter().enumerate() {
+        let j = j + 1;
+        let mine = res(a);
+        for (i, r) in mine.iter().enumerate() {
+            let p = |k: &str| format!("drbd.resources[{i}].{k}");
+            let Some(b) = base.iter().find(|b| b.name == r.name) else {
+                out.push((
+                    j,
+                    Issue::new(
+                        p("name"),
+                        format!(
+                            "resource {} exists on node {name} but not on node {first_name}; \
+                             a DRBD resource needs both peers",
+                            r.name
+                        ),
+                    ),
+                ));
+                continue;
+            };
+            let mut differ = |key: &str, here: String, there: String, what: &str| {
+                if here != there {
+                    out.push((
+                        j,
+                        Issue::new(
+                            p(key),
+                            format!(
+                                "is {here} on node {name} but {there} on node {first_name}; \
+                                 both peers of resource {} must use the same {what}",
+                                r.name
+                            ),
+                        ),
+                    ));
+                }
+            };
+            differ("port", r.port.to_string(), b.port.to_string(), "port");
+            differ(
+                "protocol",
+                r.protocol.to_string(),
+                b.protocol.to_string(),
+                "protocol",
+            );
+            differ(
+                "dual-primary",
+                r.dual_primary.to_string(),
+                b.dual_primary.to_string(),
+                "dual-primary setting (allow-two-primaries is a net option both must share)",
+            );
+            differ(
+                "hmac-alg",
+                r.hmac_alg.clone(),
+                b.hmac_alg.clone(),
+                "hmac-alg",
+            );
+            differ("device", r.device.clone(), b.device.clone(), "device");
+            let sb = |x: &crate::answer::AfterSb| {
+                [
+                    enum_name(&x.zero_primaries),
+                    enum_name(&x.one_primary),
+                    enum_name(&x.two_primaries),
+                ]
+            };
+            for (k, (h, t)) in ["zero-primaries", "one-primary", "two-primaries"]
+                .iter()
+                .zip(sb(&r.after_sb).into_iter().zip(sb(&b.after_sb)))
+            {
+                differ(&format!("after-sb.{k}"), h, t, "after-sb policies");
+            }
+            if r.secret != b.secret {
+                // Never the values: they are the secret.
+                out.push((
+                    j,
+                    Issue::new(
+                        p("secret"),
+                        format!(
+                            "differs between node {name} and node {first_name}; both peers of \
+                             resource {} must share one secret (DRBD would refuse every connect \
+                             with an authentication failure); write secret = \"generate\" once \
+                             and run `tandem prepare`",
+                            r.name
+                        ),
+                    ),
+                ));
+            }
+        }
+        for b in base
+            .iter()
+            .filter(|b| !mine.iter().any(|r| r.name == b.name))
+        {
+            out.push((
+                j,
+                Issue::new(
+                    "drbd",
+                    format!(
+                        "resource {} exists on node {first_name} but not on node {name}; a DRBD \
+                         resource needs both peers",
+                        b.name
+                    ),
+                ),
+            ));
+        }
+    }
+    out
 }
 
 #[cfg(test)]

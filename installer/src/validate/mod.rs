@@ -18,7 +18,7 @@ use crate::hardware::Inventory;
 use ipnet::IpNet;
 
 // Single-value checks, also for front ends that check a field as it is typed (the wizard).
-pub use drbd::{secret_problem, GENERATE};
+pub use drbd::{across_nodes as drbd_across_nodes, secret_problem, GENERATE};
 pub use names::{
     debian_name_problem, domain_problem, hostname_problem, interface_name_problem, lvm_name_problem,
 };
