@@ -45,10 +45,10 @@ def new_disk(path, size="20G"):
     return path
 
 
-def overlay(base, path):
+def overlay(base, path, backing_format="qcow2"):
     """A qcow2 overlay: boots of one installed layout (normal, degraded, cluster) never
     change the installed disks, so each boot starts from the same state."""
-    subprocess.run(["qemu-img", "create", "-q", "-f", "qcow2", "-F", "qcow2",
+    subprocess.run(["qemu-img", "create", "-q", "-f", "qcow2", "-F", backing_format,
                     "-b", os.path.abspath(base), path], check=True)
     return path
 
@@ -64,7 +64,8 @@ def sha256_file(path):
 def same_content(a, b):
     """True if two disk images hold the same bytes (qemu-img compare, strict: also the
     allocation must match, so a write of the same bytes counts as a change)."""
-    r = subprocess.run(["qemu-img", "compare", "-q", "-s", a, b])
+    # -U: one side may be open in a running VM (a check while the live system still runs).
+    r = subprocess.run(["qemu-img", "compare", "-U", "-q", "-s", a, b])
     return r.returncode == 0
 
 
@@ -255,7 +256,11 @@ class VM:
             a += ["-netdev", opts, "-device",
                   f"virtio-net-pci,netdev=n{i},mac={n['mac']}"]
         if self.cdrom:
-            a += ["-drive", f"file={self.cdrom},media=cdrom,readonly=on,if=ide,index=2"]
+            # bootindex: OVMF ignores -boot d; with old ESPs on the disks (a reinstall) it
+            # would boot those first.
+            a += ["-drive", f"file={self.cdrom},media=cdrom,readonly=on,if=none,id=cd0",
+                  "-device", "ide-cd,drive=cd0,bus=ide.1,unit=0"
+                  + (",bootindex=0" if self.boot == "d" else "")]
         a += ["-boot", self.boot] + self.extra
         return a
 
