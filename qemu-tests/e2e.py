@@ -31,7 +31,8 @@ that dependants put overlays on (tvm.overlay) and never write to.
 The scheduler runs up to --jobs QEMU machines at a time (2: the CI machine has 2 cores and
 TCG runs one thread per VM), scenarios whose `needs` all passed, longest chain first. A
 scenario whose need failed fails too ("needs X, which failed"). `--only NAME` runs NAME and
-what it needs. Results: printed as they finish, build/e2e/results.json, exit 1 on any failure.
+what it needs; `--reuse install-alpha` takes that install's layout from the previous run in
+--out instead of installing again (development only). Results: printed as they finish, build/e2e/results.json, exit 1 on any failure.
 
 Cluster checks (both nodes up at once)
 --------------------------------------
@@ -51,6 +52,7 @@ import glob
 import importlib
 import json
 import os
+import signal
 import subprocess
 import sys
 import threading
@@ -95,6 +97,7 @@ class Ctx:
 
     def vm(self, vm):
         self.vms.append(vm)
+        self.suite.all_vms.append(vm)
         return vm
 
     def log(self, msg):
@@ -109,9 +112,20 @@ class Suite:
         self.tandem = os.path.abspath(a.tandem)
         self.answers = os.path.join(self.out, "answers")
         self.jobs = a.jobs
+        self.reuse = set(a.reuse)
         self.layouts = {}
         self.results = {}
+        self.all_vms = []
         self.lock = threading.Lock()
+
+    def reusable(self, name):
+        """With --reuse NAME: the layout a previous run of install NAME left (development:
+        iterate on a boot check without installing again)."""
+        path = os.path.join(self.out, name, "layout.json")
+        if name in self.reuse and os.path.exists(path):
+            with open(path) as f:
+                return json.load(f)
+        return None
 
     def say(self, msg):
         with self.lock:
@@ -176,9 +190,16 @@ def run_one(suite, sc):
     ctx.t0 = time.time()
     entry = {"result": "passed"}
     try:
-        layout = sc["run"](ctx)
-        if isinstance(layout, dict):
-            suite.layouts[sc["name"]] = layout
+        reused = suite.reusable(sc["name"])
+        if reused:
+            suite.layouts[sc["name"]] = reused
+            ctx.record(reused=True)
+        else:
+            layout = sc["run"](ctx)
+            if isinstance(layout, dict):
+                suite.layouts[sc["name"]] = layout
+                with open(os.path.join(ctx.work, "layout.json"), "w") as f:
+                    json.dump(layout, f, indent=1)
     except Exception as e:  # noqa: BLE001 - any failure of a scenario is its result
         entry = {"result": "failed", "error": f"{type(e).__name__}: {e}"}
         with open(os.path.join(ctx.work, "error.txt"), "w") as f:
@@ -274,6 +295,8 @@ def main():
     ap.add_argument("--only", action="append", default=[])
     ap.add_argument("--jobs", type=int, default=2)
     ap.add_argument("--list", action="store_true")
+    ap.add_argument("--reuse", action="append", default=[], metavar="INSTALL",
+                    help="take INSTALL's layout from a previous run in --out (development)")
     a = ap.parse_args()
     scenarios = discover()
     if a.list:
@@ -291,6 +314,13 @@ def main():
         if not os.path.exists(f):
             raise SystemExit(f"missing {f}")
     prepare_answers(suite)
+    # Interrupted (Ctrl-C, make killed): no QEMU outlives the suite.
+    def stop(signum, _frame):
+        for vm in suite.all_vms:
+            vm.kill()
+        raise SystemExit(128 + signum)
+    signal.signal(signal.SIGTERM, stop)
+    signal.signal(signal.SIGINT, stop)
     print(f"== e2e: {len(names)} scenarios, {a.jobs} VMs at a time, logs under {suite.out}/",
           flush=True)
     wall = schedule(suite, scenarios, names)

@@ -19,8 +19,8 @@ import subprocess
 
 import e2e
 import tvm
-from e2e_installs import (boot_mode, install_command, node_nics, pxe_entries, serve_answer,
-                          tftp_script)
+from e2e_installs import (boot_mode, install_command, live_net_up, node_nics, pxe_entries,
+                          serve_answer, tftp_script)
 
 BOOT_TIMEOUT = 1200
 
@@ -177,6 +177,7 @@ def broken_answer(ctx):
                                cdrom=ctx.iso, boot="d"))
             vm.start("install")
             sh = vm.live_shell()
+            live_net_up(sh, mac)
             rc, out = sh.run(install_command(url), timeout=600, check=False)
             if rc != 2:
                 raise AssertionError(f"expected exit 2 (bad input), got {rc}:\n{out[-2000:]}")
