@@ -20,8 +20,21 @@ OVMF_CODE = "/usr/share/OVMF/OVMF_CODE.fd"
 OVMF_VARS = "/usr/share/OVMF/OVMF_VARS.fd"
 ACCEL = os.environ.get("QEMU_ACCEL", "tcg,thread=single")
 
+# Where the guests reach this host's HTTP servers. Every user-net NIC is `restrict=on` (the
+# guest reaches nothing beyond QEMU's own DHCP/TFTP/DNS: an installed system's NTP or apt
+# timers must not leave this machine), and each HttpServer gets a `guestfwd` from this
+# address to its port on 127.0.0.1. (guestfwd may not use the gateway 10.0.2.2.)
+GUEST_HTTP_ADDR = "10.0.2.100"
+
 # The password behind every test answer's root-password-hash (qemu-tests/answers/*.toml).
 TEST_PASSWORD = "change-me-now"
+
+
+def guestfwd(port):
+    """The -netdev user option that lets a restricted guest reach 127.0.0.1:PORT as
+    GUEST_HTTP_ADDR:PORT, one relay process per connection."""
+    relay = os.path.join(os.path.dirname(os.path.abspath(__file__)), "guestfwd-relay.py")
+    return f"guestfwd=tcp:{GUEST_HTTP_ADDR}:{port}-cmd:{relay} {port}"
 
 
 def free_port():
@@ -70,11 +83,14 @@ def same_content(a, b):
 
 
 class HttpServer:
-    """python's http.server on 127.0.0.1 over a directory; the guest reaches it as
-    http://10.0.2.2:PORT. The request log is kept for assertions."""
+    """python's http.server on 127.0.0.1 over a directory; guests started after it reach it
+    as http://10.0.2.100:PORT (GUEST_HTTP_ADDR). The request log is kept for assertions."""
+
+    running = []
 
     def __init__(self, root, log):
         self.port = free_port()
+        HttpServer.running.append(self)
         self.log = log
         self.proc = subprocess.Popen(
             ["python3", "-m", "http.server", "--bind", "127.0.0.1", "--directory", root,
@@ -89,7 +105,7 @@ class HttpServer:
 
     @property
     def guest_url(self):
-        return f"http://10.0.2.2:{self.port}"
+        return f"http://{GUEST_HTTP_ADDR}:{self.port}"
 
     def requests(self):
         with open(self.log, errors="replace") as f:
@@ -98,6 +114,8 @@ class HttpServer:
     def stop(self):
         self.proc.kill()
         self.proc.wait()
+        if self in HttpServer.running:
+            HttpServer.running.remove(self)
 
 
 class Console:
@@ -173,7 +191,8 @@ class Shell:
         self.con = console
         self.n = 0
         # Plain prompt, no echo noise from colour or bracketed paste; markers do the rest.
-        self.con.sendline("export PS1='# ' TERM=dumb; stty -echo cols 250; bind 'set enable-bracketed-paste off' 2>/dev/null; echo SHELL-READY")
+        # Kernel messages on the serial console would interleave with command output.
+        self.con.sendline("dmesg -n 1 2>/dev/null; export PS1='# ' TERM=dumb; stty -echo cols 250; bind 'set enable-bracketed-paste off' 2>/dev/null; echo SHELL-READY")
         self.con.expect(r"SHELL-READY\r?\n", 120)
 
     def run(self, cmd, timeout=300, check=True):
@@ -196,7 +215,8 @@ class Shell:
 
 class VM:
     """One QEMU machine. disks: list of paths (qcow2) or (path, dict(format=..., serial=...));
-    nics: list of dicts {"mac": ..., "net": "user" | "dgram", ...}."""
+    nics: list of dicts {"mac": ..., "net": "user" | "dgram", ...}; user NICs are restricted
+    (see GUEST_HTTP_ADDR)."""
 
     def __init__(self, name, work, disks, nics=(), firmware="bios", mem=2048, cdrom=None,
                  boot="c", vars_file=None, extra=()):
@@ -239,12 +259,12 @@ class VM:
         for i, n in enumerate(self.nics):
             kind = n.get("net", "user")
             if kind == "user":
-                opts = "user,id=n%d" % i
+                opts = "user,id=n%d,restrict=on" % i
                 for k in ("tftp", "bootfile", "hostfwd"):
                     if n.get(k):
                         opts += f",{k}={n[k]}"
-                if n.get("restrict", False):
-                    opts += ",restrict=on"
+                for srv in HttpServer.running:
+                    opts += "," + guestfwd(srv.port)
             elif kind == "dgram":
                 # Two VMs' NICs joined point to point by UDP on 127.0.0.1; a peer that is
                 # not running just drops the frames (a cable with nobody at the other end).
