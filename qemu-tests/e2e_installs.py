@@ -89,20 +89,29 @@ def make_bystander(path):
 
 
 def live_net_up(shell, mac):
-    """The ISO-booted live system brings no NIC up (a PXE boot has its network from the
-    initramfs): give the harness NIC QEMU user networking's fixed address so the answer
-    URL on 10.0.2.2 is reachable."""
+    """The harness NIC's address in the live system: its own DHCP (systemd-networkd on every
+    port) normally; images without it get QEMU user networking's fixed address, so the
+    answer URL is reachable either way."""
     shell.run(f"dev=$(ip -o link | awk -v m={mac} '$0 ~ m {{sub(\":\", \"\", $2); print $2}}');"
-              " ip link set $dev up && ip addr add 10.0.2.15/24 dev $dev && ip -o addr show dev $dev",
-              timeout=60)
+              " for i in $(seq 30); do ip -o -4 addr show dev $dev | grep -q 'inet 10.0.2.' && break;"
+              " sleep 1; done; ip -o -4 addr show dev $dev | grep -q 'inet 10.0.2.' ||"
+              " { ip link set $dev up && ip addr add 10.0.2.15/24 dev $dev; };"
+              " ip -o -4 addr show dev $dev", timeout=120)
 
 
 def install_command(url):
     return f"tandem install --answer {url} --yes --progress plain"
 
 
+# What ends an install started in the live shell: the result line, or the shell's exit
+# status when tandem stopped before the phases (answer, validation, medium check).
+INSTALL_END = r"TANDEM-RESULT |TANDEM-EXIT=\d+"
+
+
 def finish_install(ctx, vm, seen):
     """After TANDEM-RESULT: record phases, wait for the reboot (QEMU -no-reboot exits)."""
+    if re.search(r"TANDEM-EXIT=\d+$", seen):
+        raise AssertionError("tandem install stopped before installing:\n" + seen[-3000:])
     line = vm.console.expect(r"\n", 60)
     res = tvm.tandem_result(seen + line)
     if res is None:
@@ -161,7 +170,7 @@ def install_alpha(ctx):
             live_net_up(shell, ALPHA_MACS[0])
             url = f"{http.guest_url}/answers/{ALPHA_MACS[0]}.toml"
             shell.con.sendline(install_command(url) + "; echo TANDEM-EXIT=$?")
-            seen = vm.console.expect(r"TANDEM-RESULT ", INSTALL_TIMEOUT)
+            seen = vm.console.expect(INSTALL_END, INSTALL_TIMEOUT)
         finish_install(ctx, vm, seen)
     finally:
         http.stop()
@@ -233,7 +242,7 @@ def install_beta(ctx):
                       check=False)
         shell.con.sendline(install_command(f"{http.guest_url}/answers/force.toml")
                            + " --node beta; echo TANDEM-EXIT=$?")
-        seen = vm.console.expect(r"TANDEM-RESULT ", INSTALL_TIMEOUT)
+        seen = vm.console.expect(INSTALL_END, INSTALL_TIMEOUT)
         finish_install(ctx, vm, seen)
     finally:
         http.stop()
