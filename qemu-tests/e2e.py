@@ -10,7 +10,7 @@ Scenario modules
 Every `qemu-tests/e2e_*.py` is imported; each defines
 
     SCENARIOS = [dict(name="boot-alpha", needs=["install-alpha"], run=fn,
-                      vms=1,        # QEMU machines it runs at once (default 1)
+                      vms=1,        # QEMU machines it runs at once (default 1; 0: host only)
                       est=300)]     # rough seconds, for "longest chain first" (default 300)
 
 `fn(ctx)` raises on failure. `ctx` has:

@@ -13,6 +13,7 @@ cluster-boot         (6) both nodes at once: bond0 with both members, vmbr370 ho
                      address, alpha pings beta over VLAN 370; then e2e.CLUSTER_CHECKS
 """
 
+import json
 import os
 import re
 import subprocess
@@ -72,11 +73,31 @@ def mdstat(shell, want_members):
     return text
 
 
-def render(ctx, layout):
+def installed_inventory(ctx, shell):
+    """An inventory for `tandem render` when the install ran unattended (PXE: no live
+    shell to run detect in): the installed system's own `tandem detect`, with what the
+    installed system itself holds (its arrays, mounts, swap) cleared, as the live system saw
+    the disks before the install."""
+    out = shell.out("tandem detect --json", 120)
+    inv = json.loads(out[out.index("{"):out.rindex("}") + 1])
+    for d in inv.get("disks", []):
+        d["mounts"], d["holders"], d["swap"] = [], [], False
+        for p in d.get("partitions", []):
+            p["mounts"] = []
+    path = os.path.join(ctx.work, "hardware.json")
+    with open(path, "w") as f:
+        json.dump(inv, f, indent=1)
+    return path
+
+
+def render(ctx, layout, shell):
+    hardware = layout.get("hardware")
+    if not hardware or not os.path.exists(hardware):
+        hardware = installed_inventory(ctx, shell)
     out = os.path.join(ctx.work, "render")
     subprocess.run(["rm", "-rf", out], check=True)
     subprocess.run([ctx.tandem, "render", "--answer", layout["answer"], "--hardware",
-                    layout["hardware"], "--node", layout["node"], "--out", out], check=True,
+                    hardware, "--node", layout["node"], "--out", out], check=True,
                    stdout=subprocess.DEVNULL)
     return out
 
@@ -94,7 +115,7 @@ def boot_alpha(ctx):
     for need in ("/", "/boot", "/var/lib/vz"):
         if need not in mounted.split():
             raise AssertionError(f"{need} not mounted:\n{mounted}")
-    rendered = render(ctx, lay)
+    rendered = render(ctx, lay, sh)
     for path in ("etc/hostname", "etc/hosts"):
         want = open(os.path.join(rendered, path)).read().strip()
         got = sh.out(f"cat /{path}").strip()
@@ -236,7 +257,8 @@ def cluster_boot(ctx):
 SCENARIOS = [
     dict(name="boot-alpha", needs=["install-alpha"], run=boot_alpha, est=300),
     dict(name="alpha-degraded", needs=["install-alpha"], run=alpha_degraded, est=300),
-    dict(name="bystander-untouched", needs=["install-alpha"], run=bystander_untouched, est=10),
+    dict(name="bystander-untouched", needs=["install-alpha"], run=bystander_untouched,
+         vms=0, est=10),
     dict(name="boot-beta", needs=["install-beta"], run=boot_beta, est=300),
     dict(name="beta-degraded", needs=["install-beta"], run=beta_degraded, est=300),
     dict(name="broken-answer", needs=[], run=broken_answer, est=240),
