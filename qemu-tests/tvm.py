@@ -213,6 +213,10 @@ class Shell:
         return self.run(cmd, timeout)[1]
 
 
+class GuestPanic(RuntimeError):
+    """The guest kernel panicked (its console said so)."""
+
+
 class VM:
     """One QEMU machine. disks: list of paths (qcow2) or (path, dict(format=..., serial=...));
     nics: list of dicts {"mac": ..., "net": "user" | "dgram", ...}; user NICs are restricted
@@ -324,8 +328,11 @@ class VM:
         return Shell(self.console)
 
     def login(self, timeout=900, password=TEST_PASSWORD):
-        """Logs in as root on the installed system's serial getty."""
-        self.console.expect(r"login: ", timeout)
+        """Logs in as root on the installed system's serial getty. A kernel panic on the
+        way raises GuestPanic at once instead of waiting out the timeout."""
+        seen = self.console.expect(r"login: |Kernel panic[^\n]*", timeout)
+        if "Kernel panic" in seen[-300:]:
+            raise GuestPanic(f"{self.name}: " + seen[seen.rindex("Kernel panic"):].strip())
         self.console.sendline("root")
         self.console.expect(r"Password: ", 60)
         self.console.sendline(password)
