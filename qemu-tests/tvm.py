@@ -217,6 +217,24 @@ class GuestPanic(RuntimeError):
     """The guest kernel panicked (its console said so)."""
 
 
+class GuestEmergency(RuntimeError):
+    """systemd's emergency mode instead of a login prompt. Logs in there and keeps what
+    the machine says about itself (failed units, md, LVM, the boot's errors)."""
+
+    def __init__(self, vm, password, seen):
+        report = ""
+        try:
+            vm.console.sendline(password)
+            vm.console.expect(r"# ", 120)
+            sh = Shell(vm.console)
+            report = sh.out("systemctl --failed --no-legend; cat /proc/mdstat; lvs 2>&1;"
+                            " journalctl -b -p warning --no-pager | tail -n 40", 300)
+        except Exception as e:  # noqa: BLE001 - the diagnosis is best effort
+            report = f"(no emergency shell: {e})"
+        tail = "\n".join(seen.replace("\r", "").splitlines()[-15:])
+        super().__init__(f"{vm.name}: emergency mode\n{tail}\n--- in the emergency shell:\n{report}")
+
+
 class VM:
     """One QEMU machine. disks: list of paths (qcow2) or (path, dict(format=..., serial=...));
     nics: list of dicts {"mac": ..., "net": "user" | "dgram", ...}; user NICs are restricted
@@ -330,9 +348,11 @@ class VM:
     def login(self, timeout=900, password=TEST_PASSWORD):
         """Logs in as root on the installed system's serial getty. A kernel panic on the
         way raises GuestPanic at once instead of waiting out the timeout."""
-        seen = self.console.expect(r"login: |Kernel panic[^\n]*", timeout)
+        seen = self.console.expect(r"login: |Kernel panic[^\n]*|root password for (system )?maintenance", timeout)
         if "Kernel panic" in seen[-300:]:
             raise GuestPanic(f"{self.name}: " + seen[seen.rindex("Kernel panic"):].strip())
+        if "maintenance" in seen[-100:]:
+            raise GuestEmergency(self, password, seen)
         self.console.sendline("root")
         self.console.expect(r"Password: ", 60)
         self.console.sendline(password)
