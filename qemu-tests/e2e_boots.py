@@ -20,7 +20,7 @@ import subprocess
 
 import e2e
 import tvm
-from e2e_installs import (boot_mode, install_command, live_net_up, node_nics, pxe_entries,
+from e2e_installs import (LIVE_TIMEOUT, boot_mode, install_command, live_net_up, node_nics, pxe_entries,
                           serve_answer, tftp_script)
 
 BOOT_TIMEOUT = 1200
@@ -213,7 +213,7 @@ def broken_answer(ctx):
             vm = ctx.vm(tvm.VM("broken", ctx.work, disks, [{"mac": mac, "net": "user"}],
                                cdrom=ctx.iso, boot="d"))
             vm.start("install")
-            sh = vm.live_shell()
+            sh = vm.live_shell(LIVE_TIMEOUT)
             live_net_up(sh, mac)
             rc, out = sh.run(install_command(url), timeout=600, check=False)
             if rc != 2:

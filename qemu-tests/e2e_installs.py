@@ -18,6 +18,9 @@ import tvm
 
 DISK_SIZE = "10G"
 INSTALL_TIMEOUT = 3600
+# The live system reaches its shell in ~100 s on an idle 2-core host; far more when the
+# host is shared (over 900 s seen at a load average of 15).
+LIVE_TIMEOUT = 1800
 ALPHA_MACS = ["52:54:00:e2:0a:00", "52:54:00:e2:0a:01", "52:54:00:e2:0a:02"]
 BETA_MACS = ["52:54:00:e2:0b:00", "52:54:00:e2:0b:01", "52:54:00:e2:0b:02"]
 
@@ -164,7 +167,7 @@ def install_alpha(ctx):
             vm = ctx.vm(tvm.VM("alpha", ctx.work, all_disks, node_nics(ALPHA_MACS),
                                firmware="bios", cdrom=ctx.iso, boot="d"))
             vm.start("install")
-            shell = vm.live_shell()
+            shell = vm.live_shell(LIVE_TIMEOUT)
             ctx.log(f"live shell after {vm.elapsed():.0f} s")
             detect(shell, os.path.join(ctx.work, "hardware.json"))
             live_net_up(shell, ALPHA_MACS[0])
@@ -209,7 +212,7 @@ def install_beta(ctx):
         vm = ctx.vm(tvm.VM("beta", ctx.work, disks, node_nics(BETA_MACS), firmware="uefi",
                            cdrom=ctx.iso, boot="d"))
         vm.start("install")
-        shell = vm.live_shell()
+        shell = vm.live_shell(LIVE_TIMEOUT)
         ctx.log(f"live shell after {vm.elapsed():.0f} s")
         detect(shell, os.path.join(ctx.work, "hardware.json"))
         live_net_up(shell, BETA_MACS[0])
