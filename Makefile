@@ -12,7 +12,7 @@ DEB_PACKAGES := xorriso mtools squashfs-tools mmdebstrap qemu-system-x86 ovmf \
 	debian-archive-keyring grub-pc-bin grub-efi-amd64-bin busybox-static cpio zstd openssl
 
 .PHONY: all deps check fmt clippy unit test demo clean image-fetch image-closure-check image-proxmox \
-	hardware-fixtures tandem-static image test-image
+	hardware-fixtures tandem-static image test-image test-install
 
 all: check
 
@@ -38,7 +38,7 @@ unit:
 check: fmt clippy unit
 
 # Everything CI runs.
-test: deps check image-closure-check test-image
+test: deps check image-closure-check test-image test-install
 	@echo "== make test: all tiers passed"
 
 # Re-captures installer/tests/fixtures/sysroot from QEMU guests (TCG, about 4 minutes);
@@ -108,6 +108,15 @@ test-image: image
 	qemu-tests/embed-answer.sh ./target/release/tandem-image $(IMAGE_OUT)/tandem.iso $(BOOT_TIMEOUT)
 	qemu-tests/boot-pxe.sh $(IMAGE_OUT)/pxe $(BOOT_TIMEOUT)
 	qemu-tests/repro-iso.sh ./target/release/tandem-image $(IMAGE_OUT) $(IMAGE_SOURCE) --tandem-bin $(TANDEM_STATIC)
+
+# The end-to-end install suite (issue #5, docs/install.md "Tests"): installs a two-node
+# cluster from the image (after test-image in `make test`), boots the results (normal, degraded, both
+# nodes at once), at most 2 VMs at a time. E2E_ARGS="--only boot-alpha" for one scenario.
+E2E_OUT ?= $(BUILD)/e2e
+# The host side (prepare, render) uses the same static binary the image carries.
+test-install: image
+	python3 qemu-tests/e2e.py --iso $(IMAGE_OUT)/tandem.iso --pxe $(IMAGE_OUT)/pxe \
+		--tandem $(TANDEM_STATIC) --out $(E2E_OUT) $(E2E_ARGS)
 
 clean:
 	$(CARGO) clean

@@ -58,10 +58,10 @@ def new_disk(path, size="20G"):
     return path
 
 
-def overlay(base, path):
+def overlay(base, path, backing_format="qcow2"):
     """A qcow2 overlay: boots of one installed layout (normal, degraded, cluster) never
     change the installed disks, so each boot starts from the same state."""
-    subprocess.run(["qemu-img", "create", "-q", "-f", "qcow2", "-F", "qcow2",
+    subprocess.run(["qemu-img", "create", "-q", "-f", "qcow2", "-F", backing_format,
                     "-b", os.path.abspath(base), path], check=True)
     return path
 
@@ -77,7 +77,8 @@ def sha256_file(path):
 def same_content(a, b):
     """True if two disk images hold the same bytes (qemu-img compare, strict: also the
     allocation must match, so a write of the same bytes counts as a change)."""
-    r = subprocess.run(["qemu-img", "compare", "-q", "-s", a, b])
+    # -U: one side may be open in a running VM (a check while the live system still runs).
+    r = subprocess.run(["qemu-img", "compare", "-U", "-q", "-s", a, b])
     return r.returncode == 0
 
 
@@ -224,6 +225,28 @@ class Shell:
         return self.run(cmd, timeout)[1]
 
 
+class GuestPanic(RuntimeError):
+    """The guest kernel panicked (its console said so)."""
+
+
+class GuestEmergency(RuntimeError):
+    """systemd's emergency mode instead of a login prompt. Logs in there and keeps what
+    the machine says about itself (failed units, md, LVM, the boot's errors)."""
+
+    def __init__(self, vm, password, seen):
+        report = ""
+        try:
+            vm.console.sendline(password)
+            vm.console.expect(r"# ", 120)
+            sh = Shell(vm.console)
+            report = sh.out("systemctl --failed --no-legend; cat /proc/mdstat; lvs 2>&1;"
+                            " journalctl -b -p warning --no-pager | tail -n 40", 300)
+        except Exception as e:  # noqa: BLE001 - the diagnosis is best effort
+            report = f"(no emergency shell: {e})"
+        tail = "\n".join(seen.replace("\r", "").splitlines()[-15:])
+        super().__init__(f"{vm.name}: emergency mode\n{tail}\n--- in the emergency shell:\n{report}")
+
+
 class VM:
     """One QEMU machine. disks: list of paths (qcow2) or (path, dict(format=..., serial=...));
     nics: list of dicts {"mac": ..., "net": "user" | "dgram", ...}; user NICs are restricted
@@ -287,7 +310,11 @@ class VM:
             a += ["-netdev", opts, "-device",
                   f"virtio-net-pci,netdev=n{i},mac={n['mac']}"]
         if self.cdrom:
-            a += ["-drive", f"file={self.cdrom},media=cdrom,readonly=on,if=ide,index=2"]
+            # bootindex: OVMF ignores -boot d; with old ESPs on the disks (a reinstall) it
+            # would boot those first.
+            a += ["-drive", f"file={self.cdrom},media=cdrom,readonly=on,if=none,id=cd0",
+                  "-device", "ide-cd,drive=cd0,bus=ide.1,unit=0"
+                  + (",bootindex=0" if self.boot == "d" else "")]
         a += ["-boot", self.boot] + self.extra
         return a
 
@@ -331,8 +358,13 @@ class VM:
         return Shell(self.console)
 
     def login(self, timeout=900, password=TEST_PASSWORD):
-        """Logs in as root on the installed system's serial getty."""
-        self.console.expect(r"login: ", timeout)
+        """Logs in as root on the installed system's serial getty. A kernel panic on the
+        way raises GuestPanic at once instead of waiting out the timeout."""
+        seen = self.console.expect(r"login: |Kernel panic[^\n]*|root password for (system )?maintenance", timeout)
+        if "Kernel panic" in seen[-300:]:
+            raise GuestPanic(f"{self.name}: " + seen[seen.rindex("Kernel panic"):].strip())
+        if "maintenance" in seen[-100:]:
+            raise GuestEmergency(self, password, seen)
         self.console.sendline("root")
         self.console.expect(r"Password: ", 60)
         self.console.sendline(password)

@@ -1,0 +1,344 @@
+#!/usr/bin/env python3
+"""The end-to-end install suite (issue #5): installs Tandem nodes under QEMU/TCG from the
+image `make image` built, then boots the results several times through qcow2 overlays.
+
+  qemu-tests/e2e.py [--iso build/image/tandem.iso] [--pxe build/image/pxe]
+                    [--out build/e2e] [--only NAME] [--list] [--jobs 2]
+
+Scenario modules
+----------------
+Every `qemu-tests/e2e_*.py` is imported; each defines
+
+    SCENARIOS = [dict(name="boot-alpha", needs=["install-alpha"], run=fn,
+                      vms=1,        # QEMU machines it runs at once (default 1; 0: host only)
+                      est=300)]     # rough seconds, for "longest chain first" (default 300)
+
+`fn(ctx)` raises on failure. `ctx` has:
+  ctx.name, ctx.work      this scenario's own directory (build/e2e/<name>/), console logs go here
+  ctx.iso, ctx.pxe        the image under test
+  ctx.answers             build/e2e/answers/: the prepared answers (secret filled in, 0600)
+  ctx.tandem              a host `tandem` binary (render/validate on the host)
+  ctx.layout(name)        the layout an install scenario returned (see below)
+  ctx.record(**fields)    adds fields to this scenario's entry in results.json
+  ctx.vm(vm)              registers a tvm.VM so its console tail is printed on failure and
+                          it is killed when the scenario ends
+
+An install is a scenario too: its `fn` returns a *layout*, a dict such as
+    {"disks": [...qcow2...], "bystander": raw path or None, "vars": OVMF vars or None,
+     "firmware": "bios" | "uefi", "answer": path, "node": "alpha", "macs": [...]}
+that dependants put overlays on (tvm.overlay) and never write to.
+
+The scheduler runs up to --jobs QEMU machines at a time (2: the CI machine has 2 cores and
+TCG runs one thread per VM), scenarios whose `needs` all passed, longest chain first. A
+scenario whose need failed fails too ("needs X, which failed"). `--only NAME` runs NAME and
+what it needs; `--reuse install-alpha` takes that install's layout from the previous run in
+--out instead of installing again (development only). Results: printed as they finish, build/e2e/results.json, exit 1 on any failure.
+
+Cluster checks (both nodes up at once)
+--------------------------------------
+The scenario `cluster-boot` boots alpha and beta together, checks the bond, the VLAN bridge
+and a ping over it, then calls every function in `CLUSTER_CHECKS` in order:
+
+    import e2e
+    def drbd_connected(ctx, shell_alpha, shell_beta, vm_alpha, vm_beta): ...
+    e2e.CLUSTER_CHECKS.append(drbd_connected)
+
+(shells are tvm.Shell logged in as root; a check raises on failure). Put such checks in a
+module of your own, qemu-tests/e2e_<topic>.py; it is imported before anything runs.
+"""
+
+import argparse
+import glob
+import importlib
+import json
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+import traceback
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, HERE)
+# Modules `import e2e`: make that this very module even when run as a script.
+sys.modules.setdefault("e2e", sys.modules[__name__])
+
+import tvm  # noqa: E402
+
+# Functions (ctx, shell_alpha, shell_beta, vm_alpha, vm_beta) run by cluster-boot.
+CLUSTER_CHECKS = []
+
+
+class ScenarioError(Exception):
+    pass
+
+
+class Ctx:
+    def __init__(self, suite, sc):
+        self.suite = suite
+        self.name = sc["name"]
+        self.work = os.path.join(suite.out, self.name)
+        self.iso = suite.iso
+        self.pxe = suite.pxe
+        self.answers = suite.answers
+        self.tandem = suite.tandem
+        self.fields = {}
+        self.vms = []
+
+    def layout(self, name):
+        lay = self.suite.layouts.get(name)
+        if lay is None:
+            raise ScenarioError(f"{self.name}: no layout from {name} (declare it in needs)")
+        return lay
+
+    def record(self, **fields):
+        self.fields.update(fields)
+
+    def vm(self, vm):
+        self.vms.append(vm)
+        self.suite.all_vms.append(vm)
+        return vm
+
+    def log(self, msg):
+        self.suite.say(f"  [{self.name} +{time.time() - self.t0:.0f}s] {msg}")
+
+
+class Suite:
+    def __init__(self, a):
+        self.out = os.path.abspath(a.out)
+        self.iso = os.path.abspath(a.iso)
+        self.pxe = os.path.abspath(a.pxe)
+        self.tandem = os.path.abspath(a.tandem)
+        self.answers = os.path.join(self.out, "answers")
+        self.jobs = a.jobs
+        self.reuse = set(a.reuse)
+        self.layouts = {}
+        self.results = {}
+        self.all_vms = []
+        self.lock = threading.Lock()
+
+    def reusable(self, name):
+        """With --reuse NAME: the layout a previous run of install NAME left (development:
+        iterate on a boot check without installing again)."""
+        path = os.path.join(self.out, name, "layout.json")
+        if name in self.reuse and os.path.exists(path):
+            with open(path) as f:
+                return json.load(f)
+        return None
+
+    def say(self, msg):
+        with self.lock:
+            print(msg, flush=True)
+
+
+def discover():
+    scenarios = {}
+    for path in sorted(glob.glob(os.path.join(HERE, "e2e_*.py"))):
+        mod = importlib.import_module(os.path.basename(path)[:-3])
+        for sc in getattr(mod, "SCENARIOS", []):
+            sc = dict(sc)
+            sc.setdefault("needs", [])
+            sc.setdefault("vms", 1)
+            sc.setdefault("est", 300)
+            sc["module"] = mod.__name__
+            if sc["name"] in scenarios:
+                raise SystemExit(f"scenario {sc['name']} defined twice")
+            scenarios[sc["name"]] = sc
+    for sc in scenarios.values():
+        for n in sc["needs"]:
+            if n not in scenarios:
+                raise SystemExit(f"scenario {sc['name']} needs unknown {n}")
+    return scenarios
+
+
+def closure(scenarios, name):
+    want, todo = set(), [name]
+    while todo:
+        n = todo.pop()
+        if n not in want:
+            want.add(n)
+            todo += scenarios[n]["needs"]
+    return want
+
+
+def chain_lengths(scenarios):
+    """Seconds from a scenario's start to the end of the longest chain that waits for it."""
+    memo = {}
+
+    def length(n):
+        if n not in memo:
+            after = [length(m) for m, s in scenarios.items() if n in s["needs"]]
+            memo[n] = scenarios[n]["est"] + max(after, default=0)
+        return memo[n]
+    for n in scenarios:
+        length(n)
+    return memo
+
+
+def tail(path, lines=40):
+    try:
+        with open(path, errors="replace") as f:
+            return "".join(f.readlines()[-lines:]).replace("\r", "")
+    except OSError:
+        return ""
+
+
+def run_one(suite, sc):
+    ctx = Ctx(suite, sc)
+    os.makedirs(ctx.work, exist_ok=True)
+    ctx.t0 = time.time()
+    entry = {"result": "passed"}
+    try:
+        reused = suite.reusable(sc["name"])
+        if reused:
+            suite.layouts[sc["name"]] = reused
+            ctx.record(reused=True)
+        else:
+            layout = sc["run"](ctx)
+            if isinstance(layout, dict):
+                suite.layouts[sc["name"]] = layout
+                with open(os.path.join(ctx.work, "layout.json"), "w") as f:
+                    json.dump(layout, f, indent=1)
+    except Exception as e:  # noqa: BLE001 - any failure of a scenario is its result
+        entry = {"result": "failed", "error": f"{type(e).__name__}: {e}"}
+        with open(os.path.join(ctx.work, "error.txt"), "w") as f:
+            traceback.print_exc(file=f)
+        msg = [f"--- {sc['name']} FAILED: {type(e).__name__}: {str(e)[:3000]}"]
+        for vm in ctx.vms:
+            log = getattr(vm, "console_log", None)
+            if log:
+                msg.append(f"--- console tail of {vm.name} ({log}):\n{tail(log)}")
+        suite.say("\n".join(msg))
+    finally:
+        for vm in ctx.vms:
+            vm.kill()
+    entry["seconds"] = round(time.time() - ctx.t0, 1)
+    entry.update(ctx.fields)
+    return entry
+
+
+def schedule(suite, scenarios, names):
+    chain = chain_lengths({n: scenarios[n] for n in names})
+    pending = set(names)
+    running = {}
+    used = 0
+    done = threading.Condition()
+    finished = []
+
+    def worker(sc):
+        entry = run_one(suite, sc)
+        with done:
+            finished.append((sc, entry))
+            done.notify_all()
+
+    t_start = time.time()
+    while pending or running:
+        with done:
+            for sc, entry in finished:
+                del running[sc["name"]]
+                used -= sc["vms"]
+                suite.results[sc["name"]] = entry
+                suite.say(f"== {sc['name']}: {entry['result'].upper()} in {entry['seconds']:.0f} s"
+                          f" (suite at {time.time() - t_start:.0f} s)")
+            finished.clear()
+        # Dependants of a failure fail, named as such.
+        for n in sorted(pending):
+            bad = [m for m in scenarios[n]["needs"]
+                   if suite.results.get(m, {}).get("result") == "failed"]
+            if bad:
+                pending.discard(n)
+                suite.results[n] = {"result": "failed", "seconds": 0,
+                                    "error": f"needs {', '.join(bad)}, which failed"}
+                suite.say(f"== {n}: FAILED (needs {', '.join(bad)}, which failed)")
+        ready = [n for n in pending
+                 if all(suite.results.get(m, {}).get("result") == "passed"
+                        for m in scenarios[n]["needs"])]
+        ready.sort(key=lambda n: -chain[n])
+        for n in ready:
+            sc = scenarios[n]
+            # A scenario wider than the machine still runs, alone.
+            if used + sc["vms"] <= suite.jobs or used == 0:
+                pending.discard(n)
+                running[n] = sc
+                used += sc["vms"]
+                suite.say(f"-> {n} (needs: {', '.join(sc['needs']) or '-'})")
+                threading.Thread(target=worker, args=(sc,), daemon=True).start()
+        if not running and pending and not ready:
+            for n in pending:
+                suite.results[n] = {"result": "failed", "seconds": 0, "error": "never ready"}
+            break
+        with done:
+            if not finished:
+                done.wait(5)
+    return time.time() - t_start
+
+
+def prepare_answers(suite):
+    """The answers with DRBD secrets filled in, made fresh for each run (never committed)."""
+    os.makedirs(suite.answers, exist_ok=True)
+    for src in sorted(glob.glob(os.path.join(HERE, "answers", "*.toml"))):
+        dst = os.path.join(suite.answers, os.path.basename(src))
+        if os.path.exists(dst):
+            os.unlink(dst)
+        subprocess.run([suite.tandem, "prepare", "--answer", src, "-o", dst], check=True,
+                       stdout=subprocess.DEVNULL)
+        os.chmod(dst, 0o600)
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--iso", default="build/image/tandem.iso")
+    ap.add_argument("--pxe", default="build/image/pxe")
+    ap.add_argument("--out", default="build/e2e")
+    ap.add_argument("--tandem", default="target/x86_64-unknown-linux-gnu/release/tandem")
+    ap.add_argument("--only", action="append", default=[])
+    ap.add_argument("--jobs", type=int, default=2)
+    ap.add_argument("--list", action="store_true")
+    ap.add_argument("--reuse", action="append", default=[], metavar="INSTALL",
+                    help="take INSTALL's layout from a previous run in --out (development)")
+    a = ap.parse_args()
+    scenarios = discover()
+    if a.list:
+        for n, sc in scenarios.items():
+            print(f"{n:20} needs {', '.join(sc['needs']) or '-':30} ({sc['module']})")
+        return 0
+    names = set()
+    for o in a.only or scenarios:
+        if o not in scenarios:
+            raise SystemExit(f"no scenario {o}; --list shows them")
+        names |= closure(scenarios, o)
+    suite = Suite(a)
+    os.makedirs(suite.out, exist_ok=True)
+    for f in (suite.iso, suite.tandem):
+        if not os.path.exists(f):
+            raise SystemExit(f"missing {f}")
+    prepare_answers(suite)
+    # Interrupted (Ctrl-C, make killed): no QEMU outlives the suite.
+    def stop(signum, _frame):
+        for vm in suite.all_vms:
+            vm.kill()
+        raise SystemExit(128 + signum)
+    signal.signal(signal.SIGTERM, stop)
+    signal.signal(signal.SIGINT, stop)
+    print(f"== e2e: {len(names)} scenarios, {a.jobs} VMs at a time, logs under {suite.out}/",
+          flush=True)
+    wall = schedule(suite, scenarios, names)
+    failed = sorted(n for n, r in suite.results.items() if r["result"] != "passed")
+    report = {"wall-seconds": round(wall, 1), "scenarios": suite.results}
+    with open(os.path.join(suite.out, "results.json"), "w") as f:
+        json.dump(report, f, indent=2)
+    print(f"== e2e summary (wall {wall:.0f} s, {suite.out}/results.json):")
+    for n in sorted(suite.results, key=lambda n: suite.results[n].get("seconds", 0)):
+        r = suite.results[n]
+        print(f"   {n:22} {r['result']:7} {r.get('seconds', 0):6.0f} s"
+              + (f"   {r['error'][:120]}" if r.get("error") else ""))
+    if failed:
+        print(f"== e2e: FAILED: {', '.join(failed)}")
+        return 1
+    print("== e2e: all passed")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
