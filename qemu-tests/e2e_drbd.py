@@ -15,15 +15,15 @@ beta, so it stays last):
   drbd_peer_down_resync  beta powered off, alpha keeps writing, beta boots again: only the
                          changed blocks resync (bytes from DRBD's own log line)
 
-Each records its figures with ctx.record(...). Usage (the lead wires it at merge):
-
-    import e2e_drbd
-    e2e.CLUSTER_CHECKS.extend(e2e_drbd.CHECKS)
+Each records its figures with ctx.record(...). The runner imports this module (it matches
+e2e_*.py), which appends CHECKS to e2e.CLUSTER_CHECKS.
 """
 
 import json
 import re
 import time
+
+import e2e
 
 RES = "r0"
 DEV = "/dev/drbd0"
@@ -152,3 +152,5 @@ def drbd_peer_down_resync(ctx, shell_alpha, shell_beta, vm_alpha, vm_beta):
 
 
 CHECKS = [drbd_first_boot, drbd_block_roundtrip, drbd_full_sync, drbd_peer_down_resync]
+
+e2e.CLUSTER_CHECKS.extend(CHECKS)
