@@ -12,7 +12,7 @@ DEB_PACKAGES := xorriso mtools squashfs-tools mmdebstrap qemu-system-x86 ovmf \
 	debian-archive-keyring grub-pc-bin grub-efi-amd64-bin busybox-static cpio zstd openssl
 
 .PHONY: all deps check fmt clippy unit test demo clean image-fetch image-closure-check image-proxmox \
-	hardware-fixtures tandem-static image test-image
+	hardware-fixtures tandem-static image test-image bench
 
 all: check
 
@@ -108,6 +108,23 @@ test-image: image
 	qemu-tests/embed-answer.sh ./target/release/tandem-image $(IMAGE_OUT)/tandem.iso $(BOOT_TIMEOUT)
 	qemu-tests/boot-pxe.sh $(IMAGE_OUT)/pxe $(BOOT_TIMEOUT)
 	qemu-tests/repro-iso.sh ./target/release/tandem-image $(IMAGE_OUT) $(IMAGE_SOURCE) --tandem-bin $(TANDEM_STATIC)
+
+# Speed (docs/install.md, "Speed"): Tandem's install against mmdebstrap of the same packages
+# onto the same disks in the same VM. A benchmark that prints figures; not part of `make test`.
+# mmdebstrap is not in the live system: a trixie root holding it reaches the guest over 9p.
+BENCH_TOOLS := $(BUILD)/bench/tools.squashfs
+$(BENCH_TOOLS):
+	rm -rf $(BUILD)/bench/tools && mkdir -p $(BUILD)/bench
+	mmdebstrap --mode=root --variant=apt --include=mmdebstrap,mount --aptopt='Acquire::Languages "none"' \
+		--dpkgopt='path-exclude=/usr/share/doc/*' --dpkgopt='path-exclude=/usr/share/man/*' \
+		--dpkgopt='path-exclude=/usr/share/locale/*' \
+		trixie $(BUILD)/bench/tools "deb http://deb.debian.org/debian trixie main"
+	mksquashfs $(BUILD)/bench/tools $@ -noappend -comp zstd -quiet
+	rm -rf $(BUILD)/bench/tools
+
+bench: deps $(BENCH_TOOLS)
+	test -f $(IMAGE_OUT)/tandem.iso || $(MAKE) image
+	python3 qemu-tests/bench.py --iso $(IMAGE_OUT)/tandem.iso --tools $(BENCH_TOOLS) --work $(BUILD)/bench/run
 
 clean:
 	$(CARGO) clean
