@@ -12,7 +12,7 @@ DEB_PACKAGES := xorriso mtools squashfs-tools mmdebstrap qemu-system-x86 ovmf \
 	debian-archive-keyring grub-pc-bin grub-efi-amd64-bin busybox-static cpio zstd openssl
 
 .PHONY: all deps check fmt clippy unit test demo clean image-fetch image-closure-check image-proxmox \
-	hardware-fixtures tandem-static image test-image test-install
+	hardware-fixtures tandem-static image test-image test-install bench
 
 all: check
 
@@ -117,6 +117,23 @@ E2E_OUT ?= $(BUILD)/e2e
 test-install: image
 	python3 qemu-tests/e2e.py --iso $(IMAGE_OUT)/tandem.iso --pxe $(IMAGE_OUT)/pxe \
 		--tandem $(TANDEM_STATIC) --out $(E2E_OUT) $(E2E_ARGS)
+
+# Speed (docs/install.md, "Speed"): Tandem's install against mmdebstrap of the same packages
+# onto the same disks in the same VM. A benchmark that prints figures; not part of `make test`.
+# mmdebstrap is not in the live system: a trixie root holding it reaches the guest over 9p.
+BENCH_TOOLS := $(BUILD)/bench/tools.squashfs
+$(BENCH_TOOLS):
+	rm -rf $(BUILD)/bench/tools && mkdir -p $(BUILD)/bench
+	mmdebstrap --mode=root --variant=apt --include=mmdebstrap,mount --aptopt='Acquire::Languages "none"' \
+		--dpkgopt='path-exclude=/usr/share/doc/*' --dpkgopt='path-exclude=/usr/share/man/*' \
+		--dpkgopt='path-exclude=/usr/share/locale/*' \
+		trixie $(BUILD)/bench/tools "deb http://deb.debian.org/debian trixie main"
+	mksquashfs $(BUILD)/bench/tools $@ -noappend -comp zstd -quiet
+	rm -rf $(BUILD)/bench/tools
+
+bench: deps $(BENCH_TOOLS)
+	test -f $(IMAGE_OUT)/tandem.iso || $(MAKE) image
+	python3 qemu-tests/bench.py --iso $(IMAGE_OUT)/tandem.iso --tools $(BENCH_TOOLS) --work $(BUILD)/bench/run
 
 clean:
 	$(CARGO) clean

@@ -17,12 +17,35 @@ pub fn bootstrap(ctx: &mut Ctx) -> Result<()> {
         packages: &sets.base,
         target: &root,
         deb_cache: ctx.deb_cache.as_deref(),
-        customize: vec![],
+        customize: initramfs_hooks(),
         source_date_epoch: ctx.epoch,
     };
     ctx.run(&b.command())
         .context("bootstrapping the base system")?;
     Ok(())
+}
+
+/// initramfs-tools configuration of every node, in the base image so that the initramfs
+/// built here natively is the node's: the installer only appends its node files
+/// (mdadm.conf with the arrays' UUIDs, see tandem's exec/initramfs.rs) instead of running
+/// update-initramfs in the installer. FSTYPE: fsck for the root file system types a node
+/// can have; with the default `auto` the fsck hook reads them from /etc/fstab, which is
+/// rendered per node and is only the packages' placeholder here.
+pub const INITRAMFS_CONF: &str = "/etc/initramfs-tools/conf.d/tandem";
+pub const INITRAMFS_CONF_TEXT: &str =
+    "# Tandem: fsck for every root file system type a node can have.\nFSTYPE=ext4,xfs\n";
+
+/// mmdebstrap customize hooks (the chroot's /proc, /sys, /dev are mounted): the
+/// configuration above, then the initramfs rebuilt with it.
+fn initramfs_hooks() -> Vec<String> {
+    vec![
+        format!(
+            "mkdir -p \"$1\"{dir} && printf '{text}' > \"$1\"{INITRAMFS_CONF}",
+            dir = Path::new(INITRAMFS_CONF).parent().unwrap().display(),
+            text = INITRAMFS_CONF_TEXT.replace('\n', "\\n"),
+        ),
+        r#"chroot "$1" update-initramfs -u -k all"#.to_string(),
+    ]
 }
 
 /// Overlay, identity scrub, initramfs check, squashfs.
@@ -126,12 +149,19 @@ fn check_initramfs(ctx: &mut Ctx, root: &Path) -> Result<()> {
 /// What an md+LVM root needs in the initramfs, judged from an `lsinitramfs` listing.
 pub fn missing_in_initramfs(listing: &str) -> Vec<&'static str> {
     type Present = fn(&str) -> bool;
-    let needs: [(&str, Present); 5] = [
+    // The installer only appends node files to this image (no rebuild), so it must
+    // already hold everything a node's first boot needs, fsck included.
+    let needs: [(&str, Present); 8] = [
         ("mdadm", |l| l.ends_with("sbin/mdadm")),
         ("lvm", |l| l.ends_with("sbin/lvm")),
         ("raid1 module", |l| l.contains("/md/raid1.ko")),
         ("raid456 module", |l| l.contains("/md/raid456.ko")),
         ("dm-mod module", |l| l.contains("/md/dm-mod.ko")),
+        ("e2fsck", |l| l.ends_with("sbin/e2fsck")),
+        ("fsck.xfs", |l| l.ends_with("sbin/fsck.xfs")),
+        ("Intel microcode", |l| {
+            l.ends_with("kernel/x86/microcode/GenuineIntel.bin")
+        }),
     ];
     needs
         .iter()
@@ -202,13 +232,35 @@ mod tests {
 
     #[test]
     fn initramfs_needs() {
-        let good = "usr/sbin/mdadm\nusr/sbin/lvm\n\
+        let good = "kernel/x86/microcode/GenuineIntel.bin\n\
+            usr/sbin/mdadm\nusr/sbin/lvm\nusr/sbin/e2fsck\nusr/sbin/fsck.xfs\n\
             usr/lib/modules/6.12/kernel/drivers/md/raid1.ko.xz\n\
             usr/lib/modules/6.12/kernel/drivers/md/raid456.ko.xz\n\
             usr/lib/modules/6.12/kernel/drivers/md/dm-mod.ko.xz\n";
         assert!(missing_in_initramfs(good).is_empty());
         let no_lvm = good.replace("usr/sbin/lvm\n", "");
         assert_eq!(missing_in_initramfs(&no_lvm), vec!["lvm"]);
-        assert_eq!(missing_in_initramfs("").len(), 5);
+        let no_fsck = good.replace("usr/sbin/e2fsck\n", "");
+        assert_eq!(missing_in_initramfs(&no_fsck), vec!["e2fsck"]);
+        assert_eq!(missing_in_initramfs("").len(), 8);
+    }
+
+    #[test]
+    fn initramfs_configuration_hook_writes_the_file() {
+        let root = std::env::temp_dir().join(format!("tandem-irconf-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&root);
+        std::fs::create_dir_all(&root).unwrap();
+        let hooks = initramfs_hooks();
+        let ok = std::process::Command::new("sh")
+            .args(["-c", &hooks[0], "hook"])
+            .arg(&root)
+            .status()
+            .unwrap()
+            .success();
+        assert!(ok);
+        let got = std::fs::read_to_string(root.join(INITRAMFS_CONF.trim_start_matches('/')));
+        assert_eq!(got.unwrap(), INITRAMFS_CONF_TEXT);
+        assert!(hooks[1].contains("update-initramfs -u -k all"));
+        std::fs::remove_dir_all(&root).unwrap();
     }
 }

@@ -207,6 +207,17 @@ impl<'a> Executor<'a> {
             Task::EspSync => self.esp_sync(),
             Task::EfiBootEntries => self.efi_boot_entries(),
             Task::SaveLogs => self.save_logs(),
+            Task::Initramfs {
+                files,
+                full,
+                always_full,
+            } => super::initramfs::build(
+                &mut self.runner,
+                &self.env.target,
+                files,
+                full,
+                *always_full,
+            ),
         }
     }
 

@@ -123,6 +123,13 @@ pub enum Task {
     EfiBootEntries,
     /// install.log and phases.json into the target.
     SaveLogs,
+    /// The node's files appended to the base image's initramfs, or `full` when a package
+    /// asked for a rebuild or `always_full` (see [`super::initramfs`]).
+    Initramfs {
+        files: Vec<(String, String)>,
+        full: Cmd,
+        always_full: bool,
+    },
 }
 
 #[derive(Debug, Clone)]
@@ -173,8 +180,8 @@ impl Env {
 pub const DEB_DIR: &str = "/var/cache/tandem/debs";
 /// policy-rc.d keeps package scripts from starting services in the chroot.
 const POLICY_RC_D: &str = "/usr/sbin/policy-rc.d";
-/// update-initramfs is diverted to a no-op while packages are configured, so the
-/// initramfs is built once, at the end, with mdadm.conf in place.
+/// update-initramfs is diverted to a stub that records requests while packages are
+/// configured; the initramfs is finished once, at the end, with mdadm.conf in place.
 const INITRAMFS: &str = "/usr/sbin/update-initramfs";
 const INITRAMFS_DIVERTED: &str = "/usr/sbin/update-initramfs.tandem";
 
@@ -215,7 +222,7 @@ pub fn script(
     v.extend(system(plan, env));
     v.extend(packages(answer, plan, debs, env));
     v.extend(configure(answer, files, env));
-    v.extend(initramfs(env));
+    v.extend(initramfs(files, env));
     v.extend(bootloader(plan, env));
     v.extend(finish(answer, plan, env));
     v
@@ -521,8 +528,7 @@ pub fn system(plan: &Plan, env: &Env) -> Vec<Step> {
         Task::Write(RenderedFile {
             path: INITRAMFS.into(),
             mode: 0o755,
-            content: "#!/bin/sh\n# Tandem: the initramfs is built once, at the end of the install.\nexit 0\n"
-                .into(),
+            content: super::initramfs::stub_script(),
         }),
     ));
     v
@@ -696,8 +702,9 @@ pub fn grub_console(consoles: &[String]) -> Option<RenderedFile> {
     })
 }
 
-/// Back to the real update-initramfs, then one build for every kernel, with mdadm.conf.
-pub fn initramfs(env: &Env) -> Vec<Step> {
+/// Back to the real update-initramfs, then the node's files into the base image's
+/// initramfs (or one full build, see [`super::initramfs`]).
+pub fn initramfs(files: &[RenderedFile], env: &Env) -> Vec<Step> {
     vec![
         run(
             Phase::Initramfs,
@@ -714,9 +721,15 @@ pub fn initramfs(env: &Env) -> Vec<Step> {
                 INITRAMFS,
             ]),
         ),
-        run(
+        task(
             Phase::Initramfs,
-            chroot(env, "update-initramfs").args(["-u", "-k", "all"]),
+            Task::Initramfs {
+                files: super::initramfs::node_files(files),
+                full: chroot(env, "update-initramfs").args(["-u", "-k", "all"]),
+                always_full: files
+                    .iter()
+                    .any(|f| super::initramfs::needs_rebuild(&f.path)),
+            },
         ),
     ]
 }
@@ -840,6 +853,21 @@ impl fmt::Display for Task {
             Task::SaveLogs => write!(
                 f,
                 "save install.log and phases.json to /var/log/tandem on the target"
+            ),
+            Task::Initramfs {
+                full,
+                always_full: true,
+                ..
+            } => write!(f, "{} (initramfs-tools configured)", full.display()),
+            Task::Initramfs { files, full, .. } => write!(
+                f,
+                "append {} to /boot/initrd.img-*, or if a package asked for a new initramfs: {}",
+                files
+                    .iter()
+                    .map(|(_, a)| a.as_str())
+                    .collect::<Vec<_>>()
+                    .join(" "),
+                full.display()
             ),
         }
     }
