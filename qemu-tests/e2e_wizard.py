@@ -217,7 +217,7 @@ def run(ctx, tandem_bin=None, medium=None):
         t_install = time.time() - t0 - t_wizard
         phases = {p["phase"]: p["seconds"] for p in res.get("phases", [])}
         ctx.record(live_boot_s=round(t_live), wizard_s=round(t_wizard),
-                   install_s=round(t_install), result=res.get("result"),
+                   install_s=round(t_install), install=res.get("result"),
                    total_seconds=res.get("total-seconds"), phases=phases,
                    keystrokes=k.keystrokes, screens_asserted=len(k.screens))
         assert res.get("result") == "ok", f"install failed: {res}"

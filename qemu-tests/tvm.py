@@ -194,6 +194,9 @@ class Console:
         self.send(line + "\r")
 
 
+ANSI_ESCAPE = re.compile(r"\x1b\[[0-9;?]*[A-Za-z]")
+
+
 class Shell:
     """A root shell on a console: the live system's (it gives one) or the installed
     system's after logging in. `run` wraps each command in unique markers so output and exit
@@ -217,6 +220,9 @@ class Shell:
         seen = self.con.expect(f"{tag}-END-(\\d+)\r?\n", timeout)
         rc = int(re.search(f"{tag}-END-(\\d+)", seen).group(1))
         out = seen[: seen.rindex(f"{tag}-END-")].replace("\r\n", "\n")
+        # Tools colour their output on a terminal (iproute2 does by default in trixie):
+        # callers compare plain text.
+        out = ANSI_ESCAPE.sub("", out)
         if check and rc != 0:
             raise AssertionError(f"in guest: `{cmd}` exited {rc}:\n{out}")
         return rc, out
