@@ -95,9 +95,12 @@ def main():
             "for d in /dev/vd?; do "
             "  mbr=$(dd if=$d bs=512 count=1 2>/dev/null | grep -c GRUB); "
             "  core=$(dd if=${d}1 bs=512 count=1 2>/dev/null | wc -c); "
-            "  mkdir -p /mnt/esp && mount -o ro ${d}2 /mnt/esp && "
-            "  efi=$(ls /mnt/esp/EFI/BOOT/BOOTX64.EFI /mnt/esp/EFI/debian/grubx64.efi 2>/dev/null | wc -l); "
-            "  umount /mnt/esp; "
+            # The first ESP is mounted at /boot/efi already; the others are looked at
+            # read-only.
+            "  m=$(findmnt -n -o TARGET --source ${d}2 | head -1); u=; "
+            "  if [ -z \"$m\" ]; then m=/mnt/esp; mkdir -p $m; mount -o ro ${d}2 $m && u=1; fi; "
+            "  efi=$(ls -1 $m/EFI/BOOT/BOOTX64.EFI $m/EFI/debian/grubx64.efi 2>/dev/null | wc -l); "
+            "  [ -n \"$u\" ] && umount $m; "
             "  echo \"$d: MBR GRUB=$mbr BIOS-boot core=${core}B ESP EFI binaries=$efi\"; "
             "done")
         show("GRUB on every disk", grub)

@@ -154,11 +154,14 @@ def boot_beta(ctx):
         raise AssertionError("beta did not boot under UEFI")
     # Every disk's ESP holds GRUB (the removable path, so firmware without boot entries
     # finds it too).
-    out = sh.out("for d in /dev/vd?2; do mkdir -p /mnt/esp && mount -o ro $d /mnt/esp && "
-                 "{ ls /mnt/esp/EFI/BOOT/BOOTX64.EFI /mnt/esp/EFI/debian/grubx64.efi 2>&1; "
-                 "umount /mnt/esp; } ; done")
+    # The first ESP is mounted at /boot/efi already (read-write: a read-only second mount
+    # is refused), the others are mounted read-only for the look.
+    out = sh.out("for d in /dev/vd?2; do m=$(findmnt -n -o TARGET --source $d | head -1); u=;"
+                 " if [ -z \"$m\" ]; then m=/mnt/esp; mkdir -p $m; mount -o ro $d $m || continue; u=1; fi;"
+                 " for f in EFI/BOOT/BOOTX64.EFI EFI/debian/grubx64.efi; do"
+                 " [ -f $m/$f ] && echo \"$d $f\"; done; [ -n \"$u\" ] && umount $m; done; true")
     ctx.record(esps=out.strip().splitlines())
-    found = re.findall(r"^/mnt/esp/EFI/BOOT/BOOTX64.EFI$", out, re.M)
+    found = set(re.findall(r"^(/dev/vd.2) EFI/BOOT/BOOTX64.EFI$", out, re.M))
     if len(found) != 4:
         raise AssertionError(f"GRUB on {len(found)} of 4 ESPs:\n{out}")
 
