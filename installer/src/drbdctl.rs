@@ -281,10 +281,17 @@ impl Ctx {
     fn marker(&self, res: &str, kind: &str) -> PathBuf {
         self.state_dir.join(format!("{res}.{kind}"))
     }
+    /// The resource's state. Not logged: a first boot waits for its peer as long as it
+    /// takes, and three lines a second would fill the disk; `wait` notes progress instead.
     fn state(&mut self, r: &str) -> Result<ResState> {
-        let c = self.probe(drbdadm(["cstate", r]))?.1;
-        let d = self.probe(drbdadm(["dstate", r]))?.1;
-        let ro = self.probe(drbdadm(["role", r]))?.1;
+        let mut quiet = Runner::unlogged();
+        let mut ask = |what: &str| -> Result<String> {
+            let o = quiet.run_status(&drbdadm([what, r]))?;
+            Ok(format!("{}{}", o.stdout, o.stderr))
+        };
+        let c = ask("cstate")?;
+        let d = ask("dstate")?;
+        let ro = ask("role")?;
         Ok(ResState::parse(
             c.lines().last().unwrap_or(""),
             d.lines().last().unwrap_or(""),
@@ -320,7 +327,14 @@ impl Ctx {
                 ));
                 last_said = Instant::now();
             }
-            std::thread::sleep(Duration::from_millis(500));
+            // Each poll is three processes: quick at first (a connect takes seconds),
+            // then gentler on a node that waits long.
+            let pause = if start.elapsed() < Duration::from_secs(60) {
+                500
+            } else {
+                2000
+            };
+            std::thread::sleep(Duration::from_millis(pause));
         }
     }
 }
