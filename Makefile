@@ -12,7 +12,7 @@ DEB_PACKAGES := xorriso mtools squashfs-tools mmdebstrap qemu-system-x86 ovmf \
 	debian-archive-keyring grub-pc-bin grub-efi-amd64-bin busybox-static cpio zstd openssl
 
 .PHONY: all deps check fmt clippy unit test demo clean image-fetch image-closure-check image-proxmox \
-	hardware-fixtures tandem-static image test-image test-install bench
+	hardware-fixtures tandem-static image test-image test-boot test-install bench
 
 all: check
 
@@ -100,13 +100,20 @@ image: deps tandem-static $(if $(IMAGE_REPO),image-fetch)
 	$(CARGO) build --release -p tandem-image
 	./target/release/tandem-image build --out $(IMAGE_OUT) $(IMAGE_SOURCE) --tandem-bin $(TANDEM_STATIC)
 
-# Boot tests under QEMU/TCG (SeaBIOS and OVMF, CD and disk), embed-answer, reproducibility.
-test-image: image
-	qemu-tests/check-iso.sh $(IMAGE_OUT)/tandem.iso $(if $(IMAGE_REPO),/tandem/repo/tandem-manifest.json)
+# Boot tests under QEMU/TCG: the ISO as a CD on SeaBIOS and on OVMF, and the PXE files.
+# `make test` does not run them: test-install's installs boot the same ISO on SeaBIOS
+# (wizard-install) and OVMF (install-beta) and the same PXE files (install-alpha), and then
+# check far more than the live banner.
+test-boot: image
 	qemu-tests/boot-iso.sh $(IMAGE_OUT)/tandem.iso bios $(BOOT_TIMEOUT)
 	qemu-tests/boot-iso.sh $(IMAGE_OUT)/tandem.iso uefi $(BOOT_TIMEOUT)
-	qemu-tests/embed-answer.sh ./target/release/tandem-image $(IMAGE_OUT)/tandem.iso $(BOOT_TIMEOUT)
 	qemu-tests/boot-pxe.sh $(IMAGE_OUT)/pxe $(BOOT_TIMEOUT)
+
+# The image tier of `make test`: the ISO's layout, an embedded answer seen by the live system
+# of a USB-style OVMF boot (the ISO as a disk), and a byte-identical rebuild.
+test-image: image
+	qemu-tests/check-iso.sh $(IMAGE_OUT)/tandem.iso $(if $(IMAGE_REPO),/tandem/repo/tandem-manifest.json)
+	qemu-tests/embed-answer.sh ./target/release/tandem-image $(IMAGE_OUT)/tandem.iso $(BOOT_TIMEOUT)
 	qemu-tests/repro-iso.sh ./target/release/tandem-image $(IMAGE_OUT) $(IMAGE_SOURCE) --tandem-bin $(TANDEM_STATIC)
 
 # The end-to-end install suite (issue #5, docs/install.md "Tests"): installs a two-node
