@@ -305,38 +305,26 @@ mod tests {
         // The download is checked against the index: size here, SHA256 by check_sums.
         let d = &debs[0];
         let dest = dir.join("got.deb");
-        crate::http::download("htop", &d.from, &dest, d.size.unwrap(), HTTP_PATIENCE).unwrap();
-        let sum = String::from_utf8(
-            std::process::Command::new("sha256sum")
+        // Downloads the .deb and gives sha256sum's line for it, named as in the target.
+        let fetch_and_sum = || {
+            crate::http::download("htop", &d.from, &dest, d.size.unwrap(), HTTP_PATIENCE).unwrap();
+            let out = std::process::Command::new("sha256sum")
                 .arg(&dest)
                 .output()
                 .unwrap()
-                .stdout,
-        )
-        .unwrap();
-        let sum = sum.replace(
-            &dest.display().to_string(),
-            &format!("/t/{}", d.file_name()),
-        );
-        packages::check_sums(&debs, &sum).unwrap();
+                .stdout;
+            String::from_utf8(out).unwrap().replace(
+                &dest.display().to_string(),
+                &format!("/t/{}", d.file_name()),
+            )
+        };
+        packages::check_sums(&debs, &fetch_and_sum()).unwrap();
         std::fs::write(
             dir.join("repo/pool/main/h/htop/htop_3.4.1-1_amd64.deb"),
             b"!<arch>\nnot really a deX",
         )
         .unwrap();
-        crate::http::download("htop", &d.from, &dest, d.size.unwrap(), HTTP_PATIENCE).unwrap();
-        let sum = String::from_utf8(
-            std::process::Command::new("sha256sum")
-                .arg(&dest)
-                .output()
-                .unwrap()
-                .stdout,
-        )
-        .unwrap()
-        .replace(
-            &dest.display().to_string(),
-            &format!("/t/{}", d.file_name()),
-        );
+        let sum = fetch_and_sum();
         let e = packages::check_sums(&debs, &sum).unwrap_err().to_string();
         assert!(
             e.starts_with("package htop 3.4.1-1: SHA256 mismatch"),
