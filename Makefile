@@ -11,7 +11,7 @@ DEB_PACKAGES := xorriso mtools squashfs-tools mmdebstrap qemu-system-x86 ovmf \
 	qemu-utils gpg gpgv dosfstools e2fsprogs fdisk gdisk tmux curl python3 \
 	debian-archive-keyring grub-pc-bin grub-efi-amd64-bin busybox-static cpio zstd openssl
 
-.PHONY: all deps check fmt clippy unit test demo clean image-fetch image-closure-check image-proxmox \
+.PHONY: all deps space check fmt clippy unit test demo clean image-fetch image-closure-check image-proxmox \
 	hardware-fixtures tandem-static image test-image test-boot test-install bench
 
 all: check
@@ -23,6 +23,19 @@ deps:
 		echo "== installing Debian packages: $$missing"; \
 		export DEBIAN_FRONTEND=noninteractive; \
 		apt-get update -q && apt-get install -y -q --no-install-recommends $$missing; \
+	fi
+
+# A full `make test` writes about $(SPACE_GB) GiB (cargo targets, the image, the e2e disks);
+# a disk that fills half-way fails in some xorriso or qemu-img step with a confusing message,
+# so say it up front.
+SPACE_GB ?= 12
+space:
+	@mkdir -p $(BUILD); \
+	free=$$(df --output=avail -B1G $(BUILD) | tail -1 | tr -d ' '); \
+	echo "== space: $$free GiB free under $(BUILD) (need $(SPACE_GB))"; \
+	if [ "$$free" -lt $(SPACE_GB) ]; then \
+		echo "error: only $$free GiB free on the file system of $(BUILD); make test and make demo need about $(SPACE_GB) GiB (set SPACE_GB to override)" >&2; \
+		exit 1; \
 	fi
 
 fmt:
@@ -38,7 +51,7 @@ unit:
 check: fmt clippy unit
 
 # Everything CI runs.
-test: deps check image-closure-check test-image test-install
+test: deps space check image-closure-check test-image test-install
 	@echo "== make test: all tiers passed"
 
 # Re-captures installer/tests/fixtures/sysroot from QEMU guests (TCG, about 4 minutes);
@@ -54,7 +67,7 @@ hardware-fixtures: deps
 DEMO_ANSWER := examples/qemu-demo/lxeon.toml
 DEMO_HW := installer/tests/fixtures/hardware/qemu-4disk-virtio-2nic.json
 
-demo: image
+demo: space image
 	rm -rf $(BUILD)/demo && mkdir -p $(BUILD)/demo
 	$(TANDEM_STATIC) validate --answer $(DEMO_ANSWER) --hardware $(DEMO_HW)
 	$(TANDEM_STATIC) prepare --answer $(DEMO_ANSWER) --output $(BUILD)/demo/lxeon.toml

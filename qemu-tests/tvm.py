@@ -294,7 +294,12 @@ class VM:
                 d, opts = d
             fmt = opts.get("format", "qcow2")
             serial = opts.get("serial", f"tandem-{self.name}-disk{i}")
-            a += ["-drive", f"file={d},if=none,id=d{i},format={fmt}",
+            # md's first resync copies (RAID1/10) or computes (RAID6) zeros over every
+            # member; with zero detection those writes stay holes in the qcow2 files, so an
+            # e2e run needs a few GiB of disk, not ~20. Raw disks (the bystander) get
+            # nothing: their bytes are the evidence.
+            zeros = ",discard=unmap,detect-zeroes=unmap" if fmt == "qcow2" else ""
+            a += ["-drive", f"file={d},if=none,id=d{i},format={fmt}{zeros}",
                   "-device", f"virtio-blk-pci,drive=d{i},serial={serial}"]
         for i, n in enumerate(self.nics):
             kind = n.get("net", "user")
