@@ -162,8 +162,8 @@ def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--iso", default="build/image/tandem.iso")
     ap.add_argument("--answer", default="examples/qemu-4disk.toml")
-    # The default profile's medium lacks shim-signed and grub-efi-amd64-signed, which
-    # firmware = "both" (the default) plans: BIOS only until it has them.
+    # The VM boots SeaBIOS: "bios" keeps the measured install to what this machine boots
+    # (the default "both" adds the EFI GRUB and shim to every ESP).
     ap.add_argument("--firmware", default="bios", help="storage.firmware for the answer ('' keeps it)")
     ap.add_argument("--tools", default="build/bench/tools.squashfs")
     ap.add_argument("--tandem", help="a tandem binary to run instead of the ISO's")
