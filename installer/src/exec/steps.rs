@@ -616,6 +616,13 @@ pub fn configure(answer: &Answer, files: &[RenderedFile], env: &Env) -> Vec<Step
         ]),
     ));
     v.push(run(Phase::Configure, chroot(env, "locale-gen")));
+    // The base image's console-setup cached the keymap of its own default keyboard. Left
+    // stale, every boot's keyboard-setup compiles the answer's layouts with ckbcomp (tens of
+    // seconds under emulation, and on the console's critical path); cache them once here.
+    v.push(run(
+        Phase::Configure,
+        chroot(env, "setupcon").args(["--save-only"]),
+    ));
     if let Some(f) = grub_console(&env.consoles) {
         v.push(task(Phase::Configure, Task::Write(f)));
     }
