@@ -56,6 +56,10 @@ pub struct ResourceConfig {
     /// Primary when the resource is single-primary.
     pub first_node: String,
     pub peer: String,
+    /// This node's replication address from the .res `on` section: drbdadm refuses the
+    /// resource ("IP … not found on this host") until the network has put it on a link.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub address: Option<String>,
     pub dual_primary: bool,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub lvm_vg: Option<String>,
@@ -339,6 +343,54 @@ impl Ctx {
     }
 }
 
+/// How long drbd-start waits for its replication address (bonds, VLANs and bridges are
+/// still coming up at boot, and more slowly on a loaded host) before drbdadm is left to
+/// say what is missing.
+const ADDRESS_TIMEOUT: Duration = Duration::from_secs(120);
+
+/// Whether `ip -o addr show` lists `addr` as one of this host's addresses.
+pub fn has_address(ip_o_addr: &str, addr: &str) -> bool {
+    ip_o_addr.lines().any(|l| {
+        let mut f = l.split_whitespace();
+        // "2: vmbr370    inet 10.37.0.2/24 brd … scope global vmbr370"
+        while let Some(w) = f.next() {
+            if w == "inet" || w == "inet6" {
+                return f
+                    .next()
+                    .and_then(|cidr| cidr.split('/').next())
+                    .is_some_and(|a| a == addr);
+            }
+        }
+        false
+    })
+}
+
+fn wait_for_address(cx: &mut Ctx, res: &str, addr: &str, timeout: Duration) -> Result<()> {
+    let start = Instant::now();
+    let mut quiet = Runner::unlogged();
+    loop {
+        let o = quiet.run_status(&Cmd::new("ip").args(["-o", "addr", "show"]))?;
+        if has_address(&o.stdout, addr) {
+            if start.elapsed() >= Duration::from_secs(1) {
+                cx.say(&format!(
+                    "{res}: replication address {addr} up after {:.1} s",
+                    start.elapsed().as_secs_f64()
+                ));
+            }
+            return Ok(());
+        }
+        if start.elapsed() >= timeout {
+            cx.say(&format!(
+                "{res}: replication address {addr} is on no interface after {} s; \
+                 trying anyway (check the network: ip -br addr)",
+                timeout.as_secs()
+            ));
+            return Ok(());
+        }
+        std::thread::sleep(Duration::from_millis(500));
+    }
+}
+
 fn drbdadm<const N: usize>(a: [&str; N]) -> Cmd {
     Cmd::new("drbdadm").args(a)
 }
@@ -416,6 +468,9 @@ fn start_one(cx: &mut Ctx, me: &str, r: &ResourceConfig) -> Result<()> {
                 std::fs::remove_file(&new_marker).ok();
             }
         }
+    }
+    if let Some(a) = &r.address {
+        wait_for_address(cx, name, a, ADDRESS_TIMEOUT)?;
     }
     cx.run(drbdadm(["adjust", name]))?;
     let fresh = created_marker.exists();
@@ -702,6 +757,7 @@ mod tests {
             disk: "/dev/pve/drbd".into(),
             first_node: first.into(),
             peer: "beta".into(),
+            address: Some("10.37.0.1".into()),
             dual_primary: true,
             lvm_vg: Some("drbdvg".into()),
             wfc_timeout: Some(15),
@@ -743,6 +799,18 @@ mod tests {
             initial_sync(&res("alpha"), "alpha", true, None),
             InitialSync::Operator(_)
         ));
+    }
+
+    #[test]
+    fn address_on_a_link() {
+        let out = "1: lo    inet 127.0.0.1/8 scope host lo\\       valid_lft forever\n\
+                   5: vmbr370    inet 10.37.0.2/24 brd 10.37.0.255 scope global vmbr370\n\
+                   5: vmbr370    inet6 fe80::5054:ff:fe12:3456/64 scope link\n";
+        assert!(has_address(out, "10.37.0.2"));
+        assert!(has_address(out, "fe80::5054:ff:fe12:3456"));
+        assert!(!has_address(out, "10.37.0.20"));
+        assert!(!has_address(out, "10.37.0.1"));
+        assert!(!has_address("", "10.37.0.2"));
     }
 
     #[test]

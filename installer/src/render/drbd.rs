@@ -52,7 +52,9 @@ pub const UNIT: &str = "# Written by Tandem.
 Description=Tandem: DRBD resources up (module check, first-boot metadata and initial sync skip, Primary, LVM)
 Documentation=man:drbdadm(8)
 Wants=network-online.target
-After=network-online.target systemd-modules-load.service
+# ifupdown2's networking.service orders itself before nothing, so network-online.target
+# can be reached while ifup is still configuring the replication address.
+After=network-online.target networking.service systemd-modules-load.service
 Before=pve-cluster.service pve-guests.service pve-storage.target
 Conflicts=drbd.service
 
@@ -87,6 +89,11 @@ pub fn node_config(plan: &Plan) -> Option<drbdctl::NodeConfig> {
                 .find(|h| h.name != me)
                 .map(|h| h.name.clone())
                 .unwrap_or_default(),
+            address: r
+                .hosts
+                .iter()
+                .find(|h| h.name == me)
+                .map(|h| h.address.to_string()),
             dual_primary: r.dual_primary,
             lvm_vg: r.lvm_vg.clone(),
             wfc_timeout: r.wfc_timeout,
