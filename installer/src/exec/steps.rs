@@ -626,6 +626,9 @@ pub fn configure(answer: &Answer, files: &[RenderedFile], env: &Env) -> Vec<Step
     if let Some(f) = grub_console(&env.consoles) {
         v.push(task(Phase::Configure, Task::Write(f)));
     }
+    for f in serial_console_waits(&env.consoles) {
+        v.push(task(Phase::Configure, Task::Write(f)));
+    }
     v.push(task(Phase::Configure, Task::CopyInstaller));
     if files.iter().any(|f| f.path == render::drbd::UNIT_PATH) {
         // tandem drbd-start brings DRBD up at boot; drbd-utils' own starter would race it.
@@ -707,6 +710,33 @@ pub fn grub_console(consoles: &[String]) -> Option<RenderedFile> {
         mode: 0o644,
         content: o,
     })
+}
+
+/// A drop-in per serial console that lets its device wait for udev as long as it takes.
+/// The serial getty is bound to `dev-ttyS0.device`; when a slow first boot's coldplug
+/// announces it after systemd's device timeout (90 s), the getty fails on the dependency
+/// and the serial console (IPMI SOL, our QEMU tests) never shows a login. Seen in the
+/// demo's first boot under emulation: "Timed out waiting for device dev-ttyS0.device".
+pub fn serial_console_waits(consoles: &[String]) -> Vec<RenderedFile> {
+    consoles
+        .iter()
+        .filter_map(|c| {
+            let dev = c.split(',').next()?;
+            let ok = dev.starts_with("ttyS")
+                && dev.len() > 4
+                && dev.bytes().skip(4).all(|b| b.is_ascii_digit());
+            ok.then(|| RenderedFile {
+                path: format!("/etc/systemd/system/dev-{dev}.device.d/tandem-console.conf"),
+                mode: 0o644,
+                content: format!(
+                    "{}\n# The serial console the installer was booted with: its getty waits for\n\
+                     # the device however slow udev's coldplug is (default: 90 s, then no login).\n\
+                     [Unit]\nJobRunningTimeoutSec=infinity\n",
+                    render::HEADER_TEXT
+                ),
+            })
+        })
+        .collect()
 }
 
 /// Back to the real update-initramfs, then the node's files into the base image's
@@ -972,5 +1002,22 @@ mod tests {
         let vga = grub_console(&["tty0".to_string()]).unwrap();
         assert!(!vga.content.contains("GRUB_TERMINAL"));
         assert!(grub_console(&[]).is_none());
+        let waits = serial_console_waits(&[
+            "ttyS0,115200n8".to_string(),
+            "tty0".to_string(),
+            "ttyS1".to_string(),
+            "ttyS".to_string(),
+        ]);
+        let paths: Vec<&str> = waits.iter().map(|f| f.path.as_str()).collect();
+        assert_eq!(
+            paths,
+            [
+                "/etc/systemd/system/dev-ttyS0.device.d/tandem-console.conf",
+                "/etc/systemd/system/dev-ttyS1.device.d/tandem-console.conf"
+            ]
+        );
+        assert!(waits[0]
+            .content
+            .contains("\n[Unit]\nJobRunningTimeoutSec=infinity\n"));
     }
 }
