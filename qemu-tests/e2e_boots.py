@@ -145,6 +145,11 @@ def boot_alpha(ctx):
     host = sh.out("hostname").strip()
     if host != "alpha":
         raise AssertionError(f"hostname {host!r}")
+    # The installer ran with console=ttyS0: its getty waits for the device without limit.
+    wait = sh.out("systemctl show dev-ttyS0.device -p JobRunningTimeoutUSec").strip()
+    ctx.record(ttyS0_device_timeout=wait)
+    if wait != "JobRunningTimeoutUSec=infinity":
+        raise AssertionError(f"serial console device timeout: {wait!r}")
 
 
 def boot_beta(ctx):
