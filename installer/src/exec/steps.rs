@@ -688,8 +688,7 @@ pub fn grub_console(consoles: &[String]) -> Option<RenderedFile> {
         params.join(" ")
     );
     let serial = consoles.iter().find_map(|c| {
-        let (dev, opts) = c.split_once(',').unwrap_or((c.as_str(), ""));
-        let unit = dev.strip_prefix("ttyS")?.parse::<u32>().ok()?;
+        let (unit, opts) = serial_console(c)?;
         let speed: String = opts.chars().take_while(char::is_ascii_digit).collect();
         Some((
             unit,
@@ -712,6 +711,13 @@ pub fn grub_console(consoles: &[String]) -> Option<RenderedFile> {
     })
 }
 
+/// A `console=` value that names a serial port (`ttyS0,115200n8`): its unit number and
+/// the options after the comma.
+fn serial_console(c: &str) -> Option<(u32, &str)> {
+    let (dev, opts) = c.split_once(',').unwrap_or((c, ""));
+    Some((dev.strip_prefix("ttyS")?.parse().ok()?, opts))
+}
+
 /// A drop-in per serial console that lets its device wait for udev as long as it takes.
 /// The serial getty is bound to `dev-ttyS0.device`; when a slow first boot's coldplug
 /// announces it after systemd's device timeout (90 s), the getty fails on the dependency
@@ -721,12 +727,9 @@ pub fn serial_console_waits(consoles: &[String]) -> Vec<RenderedFile> {
     consoles
         .iter()
         .filter_map(|c| {
-            let dev = c.split(',').next()?;
-            let ok = dev.starts_with("ttyS")
-                && dev.len() > 4
-                && dev.bytes().skip(4).all(|b| b.is_ascii_digit());
-            ok.then(|| RenderedFile {
-                path: format!("/etc/systemd/system/dev-{dev}.device.d/tandem-console.conf"),
+            let (unit, _) = serial_console(c)?;
+            Some(RenderedFile {
+                path: format!("/etc/systemd/system/dev-ttyS{unit}.device.d/tandem-console.conf"),
                 mode: 0o644,
                 content: format!(
                     "{}\n# The serial console the installer was booted with: its getty waits for\n\
