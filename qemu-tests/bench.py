@@ -85,8 +85,7 @@ def installed_packages(work, disks, wait_resync=False):
         pkgs = sorted(line.split()[1] for line in out.splitlines()
                       if line.startswith("ii "))
         if wait_resync:
-            sh.run("for f in /proc/sys/dev/raid/speed_limit_m*; do echo 2000000 > $f; done")
-            sh.run("mdadm --wait /dev/md/* || true", timeout=3600)
+            sh.finish_md_resync()
         vm.poweroff(sh)
     finally:
         vm.kill()

@@ -193,12 +193,7 @@ def beta_degraded(ctx):
                        firmware=lay["firmware"], vars_file=vars_file, boot="c"))
     sh = login(ctx, vm, tag="resync")
     t0 = time.time()
-    sh.run("echo 1000000 > /proc/sys/dev/raid/speed_limit_min; "
-           "echo 1000000 > /proc/sys/dev/raid/speed_limit_max; "
-           "for a in /sys/block/md*/md/sync_action; do "
-           "  [ \"$(cat $a)\" = frozen ] && echo idle > $a; done; true")
-    sh.run("while grep -Eq 'resync|recovery|PENDING|DELAYED' /proc/mdstat; do sleep 5; done; "
-           "cat /proc/mdstat", timeout=3000)
+    sh.finish_md_resync()
     ctx.record(resync_seconds=round(time.time() - t0))
     vm.poweroff(sh)
     vm2 = ctx.vm(tvm.VM(lay["node"] + "-degraded", ctx.work,

@@ -230,6 +230,18 @@ class Shell:
     def out(self, cmd, timeout=300):
         return self.run(cmd, timeout)[1]
 
+    def finish_md_resync(self, timeout=3000):
+        """Lets every md array's resync run at full speed (unfrozen, speed limits raised)
+        and waits until none is left; returns /proc/mdstat. md will not start a RAID5/6
+        degraded while its first resync is unfinished ("cannot start dirty degraded
+        array"), so a degraded-boot test needs this first."""
+        self.run("echo 1000000 > /proc/sys/dev/raid/speed_limit_min; "
+                 "echo 1000000 > /proc/sys/dev/raid/speed_limit_max; "
+                 "for a in /sys/block/md*/md/sync_action; do "
+                 "  [ \"$(cat $a)\" = frozen ] && echo idle > $a; done; true")
+        return self.out("while grep -Eq 'resync|recovery|PENDING|DELAYED' /proc/mdstat; do sleep 5; done; "
+                        "cat /proc/mdstat", timeout=timeout)
+
 
 class GuestPanic(RuntimeError):
     """The guest kernel panicked (its console said so)."""
