@@ -283,11 +283,12 @@ fn run(cli: Cli) -> Result<()> {
         } => {
             let (inv, source) = match &hardware {
                 Some(h) => (read_inventory(h)?, format!("the inventory {}", h.display())),
-                None => (
-                    crate::hardware::detect(Path::new("/"))
-                        .context("detecting this machine's hardware")?,
-                    "this machine".to_string(),
-                ),
+                None => {
+                    let mut inv = crate::hardware::detect(Path::new("/"))
+                        .context("detecting this machine's hardware")?;
+                    crate::ui::measure_speed(&mut inv);
+                    (inv, "this machine".to_string())
+                }
             };
             crate::ui::run_wizard(&inv, &source, save_answer)
         }
@@ -428,12 +429,11 @@ fn detect(args: DetectArgs) -> Result<()> {
             bytes: args.speed_mib << 20,
             time: std::time::Duration::from_secs(args.speed_seconds),
         };
-        for d in &mut inv.disks {
-            match speed::measure(Path::new(&d.dev_path()), budget) {
-                Ok(r) => d.read_mbps = Some((r.mbps() * 10.0).round() / 10.0),
-                Err(e) => eprintln!("tandem: speed of {}: {e:#}", d.name),
+        speed::measure_disks(&mut inv.disks, budget, |d, r| {
+            if let Err(e) = r {
+                eprintln!("tandem: speed of {}: {e:#}", d.name);
             }
-        }
+        });
         slow = speed::slow_disks(&inv.disks);
     }
     if let Some(path) = &args.answer {

@@ -61,16 +61,30 @@ impl Tmux {
         self.tmux(&["capture-pane", "-p", "-t", "w"])
     }
 
-    /// Waits until the screen shows `text`; returns the screen.
+    /// Waits for `text`, then until the screen has stopped changing: the title is drawn
+    /// before the choices under it, and a busy machine can leave the prompt half drawn
+    /// for a moment (seen once: only the first RAID level on screen).
     fn wait(&self, text: &str) -> String {
         let start = Instant::now();
+        let mut last = String::new();
+        let mut same = 0;
         loop {
             let s = self.screen();
-            if s.contains(text) {
-                return s;
-            }
             if start.elapsed() > WAIT {
-                panic!("waited {WAIT:?} for {text:?}; the screen:\n{s}");
+                panic!("waited {WAIT:?} for {text:?} on a settled screen; the screen:\n{s}")
+            }
+            if s.contains(text) {
+                if s == last {
+                    same += 1;
+                    if same >= 3 {
+                        return s;
+                    }
+                } else {
+                    same = 0;
+                }
+                last = s;
+                std::thread::sleep(Duration::from_millis(100));
+                continue;
             }
             std::thread::sleep(Duration::from_millis(100));
         }

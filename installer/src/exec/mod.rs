@@ -98,7 +98,10 @@ pub fn install_command(a: InstallArgs) -> Result<()> {
         // Nobody named an answer: ask for one on the console, if there is someone there.
         None if std::io::stdin().is_terminal() && !a.dry_run && !a.auto => {
             let path = PathBuf::from(WIZARD_ANSWER);
-            let detected = inventory()?;
+            let mut detected = inventory()?;
+            if a.hardware.is_none() {
+                crate::ui::measure_speed(&mut detected);
+            }
             let asked = crate::ui::ask(&detected, Some(path))?;
             inv = Some(detected);
             let Some((path, typed)) = asked else {

@@ -101,6 +101,24 @@ pub fn measure(dev: &Path, budget: Budget) -> Result<Reading> {
     })
 }
 
+/// Measures every disk but the boot medium (never a candidate, and busy being read by
+/// the live system), one after the other so they do not compete, and records the speed
+/// in `read_mbps`. `each` hears of every disk as it is done; a disk that cannot be read
+/// keeps no speed.
+pub fn measure_disks(
+    disks: &mut [Disk],
+    budget: Budget,
+    mut each: impl FnMut(&Disk, &Result<Reading>),
+) {
+    for d in disks.iter_mut().filter(|d| !d.boot_medium) {
+        let r = measure(Path::new(&d.dev_path()), budget);
+        if let Ok(r) = &r {
+            d.read_mbps = Some((r.mbps() * 10.0).round() / 10.0);
+        }
+        each(d, &r);
+    }
+}
+
 /// Disks reading below half the median of their peers (the other disks of the same
 /// rotational class that were measured), with the reason.
 pub fn slow_disks(disks: &[Disk]) -> Vec<(String, String)> {

@@ -125,6 +125,21 @@ pub fn prompt(d: &Draft, inv: &Inventory) -> (String, Vec<String>, Kind) {
             tail.push(format!("not offered: {} ({why})", x.name));
         }
     }
+    // A member much slower than its peers drags the whole array down, and is often a disk
+    // about to fail: say so before it is chosen, as `detect --speed` does.
+    let slow = crate::hardware::speed::slow_disks(&inv.disks);
+    let slow: Vec<_> = slow
+        .iter()
+        .filter(|(name, _)| offered.iter().any(|x| &x.name == name))
+        .collect();
+    if !slow.is_empty() {
+        tail.push(String::new());
+        for (name, why) in slow {
+            tail.push(format!(
+                "slow: {name} {why}; check it (smartctl -a) before using it"
+            ));
+        }
+    }
     let items = offered.iter().map(|x| row(x)).collect();
     let checked = offered.iter().map(|x| chosen.contains(&x.name)).collect();
     body.extend(tail);

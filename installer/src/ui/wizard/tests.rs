@@ -178,6 +178,20 @@ fn disk_table_shows_size_model_serial_bus_speed_and_contents() {
 }
 
 #[test]
+fn the_disk_step_points_out_a_member_much_slower_than_its_peers() {
+    let mut inv = fixture("three-disk-2nic");
+    let body = |inv: &Inventory| disks::prompt(&Draft::default(), inv).1.join("\n");
+    assert!(!body(&inv).contains("slow:"), "{}", body(&inv));
+    let slow = inv.disks[2].name.clone();
+    inv.disks[2].read_mbps = Some(40.0);
+    let text = body(&inv);
+    assert!(
+        text.contains(&format!("slow: {slow} reads 40 MB/s")),
+        "{text}"
+    );
+}
+
+#[test]
 fn raid_levels_follow_min_disks() {
     assert_eq!(raid::offered(2), vec![RaidLevel::Raid1]);
     assert_eq!(raid::offered(3), vec![RaidLevel::Raid1, RaidLevel::Raid5]);
