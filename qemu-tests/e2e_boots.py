@@ -158,6 +158,14 @@ def boot_beta(ctx):
     mdstat(sh, 4)
     if "EFI" not in sh.out("[ -d /sys/firmware/efi ] && echo EFI || echo BIOS"):
         raise AssertionError("beta did not boot under UEFI")
+    # The first disk's ESP is mounted (nofail, and no short device timeout: udev's first
+    # coldplug under TCG once took longer than the 10 s the fstab used to allow).
+    efi = sh.out("for i in $(seq 30); do findmnt -n -o SOURCE,FSTYPE /boot/efi && break;"
+                 " sleep 1; done; true").strip()
+    ctx.record(boot_efi=efi)
+    if not re.fullmatch(r"/dev/vda2\s+vfat", efi):
+        raise AssertionError(f"/boot/efi is not the first disk's ESP: {efi!r}\n"
+                             + sh.out("systemctl status boot-efi.mount --no-pager; true"))
     # Every disk's ESP holds GRUB (the removable path, so firmware without boot entries
     # finds it too).
     # The first ESP is mounted at /boot/efi already (read-write: a read-only second mount

@@ -592,11 +592,15 @@ fn filesystems(
                 mount: mp.clone(),
             });
             if let Some(mp) = mp {
+                // `nofail`: the node boots without this disk (any ESP holds the same
+                // files). No short device timeout: with `nofail` the boot does not wait
+                // for the device anyway, and 10 s ran out under a slow first udev
+                // coldplug, leaving /boot/efi unmounted on a healthy machine.
                 mounts.push(Mount {
                     spec: format!("UUID={id}"),
                     mountpoint: mp,
                     fstype: "vfat".into(),
-                    options: "umask=0077,nofail,x-systemd.device-timeout=10s".into(),
+                    options: "umask=0077,nofail".into(),
                     dump: 0,
                     pass: 1,
                 });
