@@ -21,6 +21,22 @@ static KEYS: OnceLock<Keys> = OnceLock::new();
 static GPG: Mutex<()> = Mutex::new(());
 
 fn gpg(home: &Path, args: &[&str]) -> Vec<u8> {
+    // gpg 2.2.40 once failed a clearsign under load with "keydb_search failed: End of
+    // file" on a keyring nothing else was using; not reproduced in 8 runs since. A failed
+    // signing is tried again (said on stderr); a second failure fails the test. Key
+    // generation is not retried: a half-made key would be made twice.
+    let retries = if args.contains(&"--clearsign") { 1 } else { 0 };
+    for attempt in 0.. {
+        match gpg_once(home, args) {
+            Ok(out) => return out,
+            Err(e) if attempt < retries => eprintln!("testrepo: retrying gpg once: {e}"),
+            Err(e) => panic!("{e}"),
+        }
+    }
+    unreachable!()
+}
+
+fn gpg_once(home: &Path, args: &[&str]) -> Result<Vec<u8>, String> {
     let out = Command::new("gpg")
         .env("GNUPGHOME", home)
         .args([
@@ -34,12 +50,13 @@ fn gpg(home: &Path, args: &[&str]) -> Vec<u8> {
         .args(args)
         .output()
         .expect("gpg");
-    assert!(
-        out.status.success(),
-        "gpg {args:?}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    out.stdout
+    if !out.status.success() {
+        return Err(format!(
+            "gpg {args:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        ));
+    }
+    Ok(out.stdout)
 }
 
 fn kill_agent(home: &Path) {
