@@ -180,8 +180,13 @@ def install_alpha(ctx):
     finally:
         http.stop()
     # The log of the HTTP server proves where the answer came from.
-    if f"GET /answers/{ALPHA_MACS[0]}.toml" not in http.requests():
+    fetched = http.requests().count(f"GET /answers/{ALPHA_MACS[0]}.toml")
+    ctx.record(answer_fetches=fetched)
+    if not fetched:
         raise AssertionError("the answer was not fetched over HTTP")
+    # PXE: the live consoles look for the answer once between them, the install once more.
+    if boot_mode() == "pxe" and fetched != 2:
+        raise AssertionError(f"the answer was fetched {fetched} times, not 2 (search + install)")
     ctx.record(bystander_sha256_before=before)
     return {"disks": disks, "bystander": bystander, "bystander_sha256": before, "vars": None,
             "firmware": "bios", "answer": answer, "node": "alpha", "macs": ALPHA_MACS,
