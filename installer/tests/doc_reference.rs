@@ -4,6 +4,9 @@
 //! the next four cells. The paths come from the JSON Schema (`tandem::answer::schema()`),
 //! so a key added to the model without a row here fails this test, and so does a row for a
 //! key that no longer exists.
+//!
+//! `docs/pxe.md` lists every `tandem.*=` kernel parameter: the sources that read one
+//! (installer, live overlay scripts) and the table must name the same set.
 
 use serde_json::{Map, Value};
 use std::collections::BTreeSet;
@@ -174,4 +177,47 @@ fn the_complete_example_validates_against_the_seed_machine() {
         .unwrap_or_else(|e| panic!("{e}"));
     let issues = tandem::validate::validate(&l.answer, l.node, Some(&inv));
     assert!(issues.is_empty(), "{}", l.map.diagnostics(issues));
+}
+
+/// `tandem.<name>=` occurrences in a text: the kernel parameters it reads or writes.
+fn kernel_params_in(text: &str, out: &mut BTreeSet<String>) {
+    for (i, _) in text.match_indices("tandem.") {
+        let rest = &text[i + "tandem.".len()..];
+        let name: String = rest
+            .chars()
+            .take_while(|c| c.is_ascii_lowercase() || *c == '-')
+            .collect();
+        if !name.is_empty() && rest[name.len()..].starts_with('=') {
+            out.insert(name);
+        }
+    }
+}
+
+fn scan(dir: &std::path::Path, out: &mut BTreeSet<String>) {
+    for e in std::fs::read_dir(dir).unwrap() {
+        let p = e.unwrap().path();
+        if p.is_dir() {
+            scan(&p, out);
+        } else if let Ok(text) = std::fs::read_to_string(&p) {
+            kernel_params_in(&text, out);
+        }
+    }
+}
+
+#[test]
+fn every_kernel_parameter_read_is_in_the_pxe_guide_and_only_those() {
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+    let mut read = BTreeSet::new();
+    scan(&root.join("installer/src"), &mut read);
+    scan(&root.join("overlays"), &mut read);
+    let guide = std::fs::read_to_string(root.join("docs/pxe.md")).expect("docs/pxe.md");
+    let mut documented = BTreeSet::new();
+    for line in guide.lines().filter(|l| l.starts_with("| `tandem.")) {
+        kernel_params_in(line.split('|').nth(1).unwrap(), &mut documented);
+    }
+    assert!(read.contains("answer") && read.contains("auto"), "{read:?}");
+    assert_eq!(
+        read, documented,
+        "kernel parameters in the sources (left) and in docs/pxe.md's table (right) differ"
+    );
 }
