@@ -8,6 +8,7 @@ use super::progress::Progress;
 use super::runner::{Cmd, CommandFailed, Runner};
 use super::steps::{self, Action, Env, Phase, Step, Task};
 use crate::answer::Answer;
+use crate::hardware::dir_names;
 use crate::plan::Plan;
 use anyhow::{bail, Context, Result};
 use serde::Serialize;
@@ -233,7 +234,7 @@ impl<'a> Executor<'a> {
         let mut tops = Vec::new();
         for d in &selected {
             for dev in std::iter::once(d.clone()).chain(partitions_of(&sys, d)) {
-                for h in list(&sys.join(&dev).join("holders")) {
+                for h in dir_names(&sys.join(&dev).join("holders")) {
                     for top in tops_of(&sys, &h) {
                         if !tops.contains(&top) {
                             tops.push(top);
@@ -264,7 +265,7 @@ impl<'a> Executor<'a> {
     }
 
     fn take_down(&mut self, sys: &Path, dev: &str) -> Result<()> {
-        for h in list(&sys.join(dev).join("holders")) {
+        for h in dir_names(&sys.join(dev).join("holders")) {
             self.take_down(sys, &h)?;
         }
         if !sys.join(dev).exists() {
@@ -562,20 +563,8 @@ fn is_mountpoint(p: &Path) -> bool {
         .unwrap_or(false)
 }
 
-fn list(dir: &Path) -> Vec<String> {
-    let mut v: Vec<String> = std::fs::read_dir(dir)
-        .map(|rd| {
-            rd.filter_map(|e| e.ok())
-                .map(|e| e.file_name().to_string_lossy().into_owned())
-                .collect()
-        })
-        .unwrap_or_default();
-    v.sort();
-    v
-}
-
 fn partitions_of(sys: &Path, disk: &str) -> Vec<String> {
-    list(&sys.join(disk))
+    dir_names(&sys.join(disk))
         .into_iter()
         .filter(|n| n.starts_with(disk) && sys.join(disk).join(n).join("partition").exists())
         .collect()
@@ -583,7 +572,7 @@ fn partitions_of(sys: &Path, disk: &str) -> Vec<String> {
 
 /// The topmost devices stacked over `dev` (itself if nothing holds it).
 fn tops_of(sys: &Path, dev: &str) -> Vec<String> {
-    let holders = list(&sys.join(dev).join("holders"));
+    let holders = dir_names(&sys.join(dev).join("holders"));
     if holders.is_empty() {
         return vec![dev.to_string()];
     }
@@ -592,7 +581,7 @@ fn tops_of(sys: &Path, dev: &str) -> Vec<String> {
 
 /// The whole disks a stacked device rests on, through its slaves.
 fn disks_under(sys: &Path, dev: &str) -> BTreeSet<String> {
-    let slaves = list(&sys.join(dev).join("slaves"));
+    let slaves = dir_names(&sys.join(dev).join("slaves"));
     if slaves.is_empty() {
         // A partition's disk is its parent directory in sysfs.
         let is_part = sys.join(dev).join("partition").exists();

@@ -78,15 +78,7 @@ impl Sysroot {
     }
 
     fn entries(&self, abs: &str) -> Vec<String> {
-        let mut v: Vec<String> = fs::read_dir(self.path(abs))
-            .map(|rd| {
-                rd.filter_map(|e| e.ok())
-                    .map(|e| e.file_name().to_string_lossy().into_owned())
-                    .collect()
-            })
-            .unwrap_or_default();
-        v.sort();
-        v
+        super::dir_names(&self.path(abs))
     }
 }
 

@@ -13,6 +13,20 @@ pub use detect::detect;
 use crate::answer::{MacAddr, Transport};
 use serde::{Deserialize, Serialize};
 
+/// The names in a sysfs (or any) directory, sorted so that every listing made from them
+/// comes out in the same order; a directory that cannot be read has none.
+pub fn dir_names(dir: &std::path::Path) -> Vec<String> {
+    let mut v: Vec<String> = std::fs::read_dir(dir)
+        .map(|rd| {
+            rd.filter_map(|e| e.ok())
+                .map(|e| e.file_name().to_string_lossy().into_owned())
+                .collect()
+        })
+        .unwrap_or_default();
+    v.sort();
+    v
+}
+
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case", deny_unknown_fields)]
 pub struct Inventory {
