@@ -198,6 +198,13 @@ def run(ctx, tandem_bin=None, medium=None):
         rc, _ = sh.run("test ! -e /run/live/medium/tandem/answer.toml && "
                        "! grep -q tandem.answer= /proc/cmdline", check=False)
         assert rc == 0, "this ISO carries an answer; the wizard test needs one without"
+        # With no answer the screen (tty1, the kernel's own console) starts the wizard by
+        # itself; this serial line got the shell. /dev/vcs1 is the text on tty1.
+        rc, screen = sh.run("for i in $(seq 120); do grep -q 'Console keyboard layout' /dev/vcs1 "
+                            "&& break; sleep 1; done; tr -s ' ' < /dev/vcs1; echo; "
+                            "grep -q 'Console keyboard layout' /dev/vcs1", check=False)
+        ctx.record(tty1_wizard=rc == 0)
+        assert rc == 0, f"tty1 does not show the wizard:\n{screen}"
         # The terminal a person on a serial line has: vt100, 80x24, echo on.
         con = vm.console
         install = "tandem install" + (" --medium /mnt/h/medium" if medium else "")
