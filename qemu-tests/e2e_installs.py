@@ -126,6 +126,12 @@ def finish_install(ctx, vm, seen):
                install_seconds=res.get("total-seconds"))
     if res.get("result") != "ok":
         raise AssertionError(f"install failed in {res.get('failed-phase')}: {res.get('error')}")
+    # Every selected disk (4 here; never the bystander) got its read and write measured.
+    speeds = res.get("disk-speeds", [])
+    ctx.record(disk_speeds={d["disk"]: [d["read-mbps"], d["write-mbps"]] for d in speeds})
+    if sorted(d["disk"] for d in speeds) != ["vda", "vdb", "vdc", "vdd"] or \
+            not all(d["read-mbps"] > 0 and d["write-mbps"] > 0 for d in speeds):
+        raise AssertionError(f"disk speeds: {speeds}")
     ctx.log(f"installed in {res.get('total-seconds')} s; waiting for the reboot")
     # Keep draining the console while it shuts down (an unread socket stalls it).
     try:

@@ -230,6 +230,8 @@ def run(ctx, tandem_bin=None, medium=None):
                    total_seconds=res.get("total-seconds"), phases=phases,
                    keystrokes=k.keystrokes, screens_asserted=len(k.screens))
         assert res.get("result") == "ok", f"install failed: {res}"
+        speeds = res.get("disk-speeds", [])
+        assert sorted(d["disk"] for d in speeds) == ["vda", "vdb"], f"disk speeds: {speeds}"
         log(f"installed in {res.get('total-seconds')} s; waiting for the reboot")
         # The install reboots; -no-reboot makes that QEMU's exit.
         vm.wait_exit(900)

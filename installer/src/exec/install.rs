@@ -34,6 +34,8 @@ pub struct Executor<'a> {
     /// Array device → md UUID, read back after creation for mdadm.conf.
     array_uuids: Vec<(String, String)>,
     started: Instant,
+    /// Each selected disk's speed, measured once it is erased.
+    speeds: Vec<DiskSpeed>,
     /// An answer given in the wizard: kept on the installed system (mode 0600, it holds
     /// the password hash) as the record of what was installed and for a reinstall.
     pub wizard_answer: Option<PathBuf>,
@@ -53,10 +55,25 @@ pub struct Report {
     pub disks: Vec<String>,
     pub arrays: Vec<String>,
     pub addresses: Vec<String>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub disk_speeds: Vec<DiskSpeed>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub failed_phase: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub error: Option<String>,
+}
+
+/// One disk's sequential speed in MB/s (10^6 bytes per second), as the install measured
+/// it on the erased disk.
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub struct DiskSpeed {
+    pub disk: String,
+    pub read_mbps: f64,
+    pub write_mbps: f64,
+    /// Why the disk is much slower than its peers, when it is.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub slow: Vec<String>,
 }
 
 #[derive(Debug, Serialize)]
@@ -84,6 +101,7 @@ impl<'a> Executor<'a> {
             mdstat: String::new(),
             array_uuids: Vec::new(),
             started: Instant::now(),
+            speeds: Vec::new(),
             wizard_answer: None,
         }
     }
@@ -132,6 +150,7 @@ impl<'a> Executor<'a> {
             }
             Task::StopOldStacks { .. } => self.stop_old_stacks(),
             Task::WipePolicy { .. } => self.wipe_policy(),
+            Task::DiskSpeed { .. } => self.disk_speed(),
             Task::ShowMdstat => {
                 self.mdstat = std::fs::read_to_string(self.sysroot.join("proc/mdstat"))
                     .context("reading /proc/mdstat")?;
@@ -224,6 +243,66 @@ impl<'a> Executor<'a> {
 
     fn target_path(&self, p: &str) -> PathBuf {
         self.env.target.join(p.trim_start_matches('/'))
+    }
+
+    /// The seed checked every disk with `hdparm -t` and `dd oflag=dsync` after the
+    /// install; here it is measured on the erased disk, before anything is built on a
+    /// disk that may be failing. A disk that cannot be read or written stops the install.
+    fn disk_speed(&mut self) -> Result<()> {
+        use crate::hardware::speed::{measure, measure_write, slower_than_peers, Budget};
+        let mut measured = Vec::new();
+        for d in &self.plan.storage.disks {
+            let dev = Path::new(&d.dev);
+            let read = measure(dev, Budget::QUICK)
+                .with_context(|| format!("measuring the read speed of {}", d.dev))?;
+            let write = measure_write(dev, steps::SPEED_WRITE_OFFSET, Budget::QUICK)
+                .with_context(|| format!("measuring the write speed of {}", d.dev))?;
+            let rotational = std::fs::read_to_string(
+                self.sysroot
+                    .join(format!("sys/class/block/{}/queue/rotational", d.name)),
+            )
+            .is_ok_and(|s| s.trim() == "1");
+            let r1 = |x: f64| (x * 10.0).round() / 10.0;
+            measured.push((
+                d.name.clone(),
+                rotational,
+                r1(read.mbps()),
+                r1(write.mbps()),
+            ));
+        }
+        let reads: Vec<_> = measured
+            .iter()
+            .map(|m| (m.0.as_str(), m.1, Some(m.2)))
+            .collect();
+        let writes: Vec<_> = measured
+            .iter()
+            .map(|m| (m.0.as_str(), m.1, Some(m.3)))
+            .collect();
+        let slow = [
+            slower_than_peers(&reads, "reads"),
+            slower_than_peers(&writes, "writes"),
+        ]
+        .concat();
+        for (name, _, read, write) in measured {
+            let why: Vec<String> = slow
+                .iter()
+                .filter(|(n, _)| *n == name)
+                .map(|(_, w)| w.clone())
+                .collect();
+            let mut line = format!("{name}: read {read:.0} MB/s, write {write:.0} MB/s");
+            for w in &why {
+                line.push_str(&format!("; SLOW: {w}"));
+            }
+            self.runner.note(&line);
+            self.progress.message(&line);
+            self.speeds.push(DiskSpeed {
+                disk: name,
+                read_mbps: read,
+                write_mbps: write,
+                slow: why,
+            });
+        }
+        Ok(())
     }
 
     /// md arrays and device-mapper devices stacked on the selected disks: each stack must
@@ -530,6 +609,7 @@ impl<'a> Executor<'a> {
                 .iter()
                 .map(|a| format!("{} {}", a.interface, a.address))
                 .collect(),
+            disk_speeds: self.speeds.clone(),
             failed_phase: failed.map(|(p, _)| p.name().to_string()),
             error: failed.map(|(_, e)| self.runner.redact(&format!("{e:#}"))),
         }
@@ -642,6 +722,22 @@ pub fn summary(r: &Report, mdstat: &str) -> String {
     for d in &r.disks {
         o.push_str(&format!("   {d}\n"));
     }
+    if !r.disk_speeds.is_empty() {
+        o.push_str("disk speeds (erased disks, MB/s):\n");
+        for d in &r.disk_speeds {
+            o.push_str(&format!(
+                "   {:<9} read {:>6.0}  write {:>6.0}{}\n",
+                d.disk,
+                d.read_mbps,
+                d.write_mbps,
+                if d.slow.is_empty() {
+                    String::new()
+                } else {
+                    format!("  SLOW: {}", d.slow.join("; "))
+                }
+            ));
+        }
+    }
     o.push_str("arrays:\n");
     for a in &r.arrays {
         o.push_str(&format!("   {a}\n"));
@@ -744,6 +840,12 @@ mod tests {
             disks: vec!["/dev/vda".into()],
             arrays: vec![],
             addresses: vec![],
+            disk_speeds: vec![DiskSpeed {
+                disk: "vda".into(),
+                read_mbps: 180.4,
+                write_mbps: 20.0,
+                slow: vec!["writes 20 MB/s, less than half …".into()],
+            }],
             failed_phase: Some("raid".into()),
             error: Some("command failed\nwith output".into()),
         };
@@ -753,6 +855,12 @@ mod tests {
             serde_json::from_str(l.strip_prefix("TANDEM-RESULT ").unwrap()).unwrap();
         assert_eq!(v["failed-phase"], "raid");
         assert_eq!(v["phases"][0]["seconds"], 1.5);
-        assert!(summary(&r, "").contains("FAILED"));
+        assert_eq!(v["disk-speeds"][0]["write-mbps"], 20.0);
+        let text = summary(&r, "");
+        assert!(text.contains("FAILED"));
+        assert!(
+            text.contains("vda       read    180  write     20  SLOW: writes 20"),
+            "{text}"
+        );
     }
 }

@@ -7,6 +7,7 @@ use super::medium::BaseImage;
 use super::packages::DebToInstall;
 use super::runner::Cmd;
 use crate::answer::{Answer, Finish};
+use crate::hardware::speed::Budget;
 use crate::hardware::Inventory;
 use crate::plan::{PartRole, Plan};
 use crate::render::{self, RenderedFile};
@@ -96,6 +97,10 @@ pub enum Task {
     StopOldStacks { disks: Vec<String> },
     /// Re-check what is on the disks now against the answer's wipe policy.
     WipePolicy { disks: Vec<String> },
+    /// Read and write speed of each selected disk, once it is erased and before it is
+    /// partitioned (the seed's `hdparm -t` and `dd oflag=dsync`): shown, logged, in the
+    /// result, and a disk much slower than its peers is pointed out.
+    DiskSpeed { disks: Vec<String> },
     /// Read /proc/mdstat back and show it.
     ShowMdstat,
     /// Read each new array's UUID back; the target's mdadm.conf names arrays by it.
@@ -251,6 +256,10 @@ pub fn checks(plan: &Plan) -> Vec<Step> {
     ]
 }
 
+/// Where the write test starts on an erased disk: past the protective MBR and the GPT,
+/// inside what partitioning then lays out (and md or mkfs overwrite).
+pub const SPEED_WRITE_OFFSET: u64 = 1 << 20;
+
 /// Wipe, partition, arrays, LVM, filesystems, mounts (all but the ESPs, which are mounted
 /// after the base image is unpacked: unsquashfs would try to set owners on vfat).
 pub fn storage(plan: &Plan, inv: &Inventory, env: &Env) -> Vec<Step> {
@@ -275,6 +284,12 @@ pub fn storage(plan: &Plan, inv: &Inventory, env: &Env) -> Vec<Step> {
             Cmd::new("sgdisk").args(["--zap-all", &d.dev]),
         ));
     }
+    v.push(task(
+        Phase::Wipe,
+        Task::DiskSpeed {
+            disks: disk_devs(plan),
+        },
+    ));
 
     for d in &st.disks {
         let sector = inv
@@ -861,6 +876,15 @@ impl fmt::Display for Task {
                 "re-check the signatures on {} against the wipe policy",
                 disks.join(" ")
             ),
+            Task::DiskSpeed { disks } => write!(
+                f,
+                "measure the read and write speed of {} (O_DIRECT reads from the start, \
+                 O_DSYNC writes from {} MiB on: erased disks only; at most {} MiB or {} s each)",
+                disks.join(" "),
+                SPEED_WRITE_OFFSET >> 20,
+                Budget::QUICK.bytes >> 20,
+                Budget::QUICK.time.as_secs()
+            ),
             Task::ShowMdstat => write!(f, "show /proc/mdstat"),
             Task::ArrayUuids => write!(
                 f,
@@ -939,7 +963,8 @@ pub fn device_paths(step: &Step) -> Vec<String> {
         Action::Run(c) => c.argv().iter().map(String::as_str).collect(),
         Action::Tandem(Task::ExclusiveAccess { disks })
         | Action::Tandem(Task::StopOldStacks { disks })
-        | Action::Tandem(Task::WipePolicy { disks }) => disks.iter().map(String::as_str).collect(),
+        | Action::Tandem(Task::WipePolicy { disks })
+        | Action::Tandem(Task::DiskSpeed { disks }) => disks.iter().map(String::as_str).collect(),
         Action::Tandem(_) => vec![],
     };
     args.iter()

@@ -27,6 +27,15 @@ impl Default for Budget {
     }
 }
 
+impl Budget {
+    /// What the wizard and the install spend per disk (and per direction): enough for a
+    /// figure to compare with the disk's peers, little enough not to hold anyone up.
+    pub const QUICK: Budget = Budget {
+        bytes: 64 << 20,
+        time: Duration::from_secs(2),
+    };
+}
+
 /// One disk's measurement.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Reading {
@@ -122,13 +131,27 @@ pub fn measure_disks(
 /// Disks reading below half the median of their peers (the other disks of the same
 /// rotational class that were measured), with the reason.
 pub fn slow_disks(disks: &[Disk]) -> Vec<(String, String)> {
+    let read: Vec<(&str, bool, Option<f64>)> = disks
+        .iter()
+        .map(|d| (d.name.as_str(), d.rotational, d.read_mbps))
+        .collect();
+    slower_than_peers(&read, "reads")
+}
+
+/// The one rule for "much slower than its peers": below half the median of the other
+/// measured disks of the same rotational class. `values` are (name, rotational, MB/s);
+/// `verb` says what was measured ("reads", "writes").
+pub fn slower_than_peers(
+    values: &[(&str, bool, Option<f64>)],
+    verb: &str,
+) -> Vec<(String, String)> {
     let mut out = Vec::new();
-    for d in disks {
-        let Some(mine) = d.read_mbps else { continue };
-        let mut peers: Vec<f64> = disks
+    for &(name, rotational, mbps) in values {
+        let Some(mine) = mbps else { continue };
+        let mut peers: Vec<f64> = values
             .iter()
-            .filter(|p| p.name != d.name && p.rotational == d.rotational)
-            .filter_map(|p| p.read_mbps)
+            .filter(|p| p.0 != name && p.1 == rotational)
+            .filter_map(|p| p.2)
             .collect();
         if peers.is_empty() {
             continue;
@@ -142,15 +165,57 @@ pub fn slow_disks(disks: &[Disk]) -> Vec<(String, String)> {
         };
         if mine < median / 2.0 {
             out.push((
-                d.name.clone(),
+                name.to_string(),
                 format!(
-                    "reads {mine:.0} MB/s, less than half the {median:.0} MB/s median of its {} peers",
-                    if d.rotational { "rotational" } else { "solid-state" }
+                    "{verb} {mine:.0} MB/s, less than half the {median:.0} MB/s median of its {} peers",
+                    if rotational { "rotational" } else { "solid-state" }
                 ),
             ));
         }
     }
     out
+}
+
+/// Writes `budget` (bytes or time, whichever ends first) of a pseudo-random pattern from
+/// `offset` on, each write synchronous (`O_DIRECT | O_DSYNC`, as `dd oflag=direct,dsync`):
+/// what the disk really takes, not what its cache or a compressing controller does.
+/// DESTRUCTIVE: only for a disk that is being erased.
+pub fn measure_write(dev: &Path, offset: u64, budget: Budget) -> Result<Reading> {
+    use std::io::{Seek, SeekFrom, Write};
+    let mut f = OpenOptions::new()
+        .write(true)
+        .custom_flags(libc::O_DIRECT | libc::O_DSYNC)
+        .open(dev)
+        .with_context(|| format!("opening {} for writing (O_DIRECT|O_DSYNC)", dev.display()))?;
+    f.seek(SeekFrom::Start(offset & !4095))
+        .with_context(|| format!("seeking on {}", dev.display()))?;
+    let chunk = 4 << 20;
+    let mut buf = Aligned::new(chunk)?;
+    // xorshift: cheap bytes that neither compress nor deduplicate.
+    let mut x: u64 = 0x9e37_79b9_7f4a_7c15;
+    for w in buf.as_mut().chunks_exact_mut(8) {
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        w.copy_from_slice(&x.to_le_bytes());
+    }
+    let start = Instant::now();
+    let mut total = 0u64;
+    while total < budget.bytes && start.elapsed() < budget.time {
+        let want = chunk.min((budget.bytes - total) as usize);
+        let want = (want + 4095) & !4095;
+        let n = f
+            .write(&buf.as_mut()[..want])
+            .with_context(|| format!("writing {}", dev.display()))?;
+        if n == 0 {
+            break;
+        }
+        total += n as u64;
+    }
+    Ok(Reading {
+        bytes: total,
+        seconds: start.elapsed().as_secs_f64(),
+    })
 }
 
 #[cfg(test)]
@@ -184,6 +249,50 @@ mod tests {
     #[test]
     fn a_lone_disk_has_no_peers() {
         assert!(slow_disks(&[disk("sda", true, 5.0), disk("nvme0n1", false, 2000.0)]).is_empty());
+    }
+
+    #[test]
+    fn slow_writers_are_flagged_by_the_same_rule() {
+        let v = [
+            ("sda", true, Some(150.0)),
+            ("sdb", true, Some(160.0)),
+            ("sdc", true, Some(20.0)),
+            ("sdd", true, None),
+        ];
+        let slow = slower_than_peers(&v, "writes");
+        assert_eq!(slow.len(), 1, "{slow:?}");
+        assert!(slow[0].1.starts_with("writes 20 MB/s"), "{}", slow[0].1);
+    }
+
+    #[test]
+    fn writes_a_file_within_budget_from_the_offset() {
+        let dir = std::env::temp_dir().join(format!("tandem-wspeed-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let f = dir.join("img");
+        std::fs::write(&f, vec![7u8; 16 << 20]).unwrap();
+        let budget = Budget {
+            bytes: 8 << 20,
+            time: Duration::from_secs(5),
+        };
+        // tmpfs does not support O_DIRECT; then there is nothing to measure here.
+        match measure_write(&f, 4 << 20, budget) {
+            Ok(r) => {
+                assert_eq!(r.bytes, 8 << 20);
+                let after = std::fs::read(&f).unwrap();
+                assert_eq!(after.len(), 16 << 20, "the file grew");
+                assert!(
+                    after[..4 << 20].iter().all(|b| *b == 7),
+                    "wrote before the offset"
+                );
+                assert!(
+                    after[12 << 20..].iter().all(|b| *b == 7),
+                    "wrote past the budget"
+                );
+                assert!(after[4 << 20..12 << 20].iter().any(|b| *b != 7));
+            }
+            Err(e) => assert!(format!("{e:#}").contains("Invalid argument"), "{e:#}"),
+        }
+        std::fs::remove_dir_all(&dir).unwrap();
     }
 
     #[test]

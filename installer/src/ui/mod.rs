@@ -25,16 +25,17 @@ pub(crate) fn summarize_answer(
     crate::plan::build(answer, node, inv).map(|p| p.to_string())
 }
 
-/// Before the wizard shows the live machine's disks: a short read of each (64 MiB or 2 s,
-/// reads only), so the disk table can show speeds and point out a disk much slower than
+/// Before the wizard shows the live machine's disks: a short read of each
+/// ([`Budget::QUICK`], reads only), so the disk table can show speeds and point out a disk much slower than
 /// its peers. An inventory from a file keeps what it was captured with.
 pub fn measure_speed(inv: &mut Inventory) {
     use crate::hardware::speed::{measure_disks, Budget};
-    let budget = Budget {
-        bytes: 64 << 20,
-        time: std::time::Duration::from_secs(2),
-    };
-    eprintln!("Measuring each disk's read speed (reads only, at most 64 MiB or 2 s per disk)...");
+    let budget = Budget::QUICK;
+    eprintln!(
+        "Measuring each disk's read speed (reads only, at most {} MiB or {} s per disk)...",
+        budget.bytes >> 20,
+        budget.time.as_secs()
+    );
     measure_disks(&mut inv.disks, budget, |d, r| match r {
         Ok(r) => eprintln!("  {:<9} {:.0} MB/s", d.name, r.mbps()),
         Err(e) => eprintln!("  {:<9} not measured: {e:#}", d.name),
