@@ -170,8 +170,32 @@ pub fn missing_in_initramfs(listing: &str) -> Vec<&'static str> {
         .collect()
 }
 
+/// Removes `dir` (if there) so a stage starts clean. An interrupted mmdebstrap can leave
+/// mounts inside its root (the `file-mirror-automount` hook bind-mounts the repository
+/// there): removing through such a mount would delete the repository itself. So they are
+/// unmounted first, deepest first; one that will not go stops the build with nothing
+/// removed.
 pub fn fresh_dir(dir: &Path) -> Result<()> {
     if dir.exists() {
+        let abs =
+            std::fs::canonicalize(dir).with_context(|| format!("resolving {}", dir.display()))?;
+        let info = std::fs::read_to_string("/proc/self/mountinfo")
+            .context("reading /proc/self/mountinfo")?;
+        for m in mounts_under(&abs, &info) {
+            let out = std::process::Command::new("umount")
+                .arg(&m)
+                .output()
+                .with_context(|| format!("running umount {}", m.display()))?;
+            if !out.status.success() {
+                bail!(
+                    "{} is mounted inside {} (left by an interrupted build?) and umount failed: \
+                     {}; unmount it, then build again (nothing was removed)",
+                    m.display(),
+                    dir.display(),
+                    String::from_utf8_lossy(&out.stderr).trim()
+                );
+            }
+        }
         std::fs::remove_dir_all(dir).with_context(|| format!("removing {}", dir.display()))?;
     }
     if let Some(p) = dir.parent() {
@@ -180,9 +204,99 @@ pub fn fresh_dir(dir: &Path) -> Result<()> {
     Ok(())
 }
 
+/// Mount points at or below `dir` in a mountinfo text, deepest first (the order to
+/// unmount them in). Mount points are escaped there: `\040` for a space, and so on.
+fn mounts_under(dir: &Path, mountinfo: &str) -> Vec<std::path::PathBuf> {
+    let mut found: Vec<std::path::PathBuf> = mountinfo
+        .lines()
+        .filter_map(|l| l.split(' ').nth(4))
+        .map(|m| std::path::PathBuf::from(unescape_octal(m)))
+        .filter(|m| m.starts_with(dir))
+        .collect();
+    // Deepest first; a point mounted twice is listed (and unmounted) once per mount.
+    found.sort_by(|a, b| {
+        b.components()
+            .count()
+            .cmp(&a.components().count())
+            .then_with(|| a.cmp(b))
+    });
+    found
+}
+
+fn unescape_octal(s: &str) -> String {
+    let b = s.as_bytes();
+    let mut out = Vec::with_capacity(b.len());
+    let mut i = 0;
+    while i < b.len() {
+        if b[i] == b'\\'
+            && i + 3 < b.len()
+            && (b'0'..=b'3').contains(&b[i + 1])
+            && b[i + 2..i + 4].iter().all(|c| (b'0'..=b'7').contains(c))
+        {
+            out.push((b[i + 1] - b'0') * 64 + (b[i + 2] - b'0') * 8 + (b[i + 3] - b'0'));
+            i += 4;
+        } else {
+            out.push(b[i]);
+            i += 1;
+        }
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_bind_mount_left_in_a_stage_dir_is_unmounted_not_emptied() {
+        let t = tempfile::tempdir().unwrap();
+        let precious = t.path().join("repo");
+        let stage = t.path().join("work/base-root");
+        let inner = stage.join("srv/repo");
+        std::fs::create_dir_all(&precious).unwrap();
+        std::fs::create_dir_all(&inner).unwrap();
+        std::fs::write(precious.join("Packages"), "keep me\n").unwrap();
+        let bind = std::process::Command::new("mount")
+            .args(["--bind"])
+            .arg(&precious)
+            .arg(&inner)
+            .status();
+        if !bind.is_ok_and(|s| s.success()) {
+            // Needs root (CI runs as root); say so rather than pass silently.
+            eprintln!("SKIPPED: mount --bind is not allowed here");
+            return;
+        }
+        fresh_dir(&stage).unwrap();
+        assert!(!stage.exists());
+        assert_eq!(
+            std::fs::read_to_string(precious.join("Packages")).unwrap(),
+            "keep me\n"
+        );
+    }
+
+    #[test]
+    fn mounts_left_inside_a_stage_dir_are_found_deepest_first() {
+        let info = "\
+22 1 252:1 / / rw - ext4 /dev/vda1 rw
+90 22 252:1 /work/b/repo /work/b/work/base-root/work/b/repo rw - ext4 /dev/vda1 rw
+91 22 0:5 / /work/b/work/base-root rw - tmpfs tmpfs rw
+92 22 0:6 / /work/b/work/base-root2 rw - tmpfs tmpfs rw
+93 22 0:7 / /work/b/work/base\\040root/x rw - tmpfs tmpfs rw
+";
+        let got = mounts_under(Path::new("/work/b/work/base-root"), info);
+        assert_eq!(
+            got,
+            vec![
+                std::path::PathBuf::from("/work/b/work/base-root/work/b/repo"),
+                std::path::PathBuf::from("/work/b/work/base-root"),
+            ]
+        );
+        let spaced = mounts_under(Path::new("/work/b/work/base root"), info);
+        assert_eq!(
+            spaced,
+            vec![std::path::PathBuf::from("/work/b/work/base root/x")]
+        );
+    }
 
     #[test]
     fn scrub_removes_identity_keeps_the_rest() {
