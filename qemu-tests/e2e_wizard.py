@@ -95,7 +95,7 @@ def drive_wizard(k):
         assert want in s, f"disk screen lacks {want!r}:\n{s}"
     assert "sr0" not in s, f"the boot medium is listed:\n{s}"
     # On the live machine the wizard measures each disk's read speed before the table.
-    assert re.search(r"\d+ MB/s", s), f"the disk table shows no measured speed:\n{s}"
+    assert re.search(r"\d+\s+MB/s", s), f"the disk table shows no measured speed:\n{s}"
     # Space toggles vda off; Enter must then be refused (RAID1 needs two disks), and the
     # question comes again as it was.
     k.key(SPACE)

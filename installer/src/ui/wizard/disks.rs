@@ -63,24 +63,18 @@ pub fn contents(disk: &Disk) -> String {
     parts.join("; ")
 }
 
-/// One table line; the header is made by the same format so the columns line up.
+/// One table line; the header is made by the same format so the columns line up. The
+/// widths keep a row of a blank disk within 80 columns (an IPMI serial console), with the
+/// wizard's `> [x] ` before it; longer contents wrap.
 fn columns(c: [&str; 7]) -> String {
     format!(
-        "{:<9} {:>10}  {:<20}  {:<16}  {:<6} {:>9}  {}",
+        "{:<8} {:>9}  {:<14}  {:<12}  {:<6} {:>9}  {}",
         c[0], c[1], c[2], c[3], c[4], c[5], c[6]
     )
 }
 
 pub fn header() -> String {
-    columns([
-        "disk",
-        "size",
-        "model",
-        "serial",
-        "bus",
-        "read",
-        "on it now",
-    ])
+    columns(["disk", "size", "model", "serial", "bus", "read", "holds"])
 }
 
 /// Size, model, serial, transport, measured read speed (`detect --speed`) and contents.
@@ -92,8 +86,9 @@ pub fn row(disk: &Disk) -> String {
     columns([
         &disk.name,
         &Size(disk.size_bytes).human(),
-        &clip(disk.model.as_deref().unwrap_or("-"), 20),
-        &clip(disk.serial.as_deref().unwrap_or("-"), 16),
+        &clip(disk.model.as_deref().unwrap_or("-"), 14),
+        // A serial's tail is what tells disks of one batch apart.
+        &clip_left(disk.serial.as_deref().unwrap_or("-"), 12),
         &disk.transport.to_string(),
         &speed,
         &contents(disk),
@@ -108,12 +103,23 @@ fn clip(s: &str, n: usize) -> String {
     }
 }
 
+fn clip_left(s: &str, n: usize) -> String {
+    let len = s.chars().count();
+    if len <= n {
+        s.to_string()
+    } else {
+        std::iter::once('~')
+            .chain(s.chars().skip(len - (n - 1)))
+            .collect()
+    }
+}
+
 pub fn prompt(d: &Draft, inv: &Inventory) -> (String, Vec<String>, Kind) {
     let offered = eligible(inv);
     let chosen: Vec<String> = chosen(d, inv).iter().map(|x| x.name.clone()).collect();
     let mut body = vec![
-        "Every selected disk gets a BIOS-boot partition, an EFI partition, a member of the".into(),
-        "/boot RAID1 and a member of the data array. Space toggles, Enter accepts.".into(),
+        "Every selected disk gets a BIOS-boot partition, an EFI partition, a member".into(),
+        "of the /boot RAID1 and one of the data array. Space toggles, Enter accepts.".into(),
         String::new(),
         format!("      {}", header()),
     ];

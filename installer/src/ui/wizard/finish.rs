@@ -133,8 +133,8 @@ pub fn save_target_prompt(d: &Draft, inv: &Inventory) -> Shown {
         "Save the answer file?".into(),
         vec![
             "The saved file installs this node again, or its peer, without questions".into(),
-            "(`tandem validate --answer FILE` checks it). It holds the password hash: mode 0600."
-                .into(),
+            "(`tandem validate --answer FILE` checks it). It holds the password hash, so it".into(),
+            "is written with mode 0600.".into(),
         ],
         Kind::Select {
             items: targets(d, inv).into_iter().map(|(_, t)| t).collect(),

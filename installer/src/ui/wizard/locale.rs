@@ -42,7 +42,10 @@ pub fn keyboard_prompt(d: &Draft) -> Shown {
 pub fn locale_prompt(d: &Draft) -> Shown {
     input(
         "Default locale",
-        &["For example en_US.UTF-8, de_DE.UTF-8, ru_RU.UTF-8. en_US.UTF-8 is always generated too."],
+        &[
+            "For example en_US.UTF-8, de_DE.UTF-8, ru_RU.UTF-8.",
+            "en_US.UTF-8 is always generated too.",
+        ],
         locale(d),
     )
 }

@@ -93,7 +93,7 @@ const MODES: [(BondMode, &str); 2] = [
     ),
     (
         BondMode::Lacp,
-        "802.3ad        LACP, all links carry traffic; the switch ports must form a LAG",
+        "802.3ad        LACP, all links carry traffic; switch ports must form a LAG",
     ),
 ];
 

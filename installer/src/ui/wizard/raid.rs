@@ -59,10 +59,13 @@ pub fn prompt(d: &Draft, inv: &Inventory) -> (String, Vec<String>, Kind) {
     let levels = offered(n);
     let cur = level(d, inv);
     let default = levels.iter().position(|l| *l == cur).unwrap_or(0);
-    let mut body = vec![format!(
-        "{n} disks of at least {} each for data. /boot is a RAID1 across all of them.",
-        Size(member).human()
-    )];
+    let mut body = vec![
+        format!(
+            "{n} disks of at least {} each for data.",
+            Size(member).human()
+        ),
+        "/boot is a RAID1 across all of them.".into(),
+    ];
     if levels.contains(&RaidLevel::Raid10) {
         body.push(
             "raid10 keeps two copies (near layout): any one disk may fail, maybe more.".into(),

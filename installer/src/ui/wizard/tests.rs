@@ -945,3 +945,48 @@ fn the_validators_reasons_re_ask_each_step() {
     reask(&mut w, "bad_name", "good", "system.hostname");
     reask(&mut w, "a..b", "example.org", "system.domain");
 }
+
+/// An IPMI serial console is 80 columns: every line the wizard writes fits in 79 (the
+/// terminal layer wraps what does not, but a wrapped table is hard to read). Exceptions:
+/// the plan summary (the `tandem plan` text), and a disk's contents, which can be long
+/// (md array ids) and then wrap.
+#[test]
+fn every_screen_fits_an_80_column_console() {
+    const HEAD: usize = "Tandem installer  [31/31]  ".len();
+    for f in FIXTURES {
+        let inv = fixture(f);
+        let mut w = Wizard::new(&inv, services(), None);
+        let mut long = Vec::new();
+        drive(&mut w, &inv, |p, _| {
+            if p.step == Step::Summary {
+                return None;
+            }
+            let wide = |l: &str, pre: usize| l.chars().count() + pre > 79;
+            if wide(&p.title, HEAD) {
+                long.push(format!("{:?} title: {}", p.step, p.title));
+            }
+            for l in p.body.iter().filter(|l| !l.contains("  now: ")) {
+                if wide(l, 0) {
+                    long.push(format!("{:?} body: {l}", p.step));
+                }
+            }
+            let (items, pre) = match &p.kind {
+                Kind::MultiSelect { items, .. } => (items.clone(), "> [x] ".len()),
+                Kind::Select { items, .. } => (items.clone(), "> ".len()),
+                _ => (vec![], 0),
+            };
+            for l in items {
+                let contents_may_wrap = p.step == Step::Disks && !l.ends_with("  empty");
+                if wide(&l, pre) && !contents_may_wrap {
+                    long.push(format!("{:?} item: {l}", p.step));
+                }
+            }
+            None
+        });
+        assert!(
+            long.is_empty(),
+            "{f}: lines over 79 columns:\n{}",
+            long.join("\n")
+        );
+    }
+}

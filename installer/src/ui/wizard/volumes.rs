@@ -72,8 +72,8 @@ fn label(step: Step) -> &'static str {
     match step {
         Step::RootSize => "root (/, ext4)",
         Step::SwapSize => "swap",
-        Step::VzSize => "vz (/var/lib/vz, ext4: ISOs, templates, backups, local disks)",
-        _ => "drbd (raw backing device of DRBD resource r0)",
+        Step::VzSize => "vz (/var/lib/vz, ext4)",
+        _ => "drbd (backing device of DRBD r0)",
     }
 }
 
@@ -86,6 +86,7 @@ pub fn prompt(step: Step, d: &Draft, inv: &Inventory) -> (String, Vec<String>, K
             Size(vg).human()
         ),
         "A size like 32G, a percentage of the group like 10%, or \"rest\" (one volume).".into(),
+        "vz holds ISO images, templates, backups and local VM disks.".into(),
         String::new(),
     ];
     for s in steps(d) {
