@@ -88,17 +88,25 @@ pub fn measure(dev: &Path, budget: Budget) -> Result<Reading> {
         .custom_flags(libc::O_DIRECT)
         .open(dev)
         .with_context(|| format!("opening {} read-only (O_DIRECT)", dev.display()))?;
-    let chunk = 4 << 20;
-    let mut buf = Aligned::new(chunk)?;
+    let mut buf = Aligned::new(CHUNK)?;
+    timed(budget, |len| {
+        f.read(&mut buf.as_mut()[..len])
+            .with_context(|| format!("reading {}", dev.display()))
+    })
+}
+
+/// One read or write of the measurements.
+const CHUNK: usize = 4 << 20;
+
+/// The budgeted loop of both measurements: `step(len)` moves up to `len` bytes (a
+/// multiple of 4 KiB, which every logical block size divides) and says how many it
+/// moved; 0 (the device's end) stops early.
+fn timed(budget: Budget, mut step: impl FnMut(usize) -> Result<usize>) -> Result<Reading> {
     let start = Instant::now();
     let mut total = 0u64;
     while total < budget.bytes && start.elapsed() < budget.time {
-        let want = chunk.min((budget.bytes - total) as usize);
-        // Keep the length a multiple of 4 KiB, which every logical block size divides.
-        let want = (want + 4095) & !4095;
-        let n = f
-            .read(&mut buf.as_mut()[..want])
-            .with_context(|| format!("reading {}", dev.display()))?;
+        let want = CHUNK.min((budget.bytes - total) as usize);
+        let n = step((want + 4095) & !4095)?;
         if n == 0 {
             break;
         }
@@ -190,8 +198,7 @@ pub fn measure_write(dev: &Path, offset: u64, budget: Budget) -> Result<Reading>
         .with_context(|| format!("opening {} for writing (O_DIRECT|O_DSYNC)", dev.display()))?;
     f.seek(SeekFrom::Start(offset & !4095))
         .with_context(|| format!("seeking on {}", dev.display()))?;
-    let chunk = 4 << 20;
-    let mut buf = Aligned::new(chunk)?;
+    let mut buf = Aligned::new(CHUNK)?;
     // xorshift: cheap bytes that neither compress nor deduplicate.
     let mut x: u64 = 0x9e37_79b9_7f4a_7c15;
     for w in buf.as_mut().chunks_exact_mut(8) {
@@ -200,22 +207,9 @@ pub fn measure_write(dev: &Path, offset: u64, budget: Budget) -> Result<Reading>
         x ^= x << 17;
         w.copy_from_slice(&x.to_le_bytes());
     }
-    let start = Instant::now();
-    let mut total = 0u64;
-    while total < budget.bytes && start.elapsed() < budget.time {
-        let want = chunk.min((budget.bytes - total) as usize);
-        let want = (want + 4095) & !4095;
-        let n = f
-            .write(&buf.as_mut()[..want])
-            .with_context(|| format!("writing {}", dev.display()))?;
-        if n == 0 {
-            break;
-        }
-        total += n as u64;
-    }
-    Ok(Reading {
-        bytes: total,
-        seconds: start.elapsed().as_secs_f64(),
+    timed(budget, |len| {
+        f.write(&buf.as_mut()[..len])
+            .with_context(|| format!("writing {}", dev.display()))
     })
 }
 
