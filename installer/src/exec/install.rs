@@ -150,7 +150,7 @@ impl<'a> Executor<'a> {
             }
             Task::StopOldStacks { .. } => self.stop_old_stacks(),
             Task::WipePolicy { .. } => self.wipe_policy(),
-            Task::DiskSpeed { .. } => self.disk_speed(),
+            Task::DiskSpeed { disks } => self.disk_speed(disks),
             Task::ShowMdstat => {
                 self.mdstat = std::fs::read_to_string(self.sysroot.join("proc/mdstat"))
                     .context("reading /proc/mdstat")?;
@@ -247,11 +247,19 @@ impl<'a> Executor<'a> {
 
     /// The seed checked every disk with `hdparm -t` and `dd oflag=dsync` after the
     /// install; here it is measured on the erased disk, before anything is built on a
-    /// disk that may be failing. A disk that cannot be read or written stops the install.
-    fn disk_speed(&mut self) -> Result<()> {
+    /// disk that may be failing. Exactly the step's disks are measured (what the step
+    /// listing and its device check show). A disk that cannot be read or written stops
+    /// the install.
+    fn disk_speed(&mut self, devs: &[String]) -> Result<()> {
         use crate::hardware::speed::{measure, measure_write, slower_than_peers, Budget};
-        let mut measured = Vec::new();
-        for d in &self.plan.storage.disks {
+        let mut measured: Vec<(DiskSpeed, bool)> = Vec::new();
+        for d in self
+            .plan
+            .storage
+            .disks
+            .iter()
+            .filter(|d| devs.contains(&d.dev))
+        {
             let dev = Path::new(&d.dev);
             let read = measure(dev, Budget::QUICK)
                 .with_context(|| format!("measuring the read speed of {}", d.dev))?;
@@ -262,45 +270,41 @@ impl<'a> Executor<'a> {
                     .join(format!("sys/class/block/{}/queue/rotational", d.name)),
             )
             .is_ok_and(|s| s.trim() == "1");
-            let r1 = |x: f64| (x * 10.0).round() / 10.0;
-            measured.push((
-                d.name.clone(),
-                rotational,
-                r1(read.mbps()),
-                r1(write.mbps()),
-            ));
+            let speed = DiskSpeed {
+                disk: d.name.clone(),
+                read_mbps: read.mbps_rounded(),
+                write_mbps: write.mbps_rounded(),
+                slow: Vec::new(),
+            };
+            measured.push((speed, rotational));
         }
-        let reads: Vec<_> = measured
-            .iter()
-            .map(|m| (m.0.as_str(), m.1, Some(m.2)))
-            .collect();
-        let writes: Vec<_> = measured
-            .iter()
-            .map(|m| (m.0.as_str(), m.1, Some(m.3)))
-            .collect();
+        let values = |mbps: fn(&DiskSpeed) -> f64| -> Vec<(&str, bool, Option<f64>)> {
+            measured
+                .iter()
+                .map(|(s, rot)| (s.disk.as_str(), *rot, Some(mbps(s))))
+                .collect()
+        };
         let slow = [
-            slower_than_peers(&reads, "reads"),
-            slower_than_peers(&writes, "writes"),
+            slower_than_peers(&values(|s| s.read_mbps), "reads"),
+            slower_than_peers(&values(|s| s.write_mbps), "writes"),
         ]
         .concat();
-        for (name, _, read, write) in measured {
-            let why: Vec<String> = slow
+        for (mut speed, _) in measured {
+            speed.slow = slow
                 .iter()
-                .filter(|(n, _)| *n == name)
-                .map(|(_, w)| w.clone())
+                .filter(|(n, _)| *n == speed.disk)
+                .map(|(_, why)| why.clone())
                 .collect();
-            let mut line = format!("{name}: read {read:.0} MB/s, write {write:.0} MB/s");
-            for w in &why {
-                line.push_str(&format!("; SLOW: {w}"));
+            let mut line = format!(
+                "{}: read {:.0} MB/s, write {:.0} MB/s",
+                speed.disk, speed.read_mbps, speed.write_mbps
+            );
+            for why in &speed.slow {
+                line.push_str(&format!("; SLOW: {why}"));
             }
             self.runner.note(&line);
             self.progress.message(&line);
-            self.speeds.push(DiskSpeed {
-                disk: name,
-                read_mbps: read,
-                write_mbps: write,
-                slow: why,
-            });
+            self.speeds.push(speed);
         }
         Ok(())
     }

@@ -304,9 +304,6 @@ fn confirm(plan: &plan::Plan, inv: &Inventory) -> Result<()> {
     Ok(())
 }
 
-/// The install's mounts live in a mount namespace of their own, so nothing else on the live
-/// system (udev and other services sit in namespaces that receive propagated mounts) keeps
-/// a copy of /target busy: after `umount --recursive` the volumes are really free.
 /// Held (flock) by the running install for its whole life; the kernel lets go of it
 /// when the process ends, however it ends.
 pub const INSTALL_LOCK: &str = "/run/tandem-install.lock";
@@ -337,6 +334,9 @@ pub fn take_install_lock(path: &std::path::Path) -> Result<std::fs::File> {
     Ok(f)
 }
 
+/// The install's mounts live in a mount namespace of their own, so nothing else on the live
+/// system (udev and other services sit in namespaces that receive propagated mounts) keeps
+/// a copy of /target busy: after `umount --recursive` the volumes are really free.
 fn private_mounts() -> Result<()> {
     use nix::mount::{mount, MsFlags};
     nix::sched::unshare(nix::sched::CloneFlags::CLONE_NEWNS)

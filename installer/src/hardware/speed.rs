@@ -51,6 +51,11 @@ impl Reading {
         }
         self.bytes as f64 / 1e6 / self.seconds
     }
+
+    /// MB/s to one decimal, as inventories, logs and results keep it.
+    pub fn mbps_rounded(&self) -> f64 {
+        (self.mbps() * 10.0).round() / 10.0
+    }
 }
 
 /// A page-aligned buffer: O_DIRECT needs memory aligned to the logical block size.
@@ -130,7 +135,7 @@ pub fn measure_disks(
     for d in disks.iter_mut().filter(|d| !d.boot_medium) {
         let r = measure(Path::new(&d.dev_path()), budget);
         if let Ok(r) = &r {
-            d.read_mbps = Some((r.mbps() * 10.0).round() / 10.0);
+            d.read_mbps = Some(r.mbps_rounded());
         }
         each(d, &r);
     }
@@ -146,8 +151,9 @@ pub fn slow_disks(disks: &[Disk]) -> Vec<(String, String)> {
 }
 
 /// The one rule for "much slower than its peers": below half the median of the measured
-/// disks of its rotational class (itself included; a class of one has no peers). `values` are (name, rotational, MB/s);
-/// `verb` says what was measured ("reads", "writes").
+/// disks of its rotational class (itself included; a class of one has no peers).
+/// `values` are (name, rotational, MB/s); `verb` says what was measured ("reads",
+/// "writes").
 pub fn slower_than_peers(
     values: &[(&str, bool, Option<f64>)],
     verb: &str,

@@ -26,8 +26,9 @@ pub(crate) fn summarize_answer(
 }
 
 /// Before the wizard shows the live machine's disks: a short read of each
-/// ([`Budget::QUICK`], reads only), so the disk table can show speeds and point out a disk much slower than
-/// its peers. An inventory from a file keeps what it was captured with.
+/// ([`Budget::QUICK`], reads only), so the disk table can show speeds and point out a
+/// disk much slower than its peers. An inventory from a file keeps what it was captured
+/// with.
 pub fn measure_speed(inv: &mut Inventory) {
     use crate::hardware::speed::{measure_disks, Budget};
     let budget = Budget::QUICK;
