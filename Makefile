@@ -6,24 +6,20 @@ CARGO ?= cargo
 BUILD ?= build
 export CARGO_TERM_COLOR ?= never
 
-# Debian packages the build, the image and the QEMU tests need. One list, one place.
-DEB_PACKAGES := xorriso mtools squashfs-tools mmdebstrap qemu-system-x86 ovmf \
-	qemu-utils gpg gpgv dosfstools e2fsprogs fdisk gdisk tmux curl python3 \
-	debian-archive-keyring grub-pc-bin grub-efi-amd64-bin busybox-static cpio zstd openssl
-
-.PHONY: all deps space check fmt clippy unit test demo clean image-fetch image-closure-check image-proxmox \
-	hardware-fixtures tandem-static image test-image test-boot test-install bench
+.PHONY: all deps deps-check space check fmt clippy unit test demo clean image-fetch image-closure-check \
+	image-proxmox hardware-fixtures tandem-static image test-image test-boot test-install bench
 
 all: check
 
-# Installs what is missing; a no-op on a machine that has everything.
+# Every command and file the targets use, with its Debian package, is one table in
+# .ci/host-deps; `make deps` installs what is missing and fails naming any command still
+# missing. It is the first step of `make test` and `make demo`.
 deps:
-	@missing=$$(for p in $(DEB_PACKAGES); do dpkg-query -W -f='$${Status}\n' $$p 2>/dev/null | grep -q '^install ok installed' || echo $$p; done); \
-	if [ -n "$$missing" ]; then \
-		echo "== installing Debian packages: $$missing"; \
-		export DEBIAN_FRONTEND=noninteractive; \
-		apt-get update -q && apt-get install -y -q --no-install-recommends $$missing; \
-	fi
+	@.ci/host-deps install
+
+# The same check without installing anything (seconds).
+deps-check:
+	@.ci/host-deps check
 
 # A full `make test` wrote 10.3 GiB (cargo targets 2.8, the image and the e2e disks 7.5);
 # a disk that fills half-way fails in some xorriso or qemu-img step with a confusing message,
@@ -67,7 +63,7 @@ hardware-fixtures: deps
 DEMO_ANSWER := examples/qemu-demo/lxeon.toml
 DEMO_HW := installer/tests/fixtures/hardware/qemu-4disk-virtio-2nic.json
 
-demo: space image
+demo: deps space image
 	rm -rf $(BUILD)/demo && mkdir -p $(BUILD)/demo
 	$(TANDEM_STATIC) validate --answer $(DEMO_ANSWER) --hardware $(DEMO_HW)
 	$(TANDEM_STATIC) prepare --answer $(DEMO_ANSWER) --output $(BUILD)/demo/lxeon.toml
