@@ -42,8 +42,9 @@ bios-disk | uefi-disk) args+=(-drive "file=$iso,format=raw,if=virtio,snapshot=on
 esac
 case "$mode" in
 uefi | uefi-disk)
-	cp /usr/share/OVMF/OVMF_VARS.fd "$work/vars.fd"
-	args+=(-drive "if=pflash,format=raw,readonly=on,file=/usr/share/OVMF/OVMF_CODE.fd"
+	# The 4 MiB build: the only one Debian 13's ovmf has.
+	cp /usr/share/OVMF/OVMF_VARS_4M.fd "$work/vars.fd"
+	args+=(-drive "if=pflash,format=raw,readonly=on,file=/usr/share/OVMF/OVMF_CODE_4M.fd"
 		-drive "if=pflash,format=raw,file=$work/vars.fd")
 	;;
 esac

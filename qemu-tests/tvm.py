@@ -16,8 +16,9 @@ import subprocess
 import threading
 import time
 
-OVMF_CODE = "/usr/share/OVMF/OVMF_CODE.fd"
-OVMF_VARS = "/usr/share/OVMF/OVMF_VARS.fd"
+# The 4 MiB build: Debian 12's ovmf has it beside the 2 MiB one, Debian 13's only it.
+OVMF_CODE = "/usr/share/OVMF/OVMF_CODE_4M.fd"
+OVMF_VARS = "/usr/share/OVMF/OVMF_VARS_4M.fd"
 ACCEL = os.environ.get("QEMU_ACCEL", "tcg,thread=single")
 
 # Where the guests reach this host's HTTP servers. Every user-net NIC is `restrict=on` (the
