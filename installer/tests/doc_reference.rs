@@ -7,6 +7,9 @@
 //!
 //! `docs/pxe.md` lists every `tandem.*=` kernel parameter: the sources that read one
 //! (installer, live overlay scripts) and the table must name the same set.
+//!
+//! README.md lists the Debian packages `make deps` installs: the same set as the table in
+//! `.ci/host-deps`.
 
 use serde_json::{Map, Value};
 use std::collections::BTreeSet;
@@ -219,5 +222,43 @@ fn every_kernel_parameter_read_is_in_the_pxe_guide_and_only_those() {
     assert_eq!(
         read, documented,
         "kernel parameters in the sources (left) and in docs/pxe.md's table (right) differ"
+    );
+}
+
+/// The Debian packages of `.ci/host-deps`'s table (the second column; `-` is not a package).
+fn host_packages(script: &str) -> BTreeSet<String> {
+    let start = script.find("<<'EOF'\n").expect("the table's here-document") + 8;
+    let end = start + script[start..].find("\nEOF\n").expect("the table's end");
+    script[start..end]
+        .lines()
+        .filter_map(|l| l.split_whitespace().nth(1))
+        .filter(|p| *p != "-")
+        .map(str::to_string)
+        .collect()
+}
+
+#[test]
+fn the_readme_lists_the_packages_make_deps_installs() {
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+    let script = std::fs::read_to_string(root.join(".ci/host-deps")).expect(".ci/host-deps");
+    let table = host_packages(&script);
+    assert!(
+        table.contains("qemu-utils") && table.contains("ovmf"),
+        "{table:?}"
+    );
+    let readme = std::fs::read_to_string(root.join("README.md")).expect("README.md");
+    let para = readme
+        .split("\n\n")
+        .find(|p| p.starts_with("Packages: "))
+        .expect("README.md has a paragraph starting with `Packages: `");
+    let listed: BTreeSet<String> = para
+        .split('`')
+        .skip(1)
+        .step_by(2)
+        .map(str::to_string)
+        .collect();
+    assert_eq!(
+        table, listed,
+        ".ci/host-deps's packages (left) and README.md's `Packages:` paragraph (right) differ"
     );
 }
