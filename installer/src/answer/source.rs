@@ -213,6 +213,11 @@ impl Document {
         let doc = DeTable::parse(text).map_err(|e| syntax_diag(file, text, &e))?;
         let map = SourceMap::build(file, text, doc.get_ref());
         let table: toml::Table = toml::from_str(text).map_err(|e| syntax_diag(file, text, &e))?;
+        let mut issues = Vec::new();
+        control_characters(&table, "", &mut issues);
+        if !issues.is_empty() {
+            return Err(map.diagnostics(issues));
+        }
         Ok(Document { table, map })
     }
 
@@ -249,6 +254,17 @@ impl Document {
         if let Some(i) = node {
             let n = &nodes[i];
             if let Some(ov) = n.get("override").and_then(|o| o.as_table()) {
+                // The node list and the cluster's name are what every node has in common,
+                // and which node this is was decided from them: an override could remove
+                // this very node from the list.
+                if ov.contains_key("cluster") {
+                    return Err(self.map.diagnostics(vec![Issue::new(
+                        format!("cluster.nodes[{i}].override.cluster"),
+                        "a node's override may not change [cluster]: the cluster and its \
+                         node list are the same for every node; move node-specific values \
+                         to system, storage, network or drbd in the override",
+                    )]));
+                }
                 merge(&mut table, ov);
                 map.override_prefix = Some(format!("cluster.nodes[{i}].override"));
             }
@@ -338,6 +354,51 @@ impl Document {
                     .join(", ")
             )),
         }
+    }
+}
+
+/// Every string in the file, wherever it ends up (a host name, an fstab option, a key's
+/// comment), becomes part of a line-based file or a command line: a newline would add a
+/// line, an ESC would rewrite a terminal. Tabs and every other C0/C1 control are refused
+/// with the rest, once, here.
+fn control_characters(t: &toml::Table, prefix: &str, out: &mut Vec<Issue>) {
+    fn value(v: &toml::Value, path: &str, out: &mut Vec<Issue>) {
+        match v {
+            toml::Value::String(s) => {
+                if let Some(c) = s.chars().find(|c| c.is_control()) {
+                    out.push(Issue::new(
+                        path,
+                        format!(
+                            "contains the control character U+{:04X}; values become lines of \
+                             generated files and may hold printable characters only",
+                            c as u32
+                        ),
+                    ));
+                }
+            }
+            toml::Value::Array(a) => {
+                for (i, item) in a.iter().enumerate() {
+                    value(item, &format!("{path}[{i}]"), out);
+                }
+            }
+            toml::Value::Table(t) => control_characters(t, path, out),
+            _ => {}
+        }
+    }
+    for (k, v) in t {
+        let path = if prefix.is_empty() {
+            k.clone()
+        } else {
+            format!("{prefix}.{k}")
+        };
+        if k.chars().any(char::is_control) {
+            out.push(Issue::new(
+                prefix,
+                "a key contains a control character; keys are plain names",
+            ));
+            continue;
+        }
+        value(v, &path, out);
     }
 }
 
