@@ -143,7 +143,12 @@ fn default_vg() -> String {
 pub struct DiskSelection {
     /// Explicit disks. Each entry matches a kernel name ("sda"), a /dev path, a
     /// /dev/disk/by-id or by-path name or path, a serial number or a WWN.
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[serde(
+        default,
+        skip_serializing_if = "Vec::is_empty",
+        deserialize_with = "non_empty_ids"
+    )]
+    #[schemars(length(min = 1))]
     pub ids: Vec<String>,
     /// Smallest disk size to select.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -166,6 +171,19 @@ pub struct DiskSelection {
     /// Exactly this many disks must match; a different count is an error, not a guess.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub count: Option<usize>,
+}
+
+/// An absent `ids` selects by the other filters; an empty one would too, silently taking
+/// every eligible disk where the writer meant none or forgot to fill it in.
+fn non_empty_ids<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Vec<String>, D::Error> {
+    let ids = Vec::<String>::deserialize(d)?;
+    if ids.is_empty() {
+        return Err(serde::de::Error::custom(
+            "an empty list selects no disk; list the disks, or leave `ids` out to select \
+             by size, model or transport",
+        ));
+    }
+    Ok(ids)
 }
 
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash, Serialize, Deserialize, JsonSchema)]
