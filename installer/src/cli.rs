@@ -358,9 +358,10 @@ pub fn plan_for(loaded: &Loaded, inv: &Inventory) -> Result<plan::Plan> {
         .map_err(|issues| InputError::from(loaded.map.diagnostics(issues)).into())
 }
 
-/// Loads the answer for the one node this hardware is.
+/// Loads and validates the answer for the one node this hardware is: `plan` and `render`
+/// refuse what `validate` refuses, with the same messages.
 fn load_one(path: &Path, node: Option<String>, inv: &Inventory) -> Result<Loaded> {
-    load_answers(path, node, Some(inv))?
+    validate_answers(path, node, Some(inv))?
         .into_iter()
         .next()
         .map(|(_, l)| l)
@@ -379,8 +380,13 @@ fn preview_secret() -> String {
 
 /// Writes rendered files under `out`, with their modes. Refuses `/`: rendering is a
 /// preview, never an install.
+///
+/// Validation keeps bad names and values out of the files; this is the second line. Every
+/// file is checked before the first is written: its path must stay under `out` (no `..`,
+/// no component longer than a file name may be) and no line may carry a control
+/// character. A tree for a new `out` is written into a temporary sibling and renamed into
+/// place, so it appears whole or not at all.
 pub fn write_tree(out: &Path, files: &[render::RenderedFile]) -> Result<()> {
-    use std::os::unix::fs::PermissionsExt;
     let resolved = std::fs::canonicalize(out).unwrap_or_else(|_| out.to_path_buf());
     if resolved == Path::new("/") || out.as_os_str().is_empty() {
         return Err(InputError::Other(format!(
@@ -389,8 +395,93 @@ pub fn write_tree(out: &Path, files: &[render::RenderedFile]) -> Result<()> {
         ))
         .into());
     }
+    let mut problems = Vec::new();
+    let mut checked = Vec::new();
     for f in files {
-        let p = out.join(f.path.trim_start_matches('/'));
+        match tree_path(f) {
+            Ok(rel) => checked.push((rel, f)),
+            Err(e) => problems.push(e),
+        }
+    }
+    if !problems.is_empty() {
+        return Err(InputError::Other(format!(
+            "{}: nothing written:\n{}",
+            out.display(),
+            problems.join("\n")
+        ))
+        .into());
+    }
+    if out.exists() {
+        return write_files(out, &checked);
+    }
+    let name = out
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_else(|| "out".into());
+    let stage = out
+        .parent()
+        .filter(|p| !p.as_os_str().is_empty())
+        .unwrap_or(Path::new("."))
+        .join(format!(".{name}.tandem-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&stage);
+    let written = std::fs::create_dir_all(&stage)
+        .with_context(|| format!("creating {}", stage.display()))
+        .and_then(|()| write_files(&stage, &checked))
+        .and_then(|()| {
+            std::fs::rename(&stage, out)
+                .with_context(|| format!("renaming {} to {}", stage.display(), out.display()))
+        });
+    if written.is_err() {
+        let _ = std::fs::remove_dir_all(&stage);
+    }
+    written
+}
+
+/// The path of a rendered file relative to the tree's root, or why it cannot be written.
+fn tree_path(f: &render::RenderedFile) -> std::result::Result<PathBuf, String> {
+    use std::path::Component;
+    let rel = Path::new(f.path.trim_start_matches('/'));
+    let shown = f.path.escape_debug();
+    if f.path.chars().any(char::is_control) {
+        return Err(format!("{shown}: the path contains a control character"));
+    }
+    if rel.as_os_str().is_empty() {
+        return Err(format!("{shown}: not a file path"));
+    }
+    for c in rel.components() {
+        match c {
+            Component::Normal(n) if n.len() <= 255 => {}
+            Component::Normal(_) => {
+                return Err(format!(
+                    "{shown}: a path component is longer than 255 bytes"
+                ))
+            }
+            _ => return Err(format!("{shown}: the path leaves the output directory")),
+        }
+    }
+    if let Some((n, line)) = f
+        .content
+        .split('\n')
+        .enumerate()
+        .find(|(_, l)| l.chars().any(|c| c.is_control() && c != '\t'))
+    {
+        let c = line
+            .chars()
+            .find(|c| c.is_control() && *c != '\t')
+            .unwrap_or('?');
+        return Err(format!(
+            "{shown}: line {} carries the control character U+{:04X}",
+            n + 1,
+            c as u32
+        ));
+    }
+    Ok(rel.to_path_buf())
+}
+
+fn write_files(root: &Path, files: &[(PathBuf, &render::RenderedFile)]) -> Result<()> {
+    use std::os::unix::fs::PermissionsExt;
+    for (rel, f) in files {
+        let p = root.join(rel);
         if let Some(dir) = p.parent() {
             std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
         }
@@ -554,18 +645,42 @@ fn cross_node_diagnostics(path: &Path) -> Vec<answer::Diagnostic> {
         .collect()
 }
 
+/// Reads `--hardware`: a file that is not a readable, well-formed and possible inventory
+/// is bad input (exit 2), named with every problem.
 pub fn read_inventory(path: &Path) -> Result<Inventory> {
-    let text = std::fs::read_to_string(path)
-        .with_context(|| format!("reading hardware inventory {}", path.display()))?;
-    Inventory::from_json(&text).map_err(|e| {
+    let bytes = std::fs::read(path).map_err(|e| {
+        InputError::Other(format!(
+            "{}: cannot read the hardware inventory: {e}",
+            path.display()
+        ))
+    })?;
+    let text = String::from_utf8(bytes).map_err(|e| {
+        InputError::Other(format!(
+            "{}: invalid hardware inventory: not UTF-8 text (byte {})",
+            path.display(),
+            e.utf8_error().valid_up_to()
+        ))
+    })?;
+    let inv = Inventory::from_json(&text).map_err(|e| {
         InputError::Other(format!(
             "{}:{}:{}: invalid hardware inventory: {e}",
             path.display(),
             e.line(),
             e.column()
         ))
-        .into()
-    })
+    })?;
+    let problems = inv.problems();
+    if !problems.is_empty() {
+        return Err(InputError::Other(
+            problems
+                .iter()
+                .map(|p| format!("{}: invalid hardware inventory: {p}", path.display()))
+                .collect::<Vec<_>>()
+                .join("\n"),
+        )
+        .into());
+    }
+    Ok(inv)
 }
 
 /// Loads an answer for one node, or for every node of a cluster file when none is named
@@ -623,4 +738,97 @@ fn text_has_hostname(doc: &answer::Document, hint: &NodeHint) -> bool {
     })
     .map(|l| l.node.is_none() || !l.answer.system.hostname.is_empty())
     .unwrap_or(false)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use render::RenderedFile;
+
+    fn file(path: &str, content: &str) -> RenderedFile {
+        RenderedFile {
+            path: path.into(),
+            mode: 0o644,
+            content: content.into(),
+        }
+    }
+
+    fn scratch(name: &str) -> PathBuf {
+        let d = std::env::temp_dir().join(format!("tandem-tree-{name}-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&d);
+        std::fs::create_dir_all(&d).unwrap();
+        d
+    }
+
+    fn refused(files: &[RenderedFile], want: &str) {
+        let d = scratch("refused");
+        let out = d.join("out");
+        let e = write_tree(&out, files).unwrap_err();
+        assert!(e.downcast_ref::<InputError>().is_some(), "{e:#}");
+        assert!(format!("{e:#}").contains(want), "{e:#}");
+        // Nothing at all: not the good file before the bad one, not a staging directory.
+        assert_eq!(std::fs::read_dir(&d).unwrap().count(), 0);
+        std::fs::remove_dir_all(&d).unwrap();
+    }
+
+    #[test]
+    fn a_path_that_leaves_the_tree_is_refused_and_nothing_is_written() {
+        let good = file("/etc/hostname", "a\n");
+        for p in [
+            "/etc/drbd.d/../../../escaped.res",
+            "../x",
+            "/etc/./x/../../../y",
+        ] {
+            refused(
+                &[good.clone(), file(p, "x\n")],
+                "leaves the output directory",
+            );
+        }
+        refused(&[good.clone(), file("/", "x\n")], "not a file path");
+        let long = format!("/etc/systemd/network/10-{}.link", "e".repeat(300));
+        refused(&[good.clone(), file(&long, "x\n")], "longer than 255 bytes");
+        refused(&[good, file("/etc/a\nb", "x\n")], "control character");
+    }
+
+    #[test]
+    fn a_line_with_a_control_character_is_refused() {
+        refused(
+            &[file(
+                "/etc/hosts",
+                "127.0.0.1 localhost\n10.0.0.1 a\u{1b}[2J\n",
+            )],
+            "/etc/hosts: line 2 carries the control character U+001B",
+        );
+        refused(&[file("/etc/fstab", "a\rb\n")], "U+000D");
+    }
+
+    #[test]
+    fn a_new_tree_appears_whole_and_an_existing_one_is_written_into() {
+        let d = scratch("whole");
+        let out = d.join("out");
+        let files = [
+            file("/etc/hosts", "127.0.0.1\tlocalhost\n"),
+            file("etc/x/y", ""),
+        ];
+        write_tree(&out, &files).unwrap();
+        assert_eq!(
+            std::fs::read_to_string(out.join("etc/hosts")).unwrap(),
+            "127.0.0.1\tlocalhost\n"
+        );
+        assert!(out.join("etc/x/y").is_file());
+        let names: Vec<_> = std::fs::read_dir(&d)
+            .unwrap()
+            .map(|e| e.unwrap().file_name())
+            .collect();
+        assert_eq!(
+            names,
+            ["out"],
+            "the staging directory was renamed, not left"
+        );
+        std::fs::write(out.join("mine"), "kept").unwrap();
+        write_tree(&out, &[file("/etc/hostname", "b\n")]).unwrap();
+        assert_eq!(std::fs::read_to_string(out.join("mine")).unwrap(), "kept");
+        assert!(out.join("etc/hostname").is_file());
+        std::fs::remove_dir_all(&d).unwrap();
+    }
 }

@@ -243,7 +243,12 @@ fn read_disk(sys: &Sysroot, name: &str, mounts: &Mounts, swaps: &[String]) -> Re
     {
         return Ok(None);
     }
-    let size_bytes = sys.read_num::<u64>(&format!("{base}/size")).unwrap_or(0) * 512;
+    // sysfs counts 512-byte units whatever the sector size; a count no disk can have
+    // (it overflows in bytes) is treated like no medium.
+    let size_bytes = sys
+        .read_num::<u64>(&format!("{base}/size"))
+        .and_then(|n| n.checked_mul(512))
+        .unwrap_or(0);
     if size_bytes == 0 {
         // A card reader without a card, an empty virtual drive.
         return Ok(None);
@@ -313,7 +318,10 @@ fn read_disk(sys: &Sysroot, name: &str, mounts: &Mounts, swaps: &[String]) -> Re
         };
         let pdev = sys.read(&format!("{pbase}/dev")).unwrap_or_default();
         let prec = udev::block(sys.root(), &pdev).unwrap_or_default();
-        let psize = sys.read_num::<u64>(&format!("{pbase}/size")).unwrap_or(0) * 512;
+        let psize = sys
+            .read_num::<u64>(&format!("{pbase}/size"))
+            .and_then(|n| n.checked_mul(512))
+            .unwrap_or(0);
         let pmounts = mounts.of(&pdev, &part);
         for m in &pmounts {
             if !d.mounts.contains(m) {

@@ -273,6 +273,78 @@ impl Inventory {
         serde_json::from_str(text)
     }
 
+    /// What no machine can report, in an inventory read from a file (`--hardware`): the
+    /// plan turns disk and NIC names into device paths and file names, and sizes into
+    /// partition tables, so a name that is a path or a sector size that does not exist
+    /// must stop here. Every problem, each naming the entry.
+    pub fn problems(&self) -> Vec<String> {
+        let mut out = Vec::new();
+        let mut names = std::collections::BTreeSet::new();
+        let mut serials = std::collections::BTreeMap::new();
+        for (i, d) in self.disks.iter().enumerate() {
+            let at = format!("disks[{i}] ({:?})", d.name);
+            if let Some(why) = bad_kernel_name(&d.name, 32) {
+                out.push(format!("{at}: name {why}"));
+            }
+            if !names.insert(d.name.as_str()) {
+                out.push(format!("{at}: a second disk with this name"));
+            }
+            if let Some(s) = d.serial.as_deref().filter(|s| !s.is_empty()) {
+                if let Some(first) = serials.insert(s, d.name.as_str()) {
+                    out.push(format!(
+                        "{at}: serial {s:?} is also disk {first:?}'s (one disk seen twice, \
+                         as through two paths, must not become two RAID members)"
+                    ));
+                }
+            }
+            if !matches!(d.logical_sector, 512 | 4096) {
+                out.push(format!(
+                    "{at}: logical sector size {} (disks have 512 or 4096)",
+                    d.logical_sector
+                ));
+            }
+            if !d.physical_sector.is_power_of_two()
+                || d.physical_sector < d.logical_sector
+                || d.physical_sector > 65536
+            {
+                out.push(format!(
+                    "{at}: physical sector size {} (a power of two from the logical size \
+                     {} to 65536)",
+                    d.physical_sector, d.logical_sector
+                ));
+            }
+            if d.logical_sector != 0 && d.size_bytes % u64::from(d.logical_sector) != 0 {
+                out.push(format!(
+                    "{at}: size {} bytes is not a whole number of {}-byte sectors",
+                    d.size_bytes, d.logical_sector
+                ));
+            }
+        }
+        let mut nic_names = std::collections::BTreeSet::new();
+        let mut macs = std::collections::BTreeMap::new();
+        for (i, n) in self.nics.iter().enumerate() {
+            let at = format!("nics[{i}] ({:?})", n.name);
+            // IFNAMSIZ is 16 with the terminating NUL.
+            if let Some(why) = bad_kernel_name(&n.name, 15) {
+                out.push(format!("{at}: name {why}"));
+            }
+            if !nic_names.insert(n.name.as_str()) {
+                out.push(format!("{at}: a second NIC with this name"));
+            }
+            if n.is_virtual {
+                continue;
+            }
+            let mac = n.hw_mac();
+            let first = u8::from_str_radix(mac.0.get(..2).unwrap_or("00"), 16).unwrap_or(0);
+            if mac.0 == "00:00:00:00:00:00" || first & 1 == 1 {
+                out.push(format!("{at}: MAC {mac} is not a unicast hardware address"));
+            } else if let Some(other) = macs.insert(mac.0.as_str(), n.name.as_str()) {
+                out.push(format!("{at}: MAC {mac} is also NIC {other:?}'s"));
+            }
+        }
+        out
+    }
+
     pub fn disk(&self, name: &str) -> Option<&Disk> {
         self.disks.iter().find(|d| d.name == name)
     }
@@ -280,4 +352,23 @@ impl Inventory {
     pub fn physical_nics(&self) -> impl Iterator<Item = &Nic> {
         self.nics.iter().filter(|n| !n.is_virtual)
     }
+}
+
+/// Why `name` cannot be a kernel device name that becomes a path component, if it cannot.
+fn bad_kernel_name(name: &str, max: usize) -> Option<String> {
+    if name.is_empty() || name == "." || name == ".." {
+        return Some("is empty or a directory reference".into());
+    }
+    if name.len() > max {
+        return Some(format!("is longer than {max} bytes"));
+    }
+    if let Some(c) = name
+        .chars()
+        .find(|c| !(c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.' | ':' | '!' | '@')))
+    {
+        return Some(format!(
+            "contains {c:?} (letters, digits and - _ . : ! @ only)"
+        ));
+    }
+    None
 }
