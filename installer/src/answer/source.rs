@@ -295,7 +295,20 @@ impl Document {
         hint: &NodeHint,
     ) -> Result<Option<usize>, Diagnostics> {
         if nodes.is_empty() {
-            return Ok(None);
+            // --node on a single-node file is a promise about which machine this is; a
+            // file for another host must not install this one.
+            return match (hint.name.as_deref(), hostname) {
+                (Some(want), Some(h)) if want != h => {
+                    Err(Diagnostics(vec![self.map.diagnostic(Issue::new(
+                        "system.hostname",
+                        format!(
+                            "node {want:?} was asked for, but this file has no cluster.nodes \
+                             and describes host {h:?}"
+                        ),
+                    ))]))
+                }
+                _ => Ok(None),
+            };
         }
         let name_of = |t: &toml::Table| t.get("name").and_then(|v| v.as_str()).map(String::from);
         let by_name = |want: &str| {
