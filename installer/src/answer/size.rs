@@ -13,6 +13,8 @@ pub const KIB: u64 = 1024;
 pub const MIB: u64 = 1024 * KIB;
 pub const GIB: u64 = 1024 * MIB;
 pub const TIB: u64 = 1024 * GIB;
+/// The largest size an answer may give: 1 EiB.
+pub const MAX_BYTES: u64 = 1024 * 1024 * TIB;
 
 impl Size {
     pub fn bytes(self) -> u64 {
@@ -47,8 +49,12 @@ impl FromStr for Size {
             return Err(format!("invalid size {s:?}; expected {allowed}"));
         }
         let bytes = n * mult as f64;
-        if bytes > u64::MAX as f64 {
-            return Err(format!("size {s:?} is too large"));
+        // Bounded far below u64::MAX so that the planner's alignment and sums cannot wrap
+        // (u64::MAX rounded up to a MiB is 0); no disk comes near it.
+        if bytes > MAX_BYTES as f64 {
+            return Err(format!(
+                "size {s:?} is larger than any disk; at most 1048576T (1 EiB)"
+            ));
         }
         Ok(Size(bytes.round() as u64))
     }
@@ -98,6 +104,9 @@ impl<'de> Deserialize<'de> for Size {
                 "expected a size: a string like \"32G\" or an integer of bytes",
             )
         })? {
+            Raw::Int(n) if n > MAX_BYTES => Err(serde::de::Error::custom(format!(
+                "size {n} is larger than any disk; at most 1048576T (1 EiB)"
+            ))),
             Raw::Int(n) => Ok(Size(n)),
             Raw::Str(s) => s.parse().map_err(serde::de::Error::custom),
         }
@@ -112,7 +121,7 @@ impl JsonSchema for Size {
         schemars::json_schema!({
             "description": "A size in bytes, or a string with a binary unit K, M, G or T (\"512K\", \"32G\").",
             "anyOf": [
-                { "type": "integer", "minimum": 0 },
+                { "type": "integer", "minimum": 0, "maximum": 1152921504606846976u64 },
                 { "type": "string", "pattern": "^[0-9]+(\\.[0-9]+)?\\s*([KMGT](i?B)?|B)?$" }
             ]
         })
@@ -133,6 +142,22 @@ mod tests {
         assert!("12X".parse::<Size>().is_err());
         assert!("-1G".parse::<Size>().is_err());
         assert!("".parse::<Size>().is_err());
+    }
+
+    /// u64::MAX bytes once validated, and the planner's MiB alignment wrapped it to 0.
+    #[test]
+    fn sizes_beyond_any_disk_are_refused_in_both_forms() {
+        assert_eq!("1048576T".parse::<Size>().unwrap().0, MAX_BYTES);
+        for s in ["1048577T", "16777216T", "18446744073709551615", "1e30"] {
+            assert!(s.parse::<Size>().is_err(), "{s}");
+        }
+        let int: Result<Size, _> = serde_json::from_str("18446744073709551615");
+        assert!(int
+            .unwrap_err()
+            .to_string()
+            .contains("larger than any disk"));
+        let ok: Size = serde_json::from_str("1152921504606846976").unwrap();
+        assert_eq!(ok.0, MAX_BYTES);
     }
 
     #[test]
