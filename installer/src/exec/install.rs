@@ -142,6 +142,18 @@ impl<'a> Executor<'a> {
             .collect()
     }
 
+    fn wait_for_nodes(&mut self, nodes: &[String]) -> Result<()> {
+        let runner = &mut self.runner;
+        wait_for_nodes(&self.sysroot, nodes, steps::NODE_WAIT, |waiting| {
+            runner.note(&format!(
+                "waiting for udev to create {}",
+                waiting.join(", ")
+            ));
+            runner.run(&Cmd::new("udevadm").args(["settle", "--timeout=60"]))?;
+            Ok(())
+        })
+    }
+
     fn task(&mut self, t: &Task) -> Result<()> {
         match t {
             Task::ExclusiveAccess { disks } => {
@@ -151,6 +163,7 @@ impl<'a> Executor<'a> {
             Task::StopOldStacks { .. } => self.stop_old_stacks(),
             Task::WipePolicy { .. } => self.wipe_policy(),
             Task::DiskSpeed { disks } => self.disk_speed(disks),
+            Task::WaitForNodes { nodes } => self.wait_for_nodes(nodes),
             Task::ShowMdstat => {
                 self.mdstat = std::fs::read_to_string(self.sysroot.join("proc/mdstat"))
                     .context("reading /proc/mdstat")?;
@@ -769,9 +782,79 @@ pub fn result_line(r: &Report) -> String {
     )
 }
 
+/// Returns at once when every node exists under `root` (no process started: each costs
+/// about a second under TCG); otherwise calls `settle` once with the missing ones and
+/// polls until `timeout`, then names what is still missing.
+fn wait_for_nodes(
+    root: &std::path::Path,
+    nodes: &[String],
+    timeout: std::time::Duration,
+    settle: impl FnOnce(&[String]) -> Result<()>,
+) -> Result<()> {
+    let missing = || -> Vec<String> {
+        nodes
+            .iter()
+            .filter(|n| !root.join(n.trim_start_matches('/')).exists())
+            .cloned()
+            .collect()
+    };
+    let waiting = missing();
+    if waiting.is_empty() {
+        return Ok(());
+    }
+    settle(&waiting)?;
+    let deadline = std::time::Instant::now() + timeout;
+    loop {
+        let m = missing();
+        if m.is_empty() {
+            return Ok(());
+        }
+        if std::time::Instant::now() >= deadline {
+            bail!(
+                "udev did not create {} within {} s after udevadm settle (see `udevadm \
+                 monitor` and the kernel log)",
+                m.join(", "),
+                timeout.as_secs()
+            );
+        }
+        std::thread::sleep(std::time::Duration::from_millis(250));
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn nodes_are_waited_for_only_when_missing_and_named_when_they_never_come() {
+        let t = std::env::temp_dir().join(format!("tandem-nodes-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&t);
+        std::fs::create_dir_all(t.join("dev/md")).unwrap();
+        std::fs::write(t.join("dev/md/boot"), "").unwrap();
+        let nodes = |v: &[&str]| v.iter().map(|s| s.to_string()).collect::<Vec<_>>();
+        let quick = std::time::Duration::from_millis(300);
+        // Present: no settle at all.
+        wait_for_nodes(&t, &nodes(&["/dev/md/boot"]), quick, |_| {
+            panic!("settle ran although the node exists")
+        })
+        .unwrap();
+        // Made by udev during the settle.
+        let mut asked = vec![];
+        wait_for_nodes(&t, &nodes(&["/dev/md/boot", "/dev/md/data"]), quick, |m| {
+            asked = m.to_vec();
+            std::fs::write(t.join("dev/md/data"), "").unwrap();
+            Ok(())
+        })
+        .unwrap();
+        assert_eq!(asked, ["/dev/md/data"]);
+        // Never made: the error names it.
+        let e = wait_for_nodes(&t, &nodes(&["/dev/pve/root"]), quick, |_| Ok(())).unwrap_err();
+        assert!(
+            e.to_string().contains("udev did not create /dev/pve/root"),
+            "{e}"
+        );
+        std::fs::remove_dir_all(t).unwrap();
+    }
 
     /// A fake /sys/class/block: sda with sda1 under md127 under dm-0; sdb1 under md127;
     /// sdc2 under md126 alone.

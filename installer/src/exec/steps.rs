@@ -87,6 +87,9 @@ impl fmt::Display for Phase {
     }
 }
 
+/// How long a device node may take to appear after `udevadm settle` returned.
+pub const NODE_WAIT: std::time::Duration = std::time::Duration::from_secs(60);
+
 /// Work Tandem does itself between commands.
 #[derive(Debug, Clone)]
 pub enum Task {
@@ -101,6 +104,11 @@ pub enum Task {
     /// partitioned (the seed's `hdparm -t` and `dd oflag=dsync`): shown, logged, in the
     /// result, and a disk much slower than its peers is pointed out.
     DiskSpeed { disks: Vec<String> },
+    /// The device nodes the next steps open, once udev has made them: an array's
+    /// /dev/md/<name>, an LV's /dev/<vg>/<lv>, a partition after the table is re-read.
+    /// Under load udev lags the command that asked for the node (`mdadm --action=frozen`
+    /// once found no /dev/md/boot 9 s after `mdadm --create` returned).
+    WaitForNodes { nodes: Vec<String> },
     /// Read /proc/mdstat back and show it.
     ShowMdstat,
     /// Read each new array's UUID back; the target's mdadm.conf names arrays by it.
@@ -313,6 +321,16 @@ pub fn storage(plan: &Plan, inv: &Inventory, env: &Env) -> Vec<Step> {
         Phase::Partition,
         Cmd::new("udevadm").args(["settle", "--timeout=60"]),
     ));
+    v.push(task(
+        Phase::Partition,
+        Task::WaitForNodes {
+            nodes: st
+                .disks
+                .iter()
+                .flat_map(|d| d.partitions.iter().map(|p| p.dev.clone()))
+                .collect(),
+        },
+    ));
     // Whatever lies where the new partitions start (an old filesystem at the same offset)
     // must not be mistaken for ours by mdadm or blkid.
     for d in &st.disks {
@@ -355,6 +373,12 @@ pub fn storage(plan: &Plan, inv: &Inventory, env: &Env) -> Vec<Step> {
             .arg(format!("--homehost={host}"))
             .args(a.members.iter().cloned());
         v.push(run(Phase::Raid, c));
+        v.push(task(
+            Phase::Raid,
+            Task::WaitForNodes {
+                nodes: vec![a.dev.clone()],
+            },
+        ));
         // No resync while we write: it would halve the install's disk bandwidth. The
         // finish phase sets it back to idle, and md resyncs after the first boot.
         v.push(run(
@@ -406,6 +430,12 @@ pub fn storage(plan: &Plan, inv: &Inventory, env: &Env) -> Vec<Step> {
             ]),
         ));
     }
+    v.push(task(
+        Phase::Volumes,
+        Task::WaitForNodes {
+            nodes: vg.volumes.iter().map(|lv| lv.dev.clone()).collect(),
+        },
+    ));
     for fs in &st.filesystems {
         v.push(run(Phase::Volumes, mkfs(fs)));
     }
@@ -884,6 +914,12 @@ impl fmt::Display for Task {
                 SPEED_WRITE_OFFSET >> 20,
                 Budget::QUICK.bytes >> 20,
                 Budget::QUICK.time.as_secs()
+            ),
+            Task::WaitForNodes { nodes } => write!(
+                f,
+                "wait for {} (if missing: udevadm settle, then at most {} s)",
+                nodes.join(" "),
+                NODE_WAIT.as_secs()
             ),
             Task::ShowMdstat => write!(f, "show /proc/mdstat"),
             Task::ArrayUuids => write!(
