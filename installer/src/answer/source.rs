@@ -270,10 +270,11 @@ impl Document {
             }
             let name = n.get("name").and_then(|v| v.as_str()).unwrap_or_default();
             if let Some(sys) = table.get_mut("system").and_then(|s| s.as_table_mut()) {
+                // Only an absent or empty name is the node's: any other value (a number,
+                // a table) is left for deserialisation to refuse where it stands.
                 let empty = sys
                     .get("hostname")
-                    .and_then(|h| h.as_str())
-                    .is_none_or(str::is_empty);
+                    .is_none_or(|h| h.as_str() == Some(""));
                 if empty {
                     sys.insert("hostname".into(), toml::Value::String(name.into()));
                 }
