@@ -137,7 +137,9 @@ def boot_alpha(ctx):
         if need not in mounted.split():
             raise AssertionError(f"{need} not mounted:\n{mounted}")
     rendered = render(ctx, lay, sh)
-    for path in ("etc/hostname", "etc/hosts"):
+    # mdadm.conf too: the install creates the arrays with the UUIDs the plan fixed, so the
+    # file render writes is the one the initramfs assembled the arrays from.
+    for path in ("etc/hostname", "etc/hosts", "etc/mdadm/mdadm.conf"):
         want = open(os.path.join(rendered, path)).read().strip()
         got = sh.out(f"cat /{path}").strip()
         if got != want:

@@ -272,9 +272,7 @@ impl Document {
             if let Some(sys) = table.get_mut("system").and_then(|s| s.as_table_mut()) {
                 // Only an absent or empty name is the node's: any other value (a number,
                 // a table) is left for deserialisation to refuse where it stands.
-                let empty = sys
-                    .get("hostname")
-                    .is_none_or(|h| h.as_str() == Some(""));
+                let empty = sys.get("hostname").is_none_or(|h| h.as_str() == Some(""));
                 if empty {
                     sys.insert("hostname".into(), toml::Value::String(name.into()));
                 }

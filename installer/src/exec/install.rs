@@ -20,7 +20,6 @@ use std::time::Instant;
 /// The log on the live system; copied to the target's /var/log/tandem at the end.
 pub const LIVE_LOG: &str = "/var/log/tandem/install.log";
 const TARGET_LOG_DIR: &str = "/var/log/tandem";
-const MDADM_CONF: &str = "/etc/mdadm/mdadm.conf";
 
 pub struct Executor<'a> {
     pub answer: &'a Answer,
@@ -31,8 +30,6 @@ pub struct Executor<'a> {
     pub runner: Runner,
     pub progress: Progress,
     mdstat: String,
-    /// Array device → md UUID, read back after creation for mdadm.conf.
-    array_uuids: Vec<(String, String)>,
     started: Instant,
     /// Each selected disk's speed, measured once it is erased.
     speeds: Vec<DiskSpeed>,
@@ -99,7 +96,6 @@ impl<'a> Executor<'a> {
             runner,
             progress,
             mdstat: String::new(),
-            array_uuids: Vec::new(),
             started: Instant::now(),
             speeds: Vec::new(),
             wizard_answer: None,
@@ -178,29 +174,6 @@ impl<'a> Executor<'a> {
                 }
                 std::fs::write(&p, text).with_context(|| format!("writing {}", p.display()))?;
                 self.runner.note(&format!("wrote {}", p.display()));
-                Ok(())
-            }
-            Task::ArrayUuids => {
-                for a in &self.plan.storage.arrays {
-                    let out = self
-                        .runner
-                        .run(&Cmd::new("mdadm").args(["--detail", "--export", &a.dev]))?;
-                    let uuid = out
-                        .stdout
-                        .lines()
-                        .find_map(|l| l.strip_prefix("MD_UUID="))
-                        .with_context(|| format!("mdadm reports no UUID for {}", a.dev))?;
-                    self.array_uuids
-                        .push((a.dev.clone(), uuid.trim().to_string()));
-                }
-                Ok(())
-            }
-            Task::Write(f) if f.path == MDADM_CONF => {
-                let mut f = f.clone();
-                f.content = steps::mdadm_conf_with_uuids(&f.content, &self.array_uuids);
-                crate::cli::write_tree(&self.env.target, std::slice::from_ref(&f))?;
-                self.runner
-                    .note(&format!("wrote {} with the arrays' UUIDs", f.path));
                 Ok(())
             }
             Task::Write(f) => {

@@ -111,8 +111,6 @@ pub enum Task {
     WaitForNodes { nodes: Vec<String> },
     /// Read /proc/mdstat back and show it.
     ShowMdstat,
-    /// Read each new array's UUID back; the target's mdadm.conf names arrays by it.
-    ArrayUuids,
     /// The target's mdadm.conf on the live system too: udev then names the new arrays
     /// /dev/md/<role> although their home host is the target's, not the live system's.
     LiveMdadmConf(String),
@@ -360,6 +358,7 @@ pub fn storage(plan: &Plan, inv: &Inventory, env: &Env) -> Vec<Step> {
             format!("--metadata={}", a.metadata),
             format!("--level={}", a.level.md_level()),
             format!("--raid-devices={}", a.members.len()),
+            format!("--uuid={}", a.uuid),
         ]);
         if let Some(ch) = a.chunk {
             c = c.arg(format!("--chunk={}K", ch.0 / 1024));
@@ -396,7 +395,6 @@ pub fn storage(plan: &Plan, inv: &Inventory, env: &Env) -> Vec<Step> {
         Phase::Raid,
         Cmd::new("udevadm").args(["settle", "--timeout=60"]),
     ));
-    v.push(task(Phase::Raid, Task::ArrayUuids));
     v.push(task(Phase::Raid, Task::ShowMdstat));
 
     let vg = &st.lvm;
@@ -689,28 +687,6 @@ pub fn configure(answer: &Answer, files: &[RenderedFile], env: &Env) -> Vec<Step
     v
 }
 
-/// mdadm.conf with each ARRAY line identified by the array's UUID. mdadm ≥ 4.3 no longer
-/// takes a `name=host:role` (not a portable name) as identity: an initramfs given only
-/// that assembles nothing. The device path and metadata stay as rendered.
-pub fn mdadm_conf_with_uuids(conf: &str, uuids: &[(String, String)]) -> String {
-    conf.lines()
-        .map(|l| {
-            let mut w = l.split_whitespace();
-            if w.next() != Some("ARRAY") {
-                return format!("{l}\n");
-            }
-            let dev = w.next().unwrap_or("");
-            match uuids.iter().find(|(d, _)| d == dev) {
-                Some((_, u)) => {
-                    let keep: Vec<&str> = w.filter(|x| !x.starts_with("name=")).collect();
-                    format!("ARRAY {dev} {} UUID={u}\n", keep.join(" ")).replace("  ", " ")
-                }
-                None => format!("{l}\n"),
-            }
-        })
-        .collect()
-}
-
 /// The `console=` values of a kernel command line, in order.
 pub fn consoles_of(cmdline: &str) -> Vec<String> {
     cmdline
@@ -922,10 +898,6 @@ impl fmt::Display for Task {
                 NODE_WAIT.as_secs()
             ),
             Task::ShowMdstat => write!(f, "show /proc/mdstat"),
-            Task::ArrayUuids => write!(
-                f,
-                "read the arrays' UUIDs (mdadm --detail --export) for the target's mdadm.conf"
-            ),
             Task::LiveMdadmConf(_) => write!(
                 f,
                 "write the target's mdadm.conf to the live system's /etc/mdadm/mdadm.conf"
@@ -1037,22 +1009,6 @@ pub fn esp_partitions(plan: &Plan) -> Vec<(String, u32)> {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn mdadm_conf_names_arrays_by_uuid() {
-        let conf = "# x\nHOMEHOST <system>\nARRAY /dev/md/boot metadata=1.2 name=h:boot\nARRAY /dev/md/data metadata=1.2 name=h:data\n";
-        let u = vec![(
-            "/dev/md/boot".to_string(),
-            "0a1b2c3d:11111111:22222222:33333333".to_string(),
-        )];
-        let out = mdadm_conf_with_uuids(conf, &u);
-        assert!(out.contains(
-            "ARRAY /dev/md/boot metadata=1.2 UUID=0a1b2c3d:11111111:22222222:33333333\n"
-        ));
-        // An array without a UUID read back keeps its line.
-        assert!(out.contains("ARRAY /dev/md/data metadata=1.2 name=h:data\n"));
-        assert!(out.starts_with("# x\nHOMEHOST <system>\n"));
-    }
 
     #[test]
     fn installer_consoles_carry_over() {

@@ -97,6 +97,9 @@ pub struct MdArray {
     pub dev: String,
     /// mdadm --name: <hostname>:<role>.
     pub md_name: String,
+    /// mdadm --create --uuid: fixed by the plan (see [`md_uuid`]) so mdadm.conf can name
+    /// the array before it exists.
+    pub uuid: String,
     pub level: RaidLevel,
     /// 1.2: the superblock 4 KiB from the start; GRUB's mdraid1x module reads it.
     pub metadata: String,
@@ -220,6 +223,37 @@ pub fn md_overhead(member: u64) -> u64 {
     headroom + 4 * MIB
 }
 
+/// The UUID an array is created with. mdadm ≥ 4.3 identifies arrays in mdadm.conf only by
+/// UUID (`name=` is ignored), and the UUID mdadm would pick exists only after creation; a
+/// plan-fixed one lets `tandem render` write the file the install writes. Derived like
+/// [`esp_volume_id`] from the host, the array's role and its disks' stable names (two
+/// FNV-1a 64-bit hashes with different offsets): arrays of one machine differ by role,
+/// machines by host name; a reinstall over the same disks repeats it after wiping the old
+/// superblocks.
+pub fn md_uuid(hostname: &str, role: &str, disks_stable: &[&str]) -> String {
+    let hash = |basis: u64| {
+        let mut h = basis;
+        let bytes = hostname.bytes().chain([0]).chain(role.bytes()).chain(
+            disks_stable
+                .iter()
+                .flat_map(|d| std::iter::once(0).chain(d.bytes())),
+        );
+        for b in bytes {
+            h ^= u64::from(b);
+            h = h.wrapping_mul(0x0000_0100_0000_01b3);
+        }
+        h
+    };
+    let (a, b) = (hash(0xcbf2_9ce4_8422_2325), hash(0x6c62_272e_07bb_0142));
+    format!(
+        "{:08x}:{:08x}:{:08x}:{:08x}",
+        a >> 32,
+        a & 0xffff_ffff,
+        b >> 32,
+        b & 0xffff_ffff
+    )
+}
+
 /// A deterministic FAT volume id for a disk's ESP, so fstab and the ESP sync hook can name
 /// the ESP before it exists (mkfs.vfat -i). FNV-1a over the host and the disk's stable name:
 /// distinct disks get distinct ids; reinstalling the same machine repeats them, harmlessly.
@@ -334,11 +368,13 @@ pub(super) fn build(answer: &Answer, m: &DiskMatch<'_>) -> Result<StoragePlan, V
             .filter_map(|d| d.partition(role).map(|p| p.dev.clone()))
             .collect()
     };
+    let stable: Vec<&str> = disks.iter().map(|d| d.stable_path.as_str()).collect();
     let boot_member = align_up(st.boot_size.0, MIB);
     let boot = MdArray {
         role: "boot".into(),
         dev: "/dev/md/boot".into(),
         md_name: format!("{host}:boot"),
+        uuid: md_uuid(host, "boot", &stable),
         level: RaidLevel::Raid1,
         metadata: "1.2".into(),
         bitmap: "internal".into(),
@@ -358,6 +394,7 @@ pub(super) fn build(answer: &Answer, m: &DiskMatch<'_>) -> Result<StoragePlan, V
         role: "data".into(),
         dev: "/dev/md/data".into(),
         md_name: format!("{host}:data"),
+        uuid: md_uuid(host, "data", &stable),
         level,
         metadata: "1.2".into(),
         bitmap: "internal".into(),
@@ -653,6 +690,49 @@ mod tests {
 
     #[test]
     fn esp_ids_are_stable_distinct_and_fat_shaped() {
+        let u = md_uuid(
+            "lxeon",
+            "boot",
+            &["/dev/disk/by-id/ata-A", "/dev/disk/by-id/ata-B"],
+        );
+        assert!(
+            u.len() == 35
+                && u.split(':')
+                    .all(|p| p.len() == 8 && p.chars().all(|c| c.is_ascii_hexdigit())),
+            "{u}"
+        );
+        assert_eq!(
+            u,
+            md_uuid(
+                "lxeon",
+                "boot",
+                &["/dev/disk/by-id/ata-A", "/dev/disk/by-id/ata-B"]
+            )
+        );
+        assert_ne!(
+            u,
+            md_uuid(
+                "lxeon",
+                "data",
+                &["/dev/disk/by-id/ata-A", "/dev/disk/by-id/ata-B"]
+            )
+        );
+        assert_ne!(
+            u,
+            md_uuid(
+                "nettop",
+                "boot",
+                &["/dev/disk/by-id/ata-A", "/dev/disk/by-id/ata-B"]
+            )
+        );
+        assert_ne!(
+            u,
+            md_uuid(
+                "lxeon",
+                "boot",
+                &["/dev/disk/by-id/ata-A", "/dev/disk/by-id/ata-C"]
+            )
+        );
         let a = esp_volume_id("lxeon", "/dev/disk/by-id/ata-A");
         assert_eq!(a, esp_volume_id("lxeon", "/dev/disk/by-id/ata-A"));
         assert_ne!(a, esp_volume_id("lxeon", "/dev/disk/by-id/ata-B"));
