@@ -52,11 +52,13 @@ import glob
 import importlib
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
 import threading
 import time
+import tomllib
 import traceback
 
 HERE = os.path.dirname(os.path.abspath(__file__))
@@ -286,6 +288,53 @@ def prepare_answers(suite):
         os.chmod(dst, 0o600)
 
 
+# Files that hold secrets by design (answer files, 0600; rendered trees with DRBD's .res)
+# and disk images are not logs; everything else the suite leaves is scanned.
+NOT_LOGS = (".toml", ".qcow2", ".raw", ".img", ".fd", ".iso", ".squashfs")
+CRYPT_HASH = re.compile(rb"\$(?:1|2[aby]|5|6|y|gy|7)\$[./A-Za-z0-9$]{8,}")
+
+
+def secrets_of(suite):
+    """The secrets a log must never show: the test password, and every DRBD secret and
+    root password hash of the prepared answers."""
+    out = {"the root password": [tvm.TEST_PASSWORD.encode()]}
+    for path in glob.glob(os.path.join(suite.answers, "*.toml")):
+        with open(path, "rb") as f:
+            doc = tomllib.load(f)
+        nodes = [doc] + [n.get("override", {}) for n in doc.get("cluster", {}).get("nodes", [])]
+        for d in nodes:
+            h = d.get("system", {}).get("root-password-hash")
+            if h:
+                out.setdefault("a root password hash", []).append(h.encode())
+            for r in d.get("drbd", {}).get("resources", []):
+                if r.get("secret") and r["secret"] != "generate":
+                    out.setdefault("a DRBD secret", []).append(r["secret"].encode())
+    return out
+
+
+def secret_scan(suite):
+    """Every console, install and HTTP log and results file of the run, scanned for the
+    secrets and for anything shaped like a crypt(3) hash. Returns the hits as
+    "file:line: what" (never the secret itself)."""
+    secrets = secrets_of(suite)
+    hits, scanned = [], 0
+    for root, dirs, files in os.walk(suite.out):
+        dirs[:] = [d for d in dirs if d != "answers" and not d.startswith("render")]
+        for name in files:
+            path = os.path.join(root, name)
+            if name.endswith(NOT_LOGS) or os.path.getsize(path) > 64 << 20:
+                continue
+            with open(path, "rb") as f:
+                data = f.read()
+            scanned += 1
+            for n, line in enumerate(data.split(b"\n"), 1):
+                found = [what for what, vals in secrets.items() if any(v in line for v in vals)]
+                if CRYPT_HASH.search(line) and "a root password hash" not in found:
+                    found.append("a crypt(3) hash")
+                hits += [f"{os.path.relpath(path, suite.out)}:{n}: {what}" for what in found]
+    return scanned, hits
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--iso", default="build/image/tandem.iso")
@@ -328,11 +377,17 @@ def main():
     report = {"wall-seconds": round(wall, 1), "scenarios": suite.results}
     with open(os.path.join(suite.out, "results.json"), "w") as f:
         json.dump(report, f, indent=2)
+    scanned, hits = secret_scan(suite)
+    print(f"== e2e secret scan: {scanned} logs and results, {len(hits)} secrets found")
+    for h in hits[:40]:
+        print(f"   {h}")
     print(f"== e2e summary (wall {wall:.0f} s, {suite.out}/results.json):")
     for n in sorted(suite.results, key=lambda n: suite.results[n].get("seconds", 0)):
         r = suite.results[n]
         print(f"   {n:22} {r['result']:7} {r.get('seconds', 0):6.0f} s"
               + (f"   {r['error'][:120]}" if r.get("error") else ""))
+    if hits:
+        failed.append("secret-scan")
     if failed:
         print(f"== e2e: FAILED: {', '.join(failed)}")
         return 1
