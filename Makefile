@@ -7,7 +7,7 @@ BUILD ?= build
 export CARGO_TERM_COLOR ?= never
 
 .PHONY: all deps deps-check space check fmt clippy unit test demo clean image-fetch image-closure-check \
-	image-proxmox hardware-fixtures tandem-static image test-image test-boot test-install bench
+	image-proxmox hardware-fixtures tandem-static image test-image test-boot test-install bench fuzz
 
 all: check
 
@@ -150,6 +150,23 @@ $(BENCH_TOOLS):
 bench: deps $(BENCH_TOOLS)
 	test -f $(IMAGE_OUT)/tandem.iso || $(MAKE) image
 	python3 qemu-tests/bench.py --iso $(IMAGE_OUT)/tandem.iso --tools $(BENCH_TOOLS) --work $(BUILD)/bench/run
+
+# Fuzzing campaign (docs/install.md, "Fuzzing"): FUZZ_RUNS executions of each target on
+# nightly with libFuzzer, new inputs kept in the target's corpus, which is then minimized.
+# Not part of `make test`: `make check` replays the kept corpus on stable
+# (installer/tests/fuzz_replay.rs, image-build/tests/fuzz_replay.rs).
+FUZZ_RUNS ?= 1000000
+FUZZ := cargo +nightly fuzz
+fuzz:
+	command -v cargo-fuzz >/dev/null || cargo install cargo-fuzz --locked
+	cd installer && $(FUZZ) run answer fuzz/corpus/answer tests/valid tests/failures ../examples \
+		../qemu-tests/answers -- -runs=$(FUZZ_RUNS) -dict=fuzz/answer.dict -max_len=8192 -print_final_stats=1
+	cd installer && $(FUZZ) run inventory fuzz/corpus/inventory tests/fixtures/hardware -- \
+		-runs=$(FUZZ_RUNS) -max_len=16384 -print_final_stats=1
+	cd image-build && $(FUZZ) run indexes fuzz/corpus/indexes -- -runs=$(FUZZ_RUNS) -max_len=4096 \
+		-print_final_stats=1
+	cd installer && $(FUZZ) cmin answer && $(FUZZ) cmin inventory
+	cd image-build && $(FUZZ) cmin indexes
 
 clean:
 	$(CARGO) clean

@@ -395,14 +395,7 @@ pub fn write_tree(out: &Path, files: &[render::RenderedFile]) -> Result<()> {
         ))
         .into());
     }
-    let mut problems = Vec::new();
-    let mut checked = Vec::new();
-    for f in files {
-        match tree_path(f) {
-            Ok(rel) => checked.push((rel, f)),
-            Err(e) => problems.push(e),
-        }
-    }
+    let problems = tree_problems(files);
     if !problems.is_empty() {
         return Err(InputError::Other(format!(
             "{}: nothing written:\n{}",
@@ -411,6 +404,10 @@ pub fn write_tree(out: &Path, files: &[render::RenderedFile]) -> Result<()> {
         ))
         .into());
     }
+    let checked: Vec<(PathBuf, &render::RenderedFile)> = files
+        .iter()
+        .filter_map(|f| tree_path(f).ok().map(|rel| (rel, f)))
+        .collect();
     if out.exists() {
         return write_files(out, &checked);
     }
@@ -435,6 +432,13 @@ pub fn write_tree(out: &Path, files: &[render::RenderedFile]) -> Result<()> {
         let _ = std::fs::remove_dir_all(&stage);
     }
     written
+}
+
+/// Why each of `files` could not be written under a root: a path that leaves it, a name
+/// too long, a control character in a path or a line. Empty when all can. (The fuzz
+/// targets hold every rendered tree of a valid answer to this too.)
+pub fn tree_problems(files: &[render::RenderedFile]) -> Vec<String> {
+    files.iter().filter_map(|f| tree_path(f).err()).collect()
 }
 
 /// The path of a rendered file relative to the tree's root, or why it cannot be written.
