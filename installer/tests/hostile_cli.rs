@@ -152,24 +152,10 @@ fn an_impossible_inventory_exits_2_naming_the_file_and_the_entry() {
     }
     let latin1 = d.join("latin1.json");
     std::fs::write(&latin1, b"{\"disks\": \"\xe9\"}").unwrap();
+    let plan_with = |inv: &str| tandem(&["plan", "--answer", &answer, "--hardware", inv]);
+    exit2(&plan_with(latin1.to_str().unwrap()), "not UTF-8");
     exit2(
-        &tandem(&[
-            "plan",
-            "--answer",
-            &answer,
-            "--hardware",
-            latin1.to_str().unwrap(),
-        ]),
-        "not UTF-8",
-    );
-    exit2(
-        &tandem(&[
-            "plan",
-            "--answer",
-            &answer,
-            "--hardware",
-            "/nonexistent/inv.json",
-        ]),
+        &plan_with("/nonexistent/inv.json"),
         "cannot read the hardware inventory",
     );
     std::fs::remove_dir_all(&d).unwrap();
