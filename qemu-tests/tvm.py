@@ -256,7 +256,7 @@ class GuestEmergency(RuntimeError):
         report = ""
         try:
             vm.console.sendline(password)
-            vm.console.expect(r"# ", 120)
+            vm.console.expect(r"# ", 300)
             sh = Shell(vm.console)
             report = sh.out("systemctl --failed --no-legend; cat /proc/mdstat; lvs 2>&1;"
                             " journalctl -b -p warning --no-pager | tail -n 40", 300)
