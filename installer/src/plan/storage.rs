@@ -254,6 +254,23 @@ pub fn md_uuid(hostname: &str, role: &str, disks_stable: &[&str]) -> String {
     )
 }
 
+/// How long systemd waits for an array or a volume in fstab before emergency mode.
+/// Its default, 90 s, counts from the start of the real root, and these devices appear
+/// only when udev's coldplug has reached them (LVs other than root are activated then
+/// too): a big HBA, or an emulated machine under load (the CI's first boots: coldplug
+/// still loading modules 250 s in), takes longer, and the node booted to emergency
+/// mode with healthy arrays. A device that never comes still ends there, later.
+pub const DEVICE_WAIT: &str = "x-systemd.device-timeout=5min";
+
+/// Mount options with [`DEVICE_WAIT`] added, unless the answer chose its own timeout.
+fn with_device_wait(options: &str) -> String {
+    if options.contains("x-systemd.device-timeout=") {
+        options.to_string()
+    } else {
+        format!("{options},{DEVICE_WAIT}")
+    }
+}
+
 /// A deterministic FAT volume id for a disk's ESP, so fstab and the ESP sync hook can name
 /// the ESP before it exists (mkfs.vfat -i). FNV-1a over the host and the disk's stable name:
 /// distinct disks get distinct ids; reinstalling the same machine repeats them, harmlessly.
@@ -568,7 +585,7 @@ fn filesystems(
                 spec: lv.dev.clone(),
                 mountpoint: "none".into(),
                 fstype: "swap".into(),
-                options: v.options.clone().unwrap_or_else(|| "sw".into()),
+                options: with_device_wait(v.options.as_deref().unwrap_or("sw")),
                 dump: 0,
                 pass: 0,
             });
@@ -576,13 +593,11 @@ fn filesystems(
             let root = mp == "/";
             mounts.push(Mount {
                 spec: lv.dev.clone(),
-                options: v.options.clone().unwrap_or_else(|| {
-                    if root {
-                        "errors=remount-ro".into()
-                    } else {
-                        "defaults".into()
-                    }
-                }),
+                options: match (&v.options, root) {
+                    (Some(o), _) => with_device_wait(o),
+                    (None, true) => with_device_wait("errors=remount-ro"),
+                    (None, false) => with_device_wait("defaults"),
+                },
                 mountpoint: mp,
                 fstype: fs.to_string(),
                 dump: 0,
@@ -607,7 +622,7 @@ fn filesystems(
         spec: "/dev/md/boot".into(),
         mountpoint: "/boot".into(),
         fstype: "ext4".into(),
-        options: "defaults".into(),
+        options: with_device_wait("defaults"),
         dump: 0,
         pass: 2,
     });
