@@ -2,7 +2,7 @@
 //! condition it depends on and the reason it is there.
 
 use super::storage::StoragePlan;
-use crate::answer::Answer;
+use crate::answer::{AddressMethod, Answer};
 use crate::hardware::Inventory;
 use serde::Serialize;
 
@@ -24,6 +24,8 @@ enum Need {
     Xfs,
     /// DRBD resources are configured.
     Drbd,
+    /// An address is configured by DHCP (v4 or v6).
+    Dhcp,
 }
 
 /// The node package table. Base-system packages (kernel, systemd, apt) come with the base
@@ -88,6 +90,12 @@ const PACKAGES: &[(&str, Need, &str)] = &[
         "bonds, VLANs and bridges from /etc/network/interfaces, as PVE uses",
     ),
     (
+        "isc-dhcp-client",
+        Need::Dhcp,
+        "dhclient, which ifupdown2 runs for the answer's DHCP addresses (Debian 13 no \
+         longer installs a DHCP client by priority)",
+    ),
+    (
         "ethtool",
         Need::Always,
         "NIC offload settings (ifupdown2's ethtool addon)",
@@ -140,6 +148,11 @@ pub(super) fn build(
         .drbd
         .as_ref()
         .is_some_and(|d| !d.resources.is_empty());
+    let dhcp = answer
+        .network
+        .addresses
+        .iter()
+        .any(|a| matches!(a.address, AddressMethod::Dhcp | AddressMethod::Dhcp6));
     let needed = |n: Need| match n {
         Need::Always => true,
         Need::Bios => fw.bios(),
@@ -150,6 +163,7 @@ pub(super) fn build(
         Need::AmdCpu => vendor == "AuthenticAMD",
         Need::Xfs => xfs,
         Need::Drbd => drbd,
+        Need::Dhcp => dhcp,
     };
     let mut out: Vec<PlannedPackage> = PACKAGES
         .iter()
