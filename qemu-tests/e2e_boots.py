@@ -10,7 +10,8 @@ bystander-untouched  (4) the bystander disk's sha256 (host side) unchanged by al
 broken-answer        (8) raid6 over 3 disks served over PXE/URL: the validation error with
                      file:line on the console, the disks untouched
 cluster-boot         (6) both nodes at once: bond0 with both members, vmbr370 holds the
-                     address, alpha pings beta over VLAN 370; then e2e.CLUSTER_CHECKS
+                     address, nic0 a DHCP lease, alpha pings beta over VLAN 370; then
+                     e2e.CLUSTER_CHECKS
 """
 
 import json
@@ -101,10 +102,11 @@ def installed_inventory(ctx, shell):
     the disks before the install."""
     out = shell.out("tandem detect --json", 120)
     inv = json.loads(out[out.index("{"):out.rindex("}") + 1])
+    # Blank disks, as the live system saw them: render plans like the install did, and a
+    # plan refuses (wipe = "if-empty") the partitions and arrays the install made.
     for d in inv.get("disks", []):
         d["mounts"], d["holders"], d["swap"] = [], [], False
-        for p in d.get("partitions", []):
-            p["mounts"] = []
+        d["partitions"], d["signatures"] = [], []
     path = os.path.join(ctx.work, "hardware.json")
     with open(path, "w") as f:
         json.dump(inv, f, indent=1)
@@ -139,7 +141,7 @@ def boot_alpha(ctx):
     rendered = render(ctx, lay, sh)
     # mdadm.conf too: the install creates the arrays with the UUIDs the plan fixed, so the
     # file render writes is the one the initramfs assembled the arrays from.
-    for path in ("etc/hostname", "etc/hosts", "etc/mdadm/mdadm.conf"):
+    for path in ("etc/hostname", "etc/hosts", "etc/mdadm/mdadm.conf", "etc/fstab"):
         want = open(os.path.join(rendered, path)).read().strip()
         got = sh.out(f"cat /{path}").strip()
         if got != want:
@@ -152,6 +154,12 @@ def boot_alpha(ctx):
     ctx.record(ttyS0_device_timeout=wait)
     if wait != "JobRunningTimeoutUSec=infinity":
         raise AssertionError(f"serial console device timeout: {wait!r}")
+    # The arrays and volumes fstab names wait 5 min, not systemd's 90 s (plan DEVICE_WAIT).
+    for unit in ("dev-md-boot.device", "dev-pve-vz.device", "dev-pve-swap.device"):
+        wait = sh.out(f"systemctl show {unit} -p JobRunningTimeoutUSec").strip()
+        ctx.record(**{f"device_timeout_{unit}": wait})
+        if wait != "JobRunningTimeoutUSec=5min":
+            raise AssertionError(f"{unit}: device timeout {wait!r}, not 5min")
 
 
 def boot_beta(ctx):
@@ -298,6 +306,16 @@ def cluster_boot(ctx):
             raise AssertionError(f"{name}: vmbr370 lacks {addr}:\n{ip}")
         if "bond0.370" not in sh.out("ls /sys/class/net/vmbr370/brif"):
             raise AssertionError(f"{name}: bond0.370 is not in vmbr370")
+        # nic0 is "dhcp" in the answer: ifupdown2 runs dhclient, which the node must have
+        # (Debian 13 installs no DHCP client by priority; the first CI run without it
+        # logged "No such file or directory: '/sbin/dhclient'"). QEMU's user network
+        # leases 10.0.2.15.
+        lease = sh.out("for i in $(seq 60); do ip -4 -o addr show dev nic0 | grep -q 'inet 10\\.0\\.2\\.'"
+                       " && break; sleep 1; done; ip -4 -o addr show dev nic0; true", 180)
+        if "inet 10.0.2." not in lease:
+            raise AssertionError(f"{name}: nic0 has no DHCP address:\n{lease}"
+                                 + sh.out("journalctl -b -u networking --no-pager | tail -n 20; true"))
+        ctx.record(**{f"dhcp_{name}": lease.split()[3] if len(lease.split()) > 3 else lease})
     rc, out = sa.run("ping -c 3 -W 2 10.37.0.2", timeout=120, check=False)
     if rc != 0:
         # ifupdown may still be bringing the bond up: once more after a pause.
