@@ -168,10 +168,17 @@ def boot_beta(ctx):
     mdstat(sh, 4)
     if "EFI" not in sh.out("[ -d /sys/firmware/efi ] && echo EFI || echo BIOS"):
         raise AssertionError("beta did not boot under UEFI")
-    # The first disk's ESP is mounted (nofail, and no short device timeout: udev's first
-    # coldplug under TCG once took longer than the 10 s the fstab used to allow).
-    efi = sh.out("for i in $(seq 30); do findmnt -n -o SOURCE,FSTYPE /boot/efi && break;"
-                 " sleep 1; done; true").strip()
+    # The first disk's ESP is mounted. It is nofail, so the boot does not wait for it and
+    # the shell may come first; its device wait is the arrays' 5 min (udev's first coldplug
+    # under TCG on a loaded host outlasted 10 s, then systemd's 90 s).
+    esp = "$(awk '$2==\"/boot/efi\" {sub(/^UUID=/, \"\", $1); print $1}' /etc/fstab)"
+    wait = sh.out(f"systemctl show $(systemd-escape -p --suffix=device /dev/disk/by-uuid/{esp})"
+                  " -p JobRunningTimeoutUSec").strip()
+    ctx.record(esp_device_timeout=wait)
+    if wait != "JobRunningTimeoutUSec=5min":
+        raise AssertionError(f"ESP device timeout {wait!r}, not 5min")
+    efi = sh.out("for i in $(seq 300); do findmnt -n -o SOURCE,FSTYPE /boot/efi && break;"
+                 " sleep 1; done; true", timeout=330).strip()
     ctx.record(boot_efi=efi)
     if not re.fullmatch(r"/dev/vda2\s+vfat", efi):
         raise AssertionError(f"/boot/efi is not the first disk's ESP: {efi!r}\n"

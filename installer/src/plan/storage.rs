@@ -645,14 +645,15 @@ fn filesystems(
             });
             if let Some(mp) = mp {
                 // `nofail`: the node boots without this disk (any ESP holds the same
-                // files). No short device timeout: with `nofail` the boot does not wait
-                // for the device anyway, and 10 s ran out under a slow first udev
-                // coldplug, leaving /boot/efi unmounted on a healthy machine.
+                // files), so the boot does not wait for it, but the mount still gives up
+                // when the device wait runs out: 10 s, then systemd's 90 s, ran out under a
+                // slow first udev coldplug and left /boot/efi unmounted on a healthy
+                // machine (CI, 2026-12). The same wait as the arrays.
                 mounts.push(Mount {
                     spec: format!("UUID={id}"),
                     mountpoint: mp,
                     fstype: "vfat".into(),
-                    options: "umask=0077,nofail".into(),
+                    options: with_device_wait("umask=0077,nofail"),
                     dump: 0,
                     pass: 1,
                 });
