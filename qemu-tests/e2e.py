@@ -9,7 +9,7 @@ Scenario modules
 ----------------
 Every `qemu-tests/e2e_*.py` is imported; each defines
 
-    SCENARIOS = [dict(name="boot-alpha", needs=["install-alpha"], run=fn,
+    SCENARIOS = [dict(name="alpha-degraded", needs=["install-alpha"], run=fn,
                       vms=1,        # QEMU machines it runs at once (default 1; 0: host only)
                       est=300)]     # rough seconds, for "longest chain first" (default 300)
 
@@ -43,7 +43,8 @@ and a ping over it, then calls every function in `CLUSTER_CHECKS` in order:
     def drbd_connected(ctx, shell_alpha, shell_beta, vm_alpha, vm_beta): ...
     e2e.CLUSTER_CHECKS.append(drbd_connected)
 
-(shells are tvm.Shell logged in as root; a check raises on failure). Put such checks in a
+(shells are tvm.Shell logged in as root; a check raises on failure, and one that reboots a
+node returns the new (shell_alpha, shell_beta)). Put such checks in a
 module of your own, qemu-tests/e2e_<topic>.py; it is imported before anything runs.
 """
 

@@ -149,6 +149,7 @@ def drbd_peer_down_resync(ctx, shell_alpha, shell_beta, vm_alpha, vm_beta):
     assert a == b, "the 4 MiB written while beta was away differ on beta after the resync"
     ctx.record(drbd_oos_kib_while_peer_down=oos, drbd_resync_kib=resync_kib,
                drbd_resync_seconds=round(secs, 1))
+    return shell_alpha, shell_beta
 
 
 CHECKS = [drbd_first_boot, drbd_block_roundtrip, drbd_full_sync, drbd_peer_down_resync]

@@ -10,6 +10,8 @@
 //!
 //! README.md lists the Debian packages `make deps` installs: the same set as the table in
 //! `.ci/host-deps`.
+//!
+//! `docs/install.md`'s scenario table names every e2e scenario (`qemu-tests/e2e_*.py`).
 
 use serde_json::{Map, Value};
 use std::collections::BTreeSet;
@@ -260,5 +262,52 @@ fn the_readme_lists_the_packages_make_deps_installs() {
     assert_eq!(
         table, listed,
         ".ci/host-deps's packages (left) and README.md's `Packages:` paragraph (right) differ"
+    );
+}
+
+/// The scenario names the e2e modules declare (`dict(name="...", needs=...`).
+fn e2e_scenarios(root: &std::path::Path) -> BTreeSet<String> {
+    let mut out = BTreeSet::new();
+    for entry in std::fs::read_dir(root.join("qemu-tests")).expect("qemu-tests/") {
+        let path = entry.expect("qemu-tests entry").path();
+        let name = path.file_name().unwrap().to_string_lossy().into_owned();
+        if !(name.starts_with("e2e_") && name.ends_with(".py")) {
+            continue;
+        }
+        let text = std::fs::read_to_string(&path).expect("an e2e module");
+        let Some(list) = text.split("\nSCENARIOS = [").nth(1) else {
+            continue;
+        };
+        let list = &list[..list.find("\n]").unwrap_or(list.len())];
+        for part in list.split("name=\"").skip(1) {
+            out.insert(part[..part.find('"').expect("closing quote")].to_string());
+        }
+    }
+    out
+}
+
+#[test]
+fn the_install_guide_lists_every_e2e_scenario_and_only_those() {
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+    let declared = e2e_scenarios(&root);
+    assert!(
+        declared.contains("install-alpha") && declared.contains("cluster-boot"),
+        "{declared:?}"
+    );
+    let guide = std::fs::read_to_string(root.join("docs/install.md")).expect("docs/install.md");
+    let table = guide
+        .split("\n\n")
+        .find(|p| p.starts_with("| scenario | proves |"))
+        .expect("docs/install.md has the `| scenario | proves |` table");
+    let listed: BTreeSet<String> = table
+        .lines()
+        .skip(2)
+        .filter_map(|l| l.strip_prefix("| `"))
+        .filter_map(|l| l.split('`').next())
+        .map(str::to_string)
+        .collect();
+    assert_eq!(
+        declared, listed,
+        "the e2e modules' SCENARIOS (left) and docs/install.md's scenario table (right) differ"
     );
 }
