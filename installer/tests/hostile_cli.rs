@@ -160,3 +160,73 @@ fn an_impossible_inventory_exits_2_naming_the_file_and_the_entry() {
     );
     std::fs::remove_dir_all(&d).unwrap();
 }
+
+/// The schema an editor checks against refuses what the loader refuses: every integer has
+/// its maximum, and one past a u32's maximum is refused by the loader, placed at the key.
+#[test]
+fn the_schema_gives_every_integer_the_maximum_the_loader_enforces() {
+    let out = tandem(&["schema"]);
+    assert!(out.status.success());
+    let schema: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    fn walk(v: &serde_json::Value, path: &str, bad: &mut Vec<String>) {
+        match v {
+            serde_json::Value::Object(m) => {
+                let integer = match m.get("type") {
+                    Some(serde_json::Value::String(t)) => t == "integer",
+                    Some(serde_json::Value::Array(ts)) => ts.iter().any(|t| t == "integer"),
+                    _ => false,
+                };
+                if integer && m.get("maximum").is_none() {
+                    bad.push(path.to_string());
+                }
+                if m.get("format").and_then(|f| f.as_str()) == Some("ip") {
+                    bad.push(format!("{path} (format \"ip\")"));
+                }
+                for (k, x) in m {
+                    walk(x, &format!("{path}/{k}"), bad);
+                }
+            }
+            serde_json::Value::Array(a) => {
+                for (i, x) in a.iter().enumerate() {
+                    walk(x, &format!("{path}/{i}"), bad);
+                }
+            }
+            _ => {}
+        }
+    }
+    let mut bad = Vec::new();
+    walk(&schema, "", &mut bad);
+    assert!(bad.is_empty(), "integers without a maximum: {bad:?}");
+    let max = schema["$defs"]["Bond"]["properties"]["mtu"]["maximum"]
+        .as_u64()
+        .expect("Bond.mtu's maximum");
+    assert_eq!(max, u64::from(u32::MAX));
+
+    let d = scratch("schema-max");
+    let text = std::fs::read_to_string(manifest("../examples/eight-disk-drbd-10g.toml")).unwrap();
+    assert!(
+        text.contains("\nmtu = 9000\n"),
+        "example changed: adjust this test"
+    );
+    let hw = manifest("tests/fixtures/hardware/eight-disk-mixed-4nic.json");
+    let answer = d.join("a.toml");
+    let a = answer.to_str().unwrap();
+    std::fs::write(
+        &answer,
+        text.replace("\nmtu = 9000\n", &format!("\nmtu = {}\n", max + 1)),
+    )
+    .unwrap();
+    exit2(
+        &tandem(&["validate", "--answer", a, "--hardware", &hw]),
+        "a.toml:40:1: network.bonds[1].mtu: invalid value: integer `4294967296`",
+    );
+    // At the maximum the loader takes the number; what is left is the validator's own rule.
+    std::fs::write(
+        &answer,
+        text.replace("\nmtu = 9000\n", &format!("\nmtu = {max}\n")),
+    )
+    .unwrap();
+    let out = tandem(&["validate", "--answer", a, "--hardware", &hw]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!err.contains("expected u32"), "{err}");
+}

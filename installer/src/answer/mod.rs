@@ -11,7 +11,39 @@ pub use source::{load, Diagnostic, Diagnostics, Document, Issue, Loaded, NodeHin
 
 /// The answer file's JSON Schema, for editors and for the reference's drift test.
 pub fn schema() -> serde_json::Value {
-    serde_json::to_value(schemars::schema_for!(Answer)).expect("schema serialises")
+    let mut s = serde_json::to_value(schemars::schema_for!(Answer)).expect("schema serialises");
+    standard_limits(&mut s);
+    s
+}
+
+/// What schemars leaves out, so an editor refuses what the loader refuses: the maxima of
+/// unsigned integers (it gives u8 and u16 theirs, not u32 or usize), and IP addresses as
+/// the standard `ipv4`/`ipv6` formats (its `ip` is no JSON Schema format, and editors
+/// ignore it).
+fn standard_limits(v: &mut serde_json::Value) {
+    use serde_json::{json, Value};
+    match v {
+        Value::Object(m) => {
+            let max = match m.get("format").and_then(Value::as_str) {
+                Some("uint32") => Some(u64::from(u32::MAX)),
+                Some("uint") => Some(usize::MAX as u64),
+                _ => None,
+            };
+            if let Some(max) = max {
+                m.entry("maximum").or_insert(json!(max));
+            }
+            if m.get("format").and_then(Value::as_str) == Some("ip") {
+                m.remove("format");
+                m.insert(
+                    "anyOf".into(),
+                    json!([{ "format": "ipv4" }, { "format": "ipv6" }]),
+                );
+            }
+            m.values_mut().for_each(standard_limits);
+        }
+        Value::Array(a) => a.iter_mut().for_each(standard_limits),
+        _ => {}
+    }
 }
 
 /// Writes an answer file (it may hold a password hash or a DRBD secret) with mode 0600,
