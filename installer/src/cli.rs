@@ -600,6 +600,15 @@ pub fn validate_answers(
         }
     }
     all.extend(cross_node_diagnostics(path));
+    let mut warnings: Vec<answer::Diagnostic> = loaded
+        .iter()
+        .flat_map(|(_, l)| l.map.diagnostics(crate::validate::warnings(&l.answer)).0)
+        .collect();
+    warnings.sort_by_key(|d| (d.line, d.column));
+    warnings.dedup();
+    for w in &warnings {
+        eprintln!("tandem: warning: {w}");
+    }
     if all.is_empty() {
         return Ok(loaded);
     }

@@ -446,3 +446,60 @@ fn layout_is_accepted_by_sgdisk() {
         );
     }
 }
+
+/// DRBD fencing through the real binary: without Pacemaker every command that validates
+/// warns at the key and goes on (exit 0); with `pacemaker` in `system.packages` it is
+/// quiet; either way render writes drbd-utils' fence-peer handlers.
+#[test]
+fn drbd_fencing_warns_without_pacemaker_and_renders_its_handlers() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let text = std::fs::read_to_string(root.join("../examples/eight-disk-drbd-10g.toml")).unwrap();
+    let no_fencing = "after-sb = { two-primaries = \"disconnect\" }\n";
+    assert!(
+        text.contains(no_fencing),
+        "example changed: adjust this test"
+    );
+    let fenced = text.replace(no_fencing, "fencing = \"resource-and-stonith\"\n");
+    let dir = std::env::temp_dir().join(format!("tandem-fencing-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    let hw = fixture_path("eight-disk-mixed-4nic");
+    let run = |answer: &str, out: &str| {
+        let a = dir.join("a.toml");
+        std::fs::write(&a, answer).unwrap();
+        let o = dir.join(out);
+        let r = Command::new(env!("CARGO_BIN_EXE_tandem"))
+            .args(["render", "--answer", a.to_str().unwrap(), "--hardware", &hw])
+            .args(["--out", o.to_str().unwrap()])
+            .output()
+            .unwrap();
+        let err = String::from_utf8_lossy(&r.stderr).into_owned();
+        assert!(r.status.success(), "{err}");
+        let res = std::fs::read_to_string(o.join("etc/drbd.d/r0.res")).unwrap();
+        (err, res)
+    };
+    let (err, res) = run(&text, "plain");
+    assert!(!err.contains("Pacemaker"), "{err}");
+    assert!(!res.contains("fence-peer"), "{res}");
+    let (err, res) = run(&fenced, "fenced");
+    assert!(
+        err.contains("warning: ")
+            && err.contains("drbd.resources[0].fencing")
+            && err.contains("Pacemaker"),
+        "{err}"
+    );
+    assert!(res.contains("\t\tfencing resource-and-stonith;\n"), "{res}");
+    assert!(
+        res.contains("fence-peer \"/usr/lib/drbd/crm-fence-peer.sh\";"),
+        "{res}"
+    );
+    assert!(
+        res.contains("after-resync-target \"/usr/lib/drbd/crm-unfence-peer.sh\";"),
+        "{res}"
+    );
+    let with_pacemaker = fenced.replace("[system]\n", "[system]\npackages = [\"pacemaker\"]\n");
+    assert_ne!(with_pacemaker, fenced);
+    let (err, _) = run(&with_pacemaker, "pacemaker");
+    assert!(!err.contains("Pacemaker"), "{err}");
+    let _ = std::fs::remove_dir_all(&dir);
+}

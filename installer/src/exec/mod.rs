@@ -168,6 +168,9 @@ pub fn install_command(a: InstallArgs) -> Result<()> {
     let Some(plan) = plan else {
         return Err(InputError::Answer(loaded.map.diagnostics(issues)).into());
     };
+    for w in loaded.map.diagnostics(validate::warnings(answer)).0 {
+        println!("warning: {w}");
+    }
     // check_for_install refused "generate": every secret is in the answer.
     let secrets = render::Secrets::from_answer(answer, |_| String::new());
     let files = render::all(answer, &plan, &secrets);

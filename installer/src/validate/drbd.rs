@@ -19,6 +19,44 @@ const TAKEN_PORTS: [(u16, u16, &str); 6] = [
     (111, 111, "rpcbind"),
 ];
 
+/// The package DRBD's fence-peer handler talks to.
+const PACEMAKER: &str = "pacemaker";
+
+/// DRBD fencing calls drbd-utils' `crm-fence-peer.sh`, which asks Pacemaker to fence the
+/// peer; a Tandem node has Proxmox VE's HA, not Pacemaker, unless the answer installs it.
+/// Without it the handler fails and, with `resource-and-stonith`, I/O stays frozen until
+/// an admin resumes it by hand: a lost link stops every VM on the resource.
+pub(super) fn warnings(a: &Answer, out: &mut Vec<Issue>) {
+    let Some(d) = &a.drbd else { return };
+    if a.system.packages.iter().any(|p| p == PACEMAKER) {
+        return;
+    }
+    for (i, r) in d.resources.iter().enumerate() {
+        // dont-care renders no handler.
+        let Some(f) = r
+            .fencing
+            .filter(|f| !matches!(f, crate::answer::DrbdFencing::DontCare))
+        else {
+            continue;
+        };
+        out.push(Issue::new(
+            format!("drbd.resources[{i}].fencing"),
+            format!(
+                "\"{}\" calls crm-fence-peer.sh, which needs Pacemaker, and this node has \
+                 none (system.packages lacks \"{PACEMAKER}\"): when the peer is lost the \
+                 handler fails{}; without Pacemaker leave fencing out and rely on \
+                 after-sb.two-primaries = \"disconnect\" (docs/operations.md, Fencing)",
+                enum_name(&f),
+                if matches!(f, crate::answer::DrbdFencing::ResourceAndStonith) {
+                    " and I/O on the resource stays frozen until resumed by hand"
+                } else {
+                    ""
+                }
+            ),
+        ));
+    }
+}
+
 pub(super) fn check(a: &Answer, node: Option<usize>, out: &mut Vec<Issue>) {
     let Some(d) = &a.drbd else { return };
     if d.resources.is_empty() {
@@ -463,5 +501,55 @@ mod tests {
         assert!(super::secret_problem("short").is_some());
         assert!(super::secret_problem("my-secret-my-secret").is_some());
         assert!(super::secret_problem("aaaaaaaaaaaaaaaaaaaa").is_some());
+    }
+
+    fn warned(res: &str, packages: &str) -> Vec<crate::answer::Issue> {
+        let a = answer(|s| {
+            format!(
+                "{}\n{CLUSTER}\n[[drbd.resources]]\nname = \"r0\"\ndevice = \"/dev/drbd0\"\nbacking = \"volume:drbd\"\n{res}",
+                s.replace("[system]\n", &format!("[system]\n{packages}\n"))
+                    .replace("swap = { size = \"4G\" }", "swap = { size = \"4G\" }\ndrbd = { size = \"rest\" }")
+            )
+        });
+        let mut out = Vec::new();
+        super::warnings(&a, &mut out);
+        out
+    }
+
+    /// crm-fence-peer.sh without Pacemaker: a warning at the key, naming what to do.
+    #[test]
+    fn fencing_handlers_without_pacemaker_warn() {
+        for f in ["resource-only", "resource-and-stonith"] {
+            let w = warned(&format!("fencing = \"{f}\"\n"), "");
+            assert_eq!(
+                paths(&w),
+                vec!["drbd.resources[0].fencing".to_string()],
+                "{f}"
+            );
+            assert!(w[0].message.contains("Pacemaker"), "{}", w[0].message);
+            assert!(w[0].message.contains("two-primaries"), "{}", w[0].message);
+        }
+        assert!(warned("fencing = \"resource-and-stonith\"\n", "")[0]
+            .message
+            .contains("frozen"));
+        assert_eq!(warned("fencing = \"dont-care\"\n", ""), vec![]);
+        assert_eq!(warned("", ""), vec![]);
+        assert_eq!(
+            warned(
+                "fencing = \"resource-and-stonith\"\n",
+                "packages = [\"pacemaker\"]"
+            ),
+            vec![]
+        );
+        // A warning is not an error: validation itself passes.
+        let mut errors = Vec::new();
+        let a = answer(|s| {
+            format!(
+                "{}\n{CLUSTER}\n[[drbd.resources]]\nname = \"r0\"\ndevice = \"/dev/drbd0\"\nbacking = \"volume:drbd\"\nfencing = \"resource-only\"\n",
+                s.replace("swap = { size = \"4G\" }", "swap = { size = \"4G\" }\ndrbd = { size = \"rest\" }")
+            )
+        });
+        super::check(&a, Some(0), &mut errors);
+        assert_eq!(errors, vec![]);
     }
 }

@@ -41,6 +41,14 @@ pub fn validate(answer: &Answer, node: Option<usize>, inv: Option<&Inventory>) -
     out
 }
 
+/// What is valid but most likely not what the admin wants: printed as warnings by every
+/// command that validates an answer, never a reason to stop.
+pub fn warnings(answer: &Answer) -> Vec<Issue> {
+    let mut out = Vec::new();
+    drbd::warnings(answer, &mut out);
+    out
+}
+
 /// What must additionally hold right before installing: nothing may be left for
 /// `tandem prepare` to fill in. Plain `validate` accepts these, since a cluster's files
 /// are checked before the shared secrets are generated.
