@@ -158,14 +158,19 @@ bench: deps $(BENCH_TOOLS)
 # (installer/tests/fuzz_replay.rs, image-build/tests/fuzz_replay.rs).
 FUZZ_RUNS ?= 1000000
 FUZZ := cargo +nightly fuzz
+# FUZZ_RUNS executions per target, shared by FUZZ_JOBS workers (one per core); each
+# worker's log is <crate>/fuzz-<n>.log.
+FUZZ_JOBS ?= 2
+FUZZ_OPTS = -jobs=$(FUZZ_JOBS) -workers=$(FUZZ_JOBS) -runs=$$(( $(FUZZ_RUNS) / $(FUZZ_JOBS) )) \
+	-print_final_stats=1
 fuzz:
 	command -v cargo-fuzz >/dev/null || cargo install cargo-fuzz --locked
 	cd installer && $(FUZZ) run answer fuzz/corpus/answer tests/valid tests/failures ../examples \
-		../qemu-tests/answers -- -runs=$(FUZZ_RUNS) -dict=fuzz/answer.dict -max_len=8192 -print_final_stats=1
+		../qemu-tests/answers -- $(FUZZ_OPTS) -dict=fuzz/answer.dict -max_len=8192
 	cd installer && $(FUZZ) run inventory fuzz/corpus/inventory tests/fixtures/hardware -- \
-		-runs=$(FUZZ_RUNS) -max_len=16384 -print_final_stats=1
-	cd image-build && $(FUZZ) run indexes fuzz/corpus/indexes -- -runs=$(FUZZ_RUNS) -max_len=4096 \
-		-print_final_stats=1
+		$(FUZZ_OPTS) -max_len=16384
+	cd image-build && $(FUZZ) run indexes fuzz/corpus/indexes fuzz/regressions/indexes -- \
+		$(FUZZ_OPTS) -max_len=4096
 	cd installer && $(FUZZ) cmin answer && $(FUZZ) cmin inventory
 	cd image-build && $(FUZZ) cmin indexes
 

@@ -56,11 +56,25 @@ pub struct ParseError {
     pub message: String,
 }
 
+/// deb822(5)'s field names: printable ASCII without ':' and space, not starting with the
+/// comment character or '-'. A looser name (one after vertical tabs, say, read as "#...")
+/// would be written back as a comment and lost.
+fn field_name_ok(name: &str) -> bool {
+    !name.is_empty()
+        && !name.starts_with(['#', '-'])
+        && name
+            .bytes()
+            .all(|b| (b'!'..=b'~').contains(&b) && b != b':')
+}
+
 /// Parses every stanza of a deb822 document.
 pub fn parse(text: &str) -> Result<Vec<Stanza>, ParseError> {
     let mut stanzas = Vec::new();
     let mut fields: Vec<(String, String)> = Vec::new();
-    for (n, line) in text.lines().enumerate() {
+    // Lines end at '\n' only: `str::lines` also drops a '\r' before it, so a value ending
+    // in '\r' at the end of the text read differently once written back (fuzzing found it).
+    let text = text.strip_suffix('\n').unwrap_or(text);
+    for (n, line) in text.split('\n').enumerate() {
         if line.trim().is_empty() {
             if !fields.is_empty() {
                 stanzas.push(Stanza {
@@ -89,7 +103,17 @@ pub fn parse(text: &str) -> Result<Vec<Stanza>, ParseError> {
                 message: format!("expected `Field: value`, found {line:?}"),
             });
         };
-        fields.push((name.trim().to_string(), value.trim().to_string()));
+        let name = name.trim_end_matches([' ', '\t']);
+        if !field_name_ok(name) {
+            return Err(ParseError {
+                line: n + 1,
+                message: format!(
+                    "{name:?} is not a field name (printable ASCII but ':', not starting \
+                     with '#' or '-')"
+                ),
+            });
+        }
+        fields.push((name.to_string(), value.trim().to_string()));
     }
     if !fields.is_empty() {
         stanzas.push(Stanza { fields });
@@ -113,6 +137,30 @@ mod tests {
             s[0].render(),
             "Package: a\nVersion: 1\nDescription: short\n long line\n .\n"
         );
+    }
+
+    #[test]
+    fn field_names_follow_deb822() {
+        assert!(parse("Package: a\nX-Extra_1.2: b\n").is_ok());
+        for bad in [
+            "\u{b}#x: y\n",
+            "-x: y\n",
+            "a b: c\n",
+            ": c\n",
+            "\u{b}x: y\n",
+        ] {
+            let e = parse(bad).unwrap_err();
+            assert!(e.message.contains("not a field name"), "{bad:?}: {e}");
+        }
+        // A name may be followed by blanks before its colon; they are not part of it.
+        assert_eq!(parse("Package : a\n").unwrap()[0].get("Package"), Some("a"));
+    }
+
+    #[test]
+    fn a_carriage_return_survives_the_way_back() {
+        let s = parse("A:\n b\r").unwrap();
+        assert_eq!(s[0].get("A"), Some("\n b\r"));
+        assert_eq!(parse(&s[0].render()).unwrap(), s);
     }
 
     #[test]
