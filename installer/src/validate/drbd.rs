@@ -3,7 +3,7 @@
 
 use super::names::lvm_name_problem;
 use super::{join, static_addresses};
-use crate::answer::{enum_name, Answer, DrbdProtocol, Issue, SyncRate};
+use crate::answer::{enum_name, Answer, DrbdFencing, DrbdProtocol, Issue, SyncRate};
 use std::collections::HashMap;
 
 /// The `secret` value `tandem prepare` replaces with a fresh random secret.
@@ -33,10 +33,7 @@ pub(super) fn warnings(a: &Answer, out: &mut Vec<Issue>) {
     }
     for (i, r) in d.resources.iter().enumerate() {
         // dont-care renders no handler.
-        let Some(f) = r
-            .fencing
-            .filter(|f| !matches!(f, crate::answer::DrbdFencing::DontCare))
-        else {
+        let Some(f) = r.fencing.filter(|f| !matches!(f, DrbdFencing::DontCare)) else {
             continue;
         };
         out.push(Issue::new(
@@ -47,7 +44,7 @@ pub(super) fn warnings(a: &Answer, out: &mut Vec<Issue>) {
                  handler fails{}; without Pacemaker leave fencing out and rely on \
                  after-sb.two-primaries = \"disconnect\" (docs/operations.md, Fencing)",
                 enum_name(&f),
-                if matches!(f, crate::answer::DrbdFencing::ResourceAndStonith) {
+                if matches!(f, DrbdFencing::ResourceAndStonith) {
                     " and I/O on the resource stays frozen until resumed by hand"
                 } else {
                     ""
@@ -462,13 +459,20 @@ mod tests {
 
     const CLUSTER: &str = "[cluster]\nname = \"lab\"\nnodes = [{ name = \"pve1\", address = \"10.0.0.5\" }, { name = \"pve2\", address = \"10.0.0.6\" }]\n";
 
-    fn issues(res: &str, cluster: &str) -> Vec<crate::answer::Issue> {
-        let a = answer(|s| {
+    /// The base answer with a `drbd` volume, `cluster`, resource r0 (plus `res`), and
+    /// `system` lines added to `[system]`.
+    fn with_resource(res: &str, cluster: &str, system: &str) -> crate::answer::Answer {
+        answer(|s| {
             format!(
                 "{}\n{cluster}\n[[drbd.resources]]\nname = \"r0\"\ndevice = \"/dev/drbd0\"\nbacking = \"volume:drbd\"\n{res}",
-                s.replace("swap = { size = \"4G\" }", "swap = { size = \"4G\" }\ndrbd = { size = \"rest\" }")
+                s.replace("[system]\n", &format!("[system]\n{system}\n"))
+                    .replace("swap = { size = \"4G\" }", "swap = { size = \"4G\" }\ndrbd = { size = \"rest\" }")
             )
-        });
+        })
+    }
+
+    fn issues(res: &str, cluster: &str) -> Vec<crate::answer::Issue> {
+        let a = with_resource(res, cluster, "");
         let mut out = Vec::new();
         super::check(&a, Some(0), &mut out);
         out
@@ -504,13 +508,7 @@ mod tests {
     }
 
     fn warned(res: &str, packages: &str) -> Vec<crate::answer::Issue> {
-        let a = answer(|s| {
-            format!(
-                "{}\n{CLUSTER}\n[[drbd.resources]]\nname = \"r0\"\ndevice = \"/dev/drbd0\"\nbacking = \"volume:drbd\"\n{res}",
-                s.replace("[system]\n", &format!("[system]\n{packages}\n"))
-                    .replace("swap = { size = \"4G\" }", "swap = { size = \"4G\" }\ndrbd = { size = \"rest\" }")
-            )
-        });
+        let a = with_resource(res, CLUSTER, packages);
         let mut out = Vec::new();
         super::warnings(&a, &mut out);
         out
@@ -542,14 +540,6 @@ mod tests {
             vec![]
         );
         // A warning is not an error: validation itself passes.
-        let mut errors = Vec::new();
-        let a = answer(|s| {
-            format!(
-                "{}\n{CLUSTER}\n[[drbd.resources]]\nname = \"r0\"\ndevice = \"/dev/drbd0\"\nbacking = \"volume:drbd\"\nfencing = \"resource-only\"\n",
-                s.replace("swap = { size = \"4G\" }", "swap = { size = \"4G\" }\ndrbd = { size = \"rest\" }")
-            )
-        });
-        super::check(&a, Some(0), &mut errors);
-        assert_eq!(errors, vec![]);
+        assert_eq!(issues("fencing = \"resource-only\"\n", CLUSTER), vec![]);
     }
 }
