@@ -459,7 +459,21 @@ fn captured_trees_read_like_the_live_guests() {
         if machine == "nvme-lvm-uefi-2nic" {
             assert_eq!(vgs, vec![Some("oldvg".to_string())]);
         }
-        assert_eq!(inv(machine), live, "{machine}");
+        // The live captures predate partition labels: compared without them, and the
+        // labels read from the trees' udev records checked on their own.
+        let mut read = inv(machine);
+        let mut labels = Vec::new();
+        for d in &mut read.disks {
+            for p in &mut d.partitions {
+                if let Some(l) = p.label.take() {
+                    labels.push(format!("{}={l}", p.name));
+                }
+            }
+        }
+        if machine == "oldmd-formats" {
+            assert_eq!(labels, vec!["sda1=TANDEM".to_string()]);
+        }
+        assert_eq!(read, live, "{machine}");
         compared += 1;
     }
     assert!(compared >= 6, "{compared}");

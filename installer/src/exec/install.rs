@@ -515,10 +515,11 @@ impl<'a> Executor<'a> {
         }
     }
 
-    /// --reset-on-error: unmount, stop what the install built, and clear the selected
-    /// disks' signatures and partition tables. Only the plan's disks are touched.
-    pub fn reset_disks(&mut self) -> Vec<CommandFailed> {
-        let mut errs = Vec::new();
+    /// After a failure: unmount, deactivate the VG and stop the arrays the install built,
+    /// so the disks are at rest (and a second install in the same live session is not
+    /// refused as busy). What is on them stays. Teardown of what may not exist yet is
+    /// allowed to fail.
+    pub fn tear_down(&mut self) {
         let target = self.env.target.display().to_string();
         let mut cmds = vec![
             Cmd::new("umount").args(["--recursive", &target]),
@@ -527,7 +528,16 @@ impl<'a> Executor<'a> {
         for a in &self.plan.storage.arrays {
             cmds.push(Cmd::new("mdadm").args(["--stop", &a.dev]));
         }
-        let quiet = cmds.len();
+        for c in &cmds {
+            let _ = self.runner.run_status(c);
+        }
+    }
+
+    /// --reset-on-error, after [`Self::tear_down`]: clear the selected disks' signatures
+    /// and partition tables. Only the plan's disks are touched.
+    pub fn reset_disks(&mut self) -> Vec<CommandFailed> {
+        let mut errs = Vec::new();
+        let mut cmds = Vec::new();
         for d in &self.plan.storage.disks {
             for p in &d.partitions {
                 cmds.push(Cmd::new("wipefs").args(["--all", "--force", &p.dev]));
@@ -535,17 +545,12 @@ impl<'a> Executor<'a> {
             cmds.push(Cmd::new("wipefs").args(["--all", "--force", &d.dev]));
             cmds.push(Cmd::new("sgdisk").args(["--zap-all", &d.dev]));
         }
-        for (i, c) in cmds.iter().enumerate() {
-            // Teardown of what may not exist yet is allowed to fail; the wipe is not.
-            let res = if i < quiet {
-                self.runner.run_status(c).map(|_| ())
-            } else if c.argv().iter().any(|a| self.is_partition(a)) {
-                // A partition that was never made has no device node.
-                if Path::new(c.argv().last().map(String::as_str).unwrap_or("")).exists() {
-                    self.runner.run(c).map(|_| ())
-                } else {
-                    Ok(())
-                }
+        for c in &cmds {
+            // A partition that was never made has no device node.
+            let res = if c.argv().iter().any(|a| self.is_partition(a))
+                && !Path::new(c.argv().last().map(String::as_str).unwrap_or("")).exists()
+            {
+                Ok(())
             } else {
                 self.runner.run(c).map(|_| ())
             };

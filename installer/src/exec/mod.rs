@@ -38,7 +38,8 @@ pub struct InstallArgs {
     /// How to show progress.
     #[arg(long, value_enum, default_value = "auto")]
     pub progress: progress::Mode,
-    /// When the install fails, clear the selected disks' partition tables.
+    /// When the install fails, clear the selected disks' signatures and partition tables
+    /// (without it they keep what the failure left, recognisable as an interrupted install).
     #[arg(long)]
     pub reset_on_error: bool,
     /// Which node of a cluster file this machine is (default: by its MACs).
@@ -250,15 +251,34 @@ pub fn install_command(a: InstallArgs) -> Result<()> {
         Err((phase, e)) => {
             ex.progress.clear();
             eprintln!("tandem install: failed in phase {phase}:\n{e:#}");
+            if !a.reset_on_error {
+                let kept = format!(
+                    "the selected disks are left as the failure found them, unmounted and \
+                     their arrays stopped (their partitions are named {}*, which \
+                     wipe = \"if-empty\" refuses as an interrupted install): fix the cause \
+                     and install again with wipe = \"force\", or pass --reset-on-error to \
+                     clear them on a failure",
+                    crate::hardware::PARTLABEL_UNFINISHED
+                );
+                eprintln!("{kept}");
+                ex.runner.note(&kept);
+            }
             ex.keep_log_on_failure();
+            ex.tear_down();
             if a.reset_on_error {
                 let errs = ex.reset_disks();
+                let mut lines = Vec::new();
                 if errs.is_empty() {
-                    eprintln!("--reset-on-error: the selected disks' partition tables are cleared");
-                } else {
-                    for e in errs {
-                        eprintln!("--reset-on-error: {e}");
-                    }
+                    lines.push(
+                        "--reset-on-error: the selected disks' signatures and partition tables \
+                         are cleared"
+                            .to_string(),
+                    );
+                }
+                lines.extend(errs.iter().map(|e| format!("--reset-on-error: {e}")));
+                for l in lines {
+                    eprintln!("{l}");
+                    ex.runner.note(&l);
                 }
             }
             eprintln!("the log is {}", install::LIVE_LOG);

@@ -310,7 +310,10 @@ pub fn storage(plan: &Plan, inv: &Inventory, env: &Env) -> Vec<Step> {
             c = c
                 .arg(format!("--new={n}:{first}:{last}"))
                 .arg(format!("--typecode={n}:{}", p.type_code))
-                .arg(format!("--change-name={n}:{}", p.label));
+                .arg(format!(
+                    "--change-name={n}:{}",
+                    crate::hardware::unfinished_label(&p.label)
+                ));
         }
         v.push(run(Phase::Partition, c.arg(&d.dev)));
         v.push(run(Phase::Partition, Cmd::new("partprobe").arg(&d.dev)));
@@ -852,6 +855,16 @@ pub fn finish(_answer: &Answer, plan: &Plan, env: &Env) -> Vec<Step> {
         Phase::Finish,
         Cmd::new("vgchange").args(["--activate", "n", &plan.storage.lvm.name]),
     ));
+    v.push(run(Phase::Finish, Cmd::new("sync")));
+    // Last: until here a power cut leaves partitions named as unfinished, which the next
+    // install's wipe check recognises. The kernel keeps its (busy) table; sgdisk only warns.
+    for d in &plan.storage.disks {
+        let mut c = Cmd::new("sgdisk");
+        for p in &d.partitions {
+            c = c.arg(format!("--change-name={}:{}", p.number, p.label));
+        }
+        v.push(run(Phase::Finish, c.arg(&d.dev)));
+    }
     v.push(run(Phase::Finish, Cmd::new("sync")));
     v
 }

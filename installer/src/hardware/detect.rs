@@ -343,6 +343,10 @@ fn read_disk(sys: &Sysroot, name: &str, mounts: &Mounts, swaps: &[String]) -> Re
             size_bytes: psize,
             signatures,
             mounts: pmounts,
+            // Only shown in messages: a name with a control character is not kept.
+            label: prec
+                .get_decoded("ID_PART_ENTRY_NAME")
+                .filter(|l| !l.chars().any(char::is_control)),
         });
     }
     d.partitions.sort_by_key(|p| p.number);

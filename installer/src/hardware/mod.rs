@@ -159,6 +159,45 @@ pub struct Partition {
     /// Where this partition is mounted (also listed in the disk's `mounts`).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub mounts: Vec<String>,
+    /// The GPT partition name (udev's ID_PART_ENTRY_NAME), when it has one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub label: Option<String>,
+}
+
+/// GPT partition names are how a Tandem install is recognised on the next boot without
+/// mounting anything: `tandem-<role>-<n>` once an install has finished, and
+/// `tandem-unfinished-<role>-<n>` from partitioning until the install's last step renames
+/// them, so a power cut or a failure in between leaves disks that say so.
+pub const PARTLABEL_PREFIX: &str = "tandem-";
+pub const PARTLABEL_UNFINISHED: &str = "tandem-unfinished-";
+
+/// The name a partition carries while the install that made it is running.
+pub fn unfinished_label(label: &str) -> String {
+    match label.strip_prefix(PARTLABEL_PREFIX) {
+        Some(rest) => format!("{PARTLABEL_UNFINISHED}{rest}"),
+        None => format!("{PARTLABEL_UNFINISHED}{label}"),
+    }
+}
+
+/// What a disk's partition names say about a Tandem install on it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TandemInstall {
+    Finished,
+    /// At least one partition still has its in-progress name.
+    Unfinished,
+}
+
+impl Disk {
+    pub fn tandem_install(&self) -> Option<TandemInstall> {
+        let labels = || self.partitions.iter().filter_map(|p| p.label.as_deref());
+        if labels().any(|l| l.starts_with(PARTLABEL_UNFINISHED)) {
+            Some(TandemInstall::Unfinished)
+        } else if labels().any(|l| l.starts_with(PARTLABEL_PREFIX)) {
+            Some(TandemInstall::Finished)
+        } else {
+            None
+        }
+    }
 }
 
 /// Something on a device that means it holds data.
@@ -318,6 +357,18 @@ impl Inventory {
                     "{at}: size {} bytes is not a whole number of {}-byte sectors",
                     d.size_bytes, d.logical_sector
                 ));
+            }
+            for p in &d.partitions {
+                // GPT names are at most 36 UTF-16 units; they end up in messages.
+                if let Some(l) = p.label.as_deref() {
+                    if l.chars().any(char::is_control) || l.encode_utf16().count() > 36 {
+                        out.push(format!(
+                            "{at}: partition {:?} label {l:?} (a GPT name: at most 36 \
+                             characters, no control character)",
+                            p.name
+                        ));
+                    }
+                }
             }
         }
         let mut nic_names = std::collections::BTreeSet::new();

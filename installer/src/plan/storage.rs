@@ -353,7 +353,7 @@ pub(super) fn build(answer: &Answer, m: &DiskMatch<'_>) -> Result<StoragePlan, V
                     dev: format!("/dev/{}", partition_name(&d.name, number)),
                     role,
                     type_code: role.type_code().into(),
-                    label: format!("tandem-{}-{i}", role.label()),
+                    label: format!("{}{}-{i}", crate::hardware::PARTLABEL_PREFIX, role.label()),
                     start_bytes: start,
                     size_bytes: size,
                 });

@@ -72,6 +72,26 @@ pub(crate) fn wipe_refusal(policy: crate::answer::WipePolicy, d: &Disk) -> Optio
         return None;
     }
     let mut found = Vec::new();
+    // Said first: it tells the admin what the rest is and what to do about it.
+    let tandem: Vec<&str> = d
+        .partitions
+        .iter()
+        .filter_map(|p| p.label.as_deref())
+        .filter(|l| l.starts_with(crate::hardware::PARTLABEL_PREFIX))
+        .collect();
+    match d.tandem_install() {
+        Some(crate::hardware::TandemInstall::Unfinished) => found.push(format!(
+            "holds an interrupted Tandem install (partitions still named {}: the install \
+             stopped before its last step, by a power cut, a reset or a failure; \
+             wipe = \"force\" starts it over)",
+            tandem.join(", ")
+        )),
+        Some(crate::hardware::TandemInstall::Finished) => found.push(format!(
+            "holds a finished Tandem install (partitions {})",
+            tandem.join(", ")
+        )),
+        None => {}
+    }
     if d.signatures_unknown {
         // Unknown is not blank: only `force` may write over what we could not read.
         found.push("its contents could not be read (no udev data, device unreadable)".into());
@@ -399,6 +419,34 @@ mod tests {
                 "disk sdd: partition sdd1 holds DRBD metadata",
             ]
         );
+        // An install cut off halfway is named as such, a finished one too; other
+        // partition names say nothing.
+        let mut cut = inv.clone();
+        cut.disks[0].partitions[0].label = Some("tandem-unfinished-boot-0".into());
+        cut.disks[1].partitions[0].label = Some("tandem-boot-1".into());
+        cut.disks[2].partitions[0].label = Some("Linux RAID".into());
+        let msgs: Vec<String> = issues(edit("if-empty"), Some(&cut))
+            .into_iter()
+            .map(|i| i.message)
+            .collect();
+        assert!(
+            msgs[0].starts_with(
+                "disk sda: holds an interrupted Tandem install (partitions still named \
+                 tandem-unfinished-boot-0: the install stopped before its last step"
+            ),
+            "{}",
+            msgs[0]
+        );
+        assert!(msgs[0].contains("md RAID member"), "{}", msgs[0]);
+        assert!(
+            msgs[1].starts_with(
+                "disk sdb: holds a finished Tandem install (partitions tandem-boot-1); "
+            ),
+            "{}",
+            msgs[1]
+        );
+        assert!(!msgs[2].contains("Tandem"), "{}", msgs[2]);
+        assert!(issues(edit("force"), Some(&cut)).is_empty());
     }
 
     #[test]
