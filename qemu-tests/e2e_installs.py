@@ -7,7 +7,8 @@ install-alpha  SeaBIOS, 4 virtio disks RAID10 + a 2 GiB bystander disk; over PXE
                tandem.media= over HTTP, no CD. E2E_ALPHA_BOOT=iso: from the ISO instead,
                the answer by URL typed in the live shell (for development).
 install-beta   OVMF, ISO, answer by URL, over copies (overlays) of alpha's installed disks:
-               wipe = "if-empty" must refuse before writing; wipe = "force" installs.
+               wipe = "if-empty" must refuse before writing, naming alpha's finished
+               install; wipe = "force" installs.
 """
 
 import json
@@ -240,6 +241,10 @@ def install_beta(ctx):
         named = [d for d in ("vda", "vdb", "vdc", "vdd") if d in out]
         if not named or not re.search(r"md|raid|signature|linux_raid_member|LVM|held", out, re.I):
             raise AssertionError(f"the refusal names no disk or nothing found:\n{out[-2000:]}")
+        # alpha's install finished, so its last step renamed the partitions: recognised as
+        # a finished install, not an interrupted one (docs/install.md, "Power cuts").
+        if "holds a finished Tandem install" not in out or "interrupted" in out:
+            raise AssertionError(f"alpha's disks not recognised as a finished install:\n{out[-2000:]}")
         changed = [i for i, (d, c) in enumerate(zip(disks, copies)) if not tvm.same_content(d, c)]
         if changed:
             raise AssertionError(f"refused install changed disks {changed}")
