@@ -231,3 +231,36 @@ fn the_schema_gives_every_integer_the_maximum_the_loader_enforces() {
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(!err.contains("expected u32"), "{err}");
 }
+
+/// A chunk too big is the chunk's fault: it was reported as the volumes not fitting in an
+/// array of "0 B" (the stripe pushed LVM's first extent past the end).
+#[test]
+fn a_huge_chunk_is_blamed_on_the_chunk() {
+    let d = scratch("chunk");
+    let text = std::fs::read_to_string(manifest("../examples/qemu-4disk.toml")).unwrap();
+    assert!(
+        text.contains("chunk = \"512K\""),
+        "example changed: adjust this test"
+    );
+    let hw = manifest(HW);
+    for (chunk, want) in [
+        (
+            "16T",
+            "storage.chunk: 16T is larger than md allows (at most 1T",
+        ),
+        ("1T", "storage.chunk: 1T makes a stripe of 2.0 TiB"),
+    ] {
+        let a = d.join(format!("{chunk}.toml"));
+        std::fs::write(
+            &a,
+            text.replace("chunk = \"512K\"", &format!("chunk = \"{chunk}\"")),
+        )
+        .unwrap();
+        let a = a.to_str().unwrap();
+        let out = tandem(&["validate", "--answer", a, "--hardware", &hw]);
+        exit2(&out, want);
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(!err.contains("storage.volumes"), "{err}");
+        assert!(err.contains(&format!("{a}:15:1: ")), "{err}");
+    }
+}

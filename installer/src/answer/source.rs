@@ -90,12 +90,23 @@ impl SourceMap {
     /// The position of `path`, or of its nearest ancestor present in the file (a missing
     /// key is reported where its table is).
     pub fn locate(&self, path: &str) -> (usize, usize) {
+        self.place(path).0
+    }
+
+    /// The position, and the key path as written where it was found: under the selected
+    /// node's override when the value came from there, None when nothing of the path is in
+    /// the file (a default).
+    fn place(&self, path: &str) -> ((usize, usize), Option<String>) {
         if let Some(prefix) = &self.override_prefix {
-            if let Some(p) = self.lookup(&format!("{prefix}.{path}"), false) {
-                return p;
+            let full = format!("{prefix}.{path}");
+            if let Some(p) = self.lookup(&full, false) {
+                return (p, Some(full));
             }
         }
-        self.lookup(path, true).unwrap_or((1, 1))
+        match self.lookup(path, true) {
+            Some(p) => (p, Some(path.to_string())),
+            None => ((1, 1), None),
+        }
     }
 
     fn lookup(&self, path: &str, fall_back: bool) -> Option<(usize, usize)> {
@@ -113,13 +124,22 @@ impl SourceMap {
     }
 
     pub fn diagnostic(&self, issue: Issue) -> Diagnostic {
-        let (line, column) = self.locate(&issue.path);
+        let ((line, column), written) = self.place(&issue.path);
+        let (path, message) = match written {
+            Some(w) => (w, issue.message),
+            // Nothing to point at: say why the diagnostic sits at the top.
+            None if !issue.path.is_empty() => (
+                issue.path,
+                format!("{} (not in the file: the default)", issue.message),
+            ),
+            None => (issue.path, issue.message),
+        };
         Diagnostic {
             file: self.file.clone(),
             line,
             column,
-            path: issue.path,
-            message: issue.message,
+            path,
+            message,
         }
     }
 
@@ -452,4 +472,32 @@ fn syntax_diag(file: &str, text: &str, e: &toml::de::Error) -> Diagnostics {
 /// Parses and resolves in one step, for callers that have the hint already.
 pub fn load(file: &str, text: &str, hint: &NodeHint) -> Result<Loaded, Diagnostics> {
     Document::parse(file, text)?.resolve(hint)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_diagnostic_names_where_its_value_was_written() {
+        let text = "[system]\nhostname = \"a\"\n\n[[cluster.nodes]]\nname = \"a\"\n\
+                    [cluster.nodes.override.storage]\nchunk = \"3K\"\n";
+        let doc = Document::parse("f.toml", text).unwrap();
+        let mut map = doc.map.clone();
+        map.override_prefix = Some("cluster.nodes[0].override".into());
+        let d = map.diagnostic(Issue::new("storage.chunk", "bad"));
+        assert_eq!(
+            d.to_string(),
+            "f.toml:7:1: cluster.nodes[0].override.storage.chunk: bad"
+        );
+        // From the file's own table: its ancestor's place, the path as asked.
+        let d = map.diagnostic(Issue::new("system.domain", "missing"));
+        assert_eq!(d.to_string(), "f.toml:1:2: system.domain: missing");
+        // Nothing of it in the file: placed at the top, and said so.
+        let d = map.diagnostic(Issue::new("install.finish", "bad"));
+        assert_eq!(
+            d.to_string(),
+            "f.toml:1:1: install.finish: bad (not in the file: the default)"
+        );
+    }
 }

@@ -475,6 +475,22 @@ fn volume_group(answer: &Answer, data: &MdArray, n: usize) -> Result<VolumeGroup
         MIB
     };
     let pe_start = align_up(MIB, stripe.max(1));
+    if pe_start >= data.usable_bytes {
+        // The volumes are not the problem: the chunk leaves no room for any.
+        return Err(vec![Issue::new(
+            "storage.chunk",
+            format!(
+                "{} makes a stripe of {} (LVM's first extent is aligned to it), but the {} \
+                 data array of {n} × {} members holds {} in whole chunks: use a chunk like \"64K\", \
+                 \"512K\" or \"1M\"",
+                st.chunk,
+                Size(stripe).human(),
+                st.level,
+                Size(data.member_bytes).human(),
+                Size(data.usable_bytes).human()
+            ),
+        )]);
+    }
     let extents = data.usable_bytes.saturating_sub(pe_start) / EXTENT;
     let mut issues = Vec::new();
     let mut sized: Vec<(String, VolumeSize, Option<u64>)> = Vec::new();

@@ -141,6 +141,17 @@ fn array(s: &Storage, out: &mut Vec<Issue>) {
             ),
         ));
     }
+    // md's 1.x superblock stores the chunk as 32-bit sectors: 1T is the largest power of two.
+    if c > 1 << 40 {
+        out.push(Issue::new(
+            "storage.chunk",
+            format!(
+                "{} is larger than md allows (at most 1T; mdadm takes chunks like \"64K\", \
+                 \"512K\" or \"1M\")",
+                s.chunk
+            ),
+        ));
+    }
     if s.raid10_layout.is_some() && s.level != RaidLevel::Raid10 {
         out.push(Issue::new(
             "storage.raid10-layout",
