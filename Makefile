@@ -47,7 +47,7 @@ unit:
 check: fmt clippy unit
 
 # Everything CI runs.
-test: deps space check image-closure-check test-image test-install
+test: deps space check image-closure-check test-image test-consumers test-install
 	@echo "== make test: all tiers passed"
 
 # Re-captures installer/tests/fixtures/sysroot from QEMU guests (TCG, about 4 minutes);
@@ -124,6 +124,14 @@ test-image: image
 	qemu-tests/check-iso.sh $(IMAGE_OUT)/tandem.iso $(if $(IMAGE_REPO),/tandem/repo/tandem-manifest.json)
 	qemu-tests/embed-answer.sh ./target/release/tandem-image $(IMAGE_OUT)/tandem.iso $(BOOT_TIMEOUT)
 	qemu-tests/repro-iso.sh ./target/release/tandem-image $(IMAGE_OUT) $(IMAGE_SOURCE) --tandem-bin $(TANDEM_STATIC)
+
+# The real consumers of the rendered files (docs/install.md, "Consumers"): every golden
+# tree read by mdadm, drbdadm, ifupdown2, udev, systemd-analyze, lvmconfig, debconf,
+# findmnt and apt in a chroot of the image's base system, offline; plus one broken file
+# per consumer, which each must reject.
+test-consumers: image
+	python3 installer/tests/consumers.py --base $(IMAGE_OUT)/stage/base.squashfs \
+		--repo $(IMAGE_OUT)/repo --tandem $(TANDEM_STATIC) --work $(BUILD)/consumers
 
 # The end-to-end install suite (issue #5, docs/install.md "Tests"): installs a two-node
 # cluster from the image (after test-image in `make test`), boots the results (normal, degraded, both
