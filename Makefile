@@ -24,7 +24,7 @@ deps-check:
 # A full `make test` wrote 10.3 GiB (cargo targets 2.8, the image and the e2e disks 7.5);
 # a disk that fills half-way fails in some xorriso or qemu-img step with a confusing message,
 # so say it up front.
-SPACE_GB ?= 15
+SPACE_GB ?= 20
 space:
 	@mkdir -p $(BUILD); \
 	free=$$(df --output=avail -B1G $(BUILD) | tail -1 | tr -d ' '); \
