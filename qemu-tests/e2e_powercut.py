@@ -143,6 +143,17 @@ def failures(ctx, sh, url_empty, url_force):
     if kept.count("tandem-unfinished-") < 4 or "linux_raid_member" not in kept:
         raise AssertionError(f"after the failure the disks should hold the unfinished install:\n{kept}")
     ctx.record(kept_after_failure=kept.splitlines()[:2])
+    # The data array's PV label sits inside the members, at md's data offset: read the
+    # label sectors there on the raw disk, before (it must be seen) and after the reset.
+    # "LVM2 001" is the label's type, what LVM and blkid recognise and wipefs erases (the
+    # root LV further on holds binaries with the same bytes: only the label is read).
+    start = int(sh.out("cat /sys/class/block/vda4/start").strip())
+    offset = int(re.search(r"Data Offset : (\d+) sectors",
+                           sh.out("mdadm --examine /dev/vda4")).group(1))
+    pv_label = (f"dd if=/dev/vda bs=512 skip={start + offset} count=4 2>/dev/null | "
+                "grep -c -a 'LVM2 001' || true")
+    if sh.out(pv_label).strip() == "0":
+        raise AssertionError("no PV label found in the kept data partition: the check sees nothing")
 
     rc, out = sh.run(install_command(url_force) + " --medium /tmp/m --reset-on-error",
                      timeout=INSTALL_TIMEOUT, check=False)
@@ -156,6 +167,8 @@ def failures(ctx, sh, url_empty, url_force):
             raise AssertionError(f"--reset-on-error left something on {d}:\n{after}")
     if re.search(r"^md\S* : active", after, re.M):
         raise AssertionError(f"--reset-on-error left an array running:\n{after}")
+    if sh.out(pv_label).strip() != "0":
+        raise AssertionError("--reset-on-error left the LVM label inside the old data array")
     ctx.record(after_reset=after.splitlines()[:2])
     sh.run("rm -rf /tmp/m")
 

@@ -519,13 +519,19 @@ impl<'a> Executor<'a> {
     /// so the disks are at rest (and a second install in the same live session is not
     /// refused as busy). What is on them stays. Teardown of what may not exist yet is
     /// allowed to fail.
-    pub fn tear_down(&mut self) {
+    /// `wipe_arrays` (--reset-on-error): the arrays' own signatures go first, while the
+    /// arrays run: the PV label on the data array lies inside its members, where wiping
+    /// the partitions afterwards does not reach.
+    pub fn tear_down(&mut self, wipe_arrays: bool) {
         let target = self.env.target.display().to_string();
         let mut cmds = vec![
             Cmd::new("umount").args(["--recursive", &target]),
             Cmd::new("vgchange").args(["--activate", "n", &self.plan.storage.lvm.name]),
         ];
         for a in &self.plan.storage.arrays {
+            if wipe_arrays {
+                cmds.push(Cmd::new("wipefs").args(["--all", "--force", &a.dev]));
+            }
             cmds.push(Cmd::new("mdadm").args(["--stop", &a.dev]));
         }
         for c in &cmds {

@@ -264,7 +264,7 @@ pub fn install_command(a: InstallArgs) -> Result<()> {
                 ex.runner.note(&kept);
             }
             ex.keep_log_on_failure();
-            ex.tear_down();
+            ex.tear_down(a.reset_on_error);
             if a.reset_on_error {
                 let errs = ex.reset_disks();
                 let mut lines = Vec::new();
