@@ -126,9 +126,10 @@ test-image: image
 	qemu-tests/repro-iso.sh ./target/release/tandem-image $(IMAGE_OUT) $(IMAGE_SOURCE) --tandem-bin $(TANDEM_STATIC)
 
 # The real consumers of the rendered files (docs/install.md, "Consumers"): every golden
-# tree read by mdadm, drbdadm, ifupdown2, udev, systemd-analyze, lvmconfig, debconf,
-# findmnt and apt in a chroot of the image's base system, offline; plus one broken file
-# per consumer, which each must reject.
+# tree and a fresh `tandem render` of every example (each node) read by mdadm, drbdadm,
+# ifupdown2, udev, systemd-analyze, lvmconfig, debconf, findmnt, apt, modprobe, setupcon,
+# locales, tzdata and ssh-keygen in a chroot of the image's base system, offline; plus
+# broken files (at least one per consumer), which each must reject for what was broken.
 test-consumers: image
 	python3 installer/tests/consumers.py --base $(IMAGE_OUT)/stage/base.squashfs \
 		--repo $(IMAGE_OUT)/repo --tandem $(TANDEM_STATIC) --work $(BUILD)/consumers
