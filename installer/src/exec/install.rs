@@ -519,6 +519,7 @@ impl<'a> Executor<'a> {
     /// so the disks are at rest (and a second install in the same live session is not
     /// refused as busy). What is on them stays. Teardown of what may not exist yet is
     /// allowed to fail.
+    ///
     /// `wipe_arrays` (--reset-on-error): the arrays' own signatures go first, while the
     /// arrays run: the PV label on the data array lies inside its members, where wiping
     /// the partitions afterwards does not reach.

@@ -188,14 +188,23 @@ pub enum TandemInstall {
 }
 
 impl Disk {
+    /// The partition names Tandem gave, finished or not.
+    pub fn tandem_labels(&self) -> Vec<&str> {
+        self.partitions
+            .iter()
+            .filter_map(|p| p.label.as_deref())
+            .filter(|l| l.starts_with(PARTLABEL_PREFIX))
+            .collect()
+    }
+
     pub fn tandem_install(&self) -> Option<TandemInstall> {
-        let labels = || self.partitions.iter().filter_map(|p| p.label.as_deref());
-        if labels().any(|l| l.starts_with(PARTLABEL_UNFINISHED)) {
+        let labels = self.tandem_labels();
+        if labels.iter().any(|l| l.starts_with(PARTLABEL_UNFINISHED)) {
             Some(TandemInstall::Unfinished)
-        } else if labels().any(|l| l.starts_with(PARTLABEL_PREFIX)) {
-            Some(TandemInstall::Finished)
-        } else {
+        } else if labels.is_empty() {
             None
+        } else {
+            Some(TandemInstall::Finished)
         }
     }
 }

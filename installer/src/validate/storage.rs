@@ -73,12 +73,7 @@ pub(crate) fn wipe_refusal(policy: crate::answer::WipePolicy, d: &Disk) -> Optio
     }
     let mut found = Vec::new();
     // Said first: it tells the admin what the rest is and what to do about it.
-    let tandem: Vec<&str> = d
-        .partitions
-        .iter()
-        .filter_map(|p| p.label.as_deref())
-        .filter(|l| l.starts_with(crate::hardware::PARTLABEL_PREFIX))
-        .collect();
+    let tandem = d.tandem_labels();
     match d.tandem_install() {
         Some(crate::hardware::TandemInstall::Unfinished) => found.push(format!(
             "holds an interrupted Tandem install (partitions still named {}: the install \
