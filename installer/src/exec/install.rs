@@ -530,6 +530,11 @@ impl<'a> Executor<'a> {
             Cmd::new("vgchange").args(["--activate", "n", &self.plan.storage.lvm.name]),
         ];
         for a in &self.plan.storage.arrays {
+            // A failure before the raid phase leaves the name free: an array another set
+            // of disks brought under it is not ours to wipe or stop.
+            if !self.array_is_ours(&a.dev) {
+                continue;
+            }
             if wipe_arrays {
                 cmds.push(Cmd::new("wipefs").args(["--all", "--force", &a.dev]));
             }
@@ -566,6 +571,12 @@ impl<'a> Executor<'a> {
             }
         }
         errs
+    }
+
+    /// Whether `dev` is an array whose members are all planned partitions.
+    fn array_is_ours(&self, dev: &str) -> bool {
+        array_members(&self.sysroot, dev)
+            .is_some_and(|m| !m.is_empty() && m.iter().all(|p| self.is_partition(p)))
     }
 
     fn is_partition(&self, a: &str) -> bool {
@@ -806,8 +817,39 @@ fn wait_for_nodes(
     }
 }
 
+/// The member devices of the md array `dev` (/dev/md/<name>) as sysfs lists them under
+/// `sysroot`; None when no such array is running.
+fn array_members(sysroot: &Path, dev: &str) -> Option<Vec<String>> {
+    let md = std::fs::canonicalize(sysroot.join(dev.trim_start_matches('/'))).ok()?;
+    let md = md.file_name()?.to_string_lossy().into_owned();
+    let slaves = std::fs::read_dir(sysroot.join(format!("sys/block/{md}/slaves"))).ok()?;
+    Some(
+        slaves
+            .filter_map(|e| e.ok())
+            .map(|e| format!("/dev/{}", e.file_name().to_string_lossy()))
+            .collect(),
+    )
+}
+
 #[cfg(test)]
 mod tests {
+
+    #[test]
+    fn array_members_come_from_sysfs_through_the_md_link() {
+        let root = std::env::temp_dir().join(format!("tandem-md-members-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&root);
+        std::fs::create_dir_all(root.join("dev/md")).unwrap();
+        std::fs::write(root.join("dev/md127"), "").unwrap();
+        std::os::unix::fs::symlink("../md127", root.join("dev/md/data")).unwrap();
+        for m in ["vda4", "vdc1"] {
+            std::fs::create_dir_all(root.join("sys/block/md127/slaves").join(m)).unwrap();
+        }
+        let mut m = array_members(&root, "/dev/md/data").unwrap();
+        m.sort();
+        assert_eq!(m, ["/dev/vda4", "/dev/vdc1"]);
+        assert_eq!(array_members(&root, "/dev/md/boot"), None);
+        std::fs::remove_dir_all(&root).unwrap();
+    }
     use super::*;
 
     #[test]
