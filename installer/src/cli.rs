@@ -11,7 +11,7 @@ use std::process::ExitCode;
 #[derive(Parser)]
 #[command(
     name = "tandem",
-    version,
+    version = crate::VERSION,
     about = "Turns bare metal into a Proxmox VE HA node"
 )]
 struct Cli {
@@ -151,6 +151,13 @@ struct DetectArgs {
     /// With --match: the cluster node the answer is for (default: found by MAC).
     #[arg(long)]
     node: Option<String>,
+}
+
+/// The command line's definition: the man pages and shell completions are generated from
+/// it (tandem-image), so they cannot drift from the parser.
+pub fn command() -> clap::Command {
+    use clap::CommandFactory;
+    Cli::command()
 }
 
 /// A failure that is the input's fault: exit code 2, nothing was touched.

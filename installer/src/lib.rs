@@ -4,6 +4,16 @@
 //! `plan` are pure functions of the two; `render` turns a plan into files; `exec` is the
 //! only code that touches disks.
 
+/// `tandem --version`: the crate's version and the git revision it was built from.
+pub const VERSION: &str = concat!(
+    env!("CARGO_PKG_VERSION"),
+    " (git ",
+    env!("TANDEM_REVISION"),
+    ")"
+);
+/// The revision alone (the package's changelog names it).
+pub const REVISION: &str = env!("TANDEM_REVISION");
+
 pub mod answer;
 pub mod base64;
 pub mod calendar;
