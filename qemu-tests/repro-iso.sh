@@ -4,10 +4,10 @@
 #
 #   qemu-tests/repro-iso.sh TANDEM_IMAGE OUT [build flags...]
 #
-# OUT must hold a finished build (its work/ roots from the rootfs stage). The squashfs and
-# iso stages run twice from those same bootstrapped roots, and base.squashfs,
-# live/filesystem.squashfs, live/initrd.img and the ISO of both runs are compared byte for
-# byte. (mmdebstrap itself is not re-run: that would mean a second full package install
+# OUT must hold a finished build (its work/ roots from the rootfs stage). The squashfs,
+# package and iso stages run twice from those same bootstrapped roots, and base.squashfs,
+# live/filesystem.squashfs, live/initrd.img, the tandem package (by the medium's Packages
+# index, which holds its SHA256) and the ISO of both runs are compared byte for byte. (mmdebstrap itself is not re-run: that would mean a second full package install
 # and depends on the mirror's state; the roots are the fixed input here.)
 set -euo pipefail
 bin=${1:?usage: repro-iso.sh TANDEM_IMAGE OUT [flags]}
@@ -17,10 +17,11 @@ epoch=${SOURCE_DATE_EPOCH:-1767225600}
 keep=$(mktemp -d "${TMPDIR:-/tmp}/tandem-repro.XXXXXX")
 trap 'rm -rf "$keep"' EXIT
 
-files=(stage/base.squashfs stage/live/filesystem.squashfs stage/live/initrd.img tandem.iso)
+packages=$(cd "$out" && ls stage/repo/dists/*/main/binary-amd64/Packages)
+files=(stage/base.squashfs stage/live/filesystem.squashfs stage/live/initrd.img $packages tandem.iso)
 for run in 1 2; do
 	start=$(date +%s)
-	"$bin" build --out "$out" --stages squashfs,iso --source-date-epoch "$epoch" "$@" >/dev/null
+	"$bin" build --out "$out" --stages squashfs,package,iso --source-date-epoch "$epoch" "$@" >/dev/null
 	echo "repro: run $run took $(($(date +%s) - start)) s"
 	if [ $run = 1 ]; then
 		for f in "${files[@]}"; do

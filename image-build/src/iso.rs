@@ -225,7 +225,8 @@ pub fn build(ctx: &mut Ctx, menu: &BootMenu) -> Result<(PathBuf, u64)> {
     for f in ["base.squashfs", "base.status"] {
         link_or_copy(&stage.join(f), &tree.join("tandem").join(f))?;
     }
-    if let Some(repo) = ctx.source.local_dir() {
+    let repo = ctx.medium_repo();
+    if repo.join("dists").is_dir() {
         ctx.run(
             &Cmd::new("cp")
                 .args(["-al"])

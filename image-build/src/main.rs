@@ -23,6 +23,7 @@ mod base;
 mod embed;
 mod iso;
 mod live;
+mod package;
 mod pipeline;
 mod pxe;
 mod rootfs;
@@ -33,7 +34,7 @@ use std::process::ExitCode;
 use clap::{Parser, Subcommand};
 
 #[derive(Parser)]
-#[command(name = "tandem-image", version, about)]
+#[command(name = "tandem-image", version = tandem::VERSION, about)]
 struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -49,6 +50,16 @@ enum Command {
     Build(Box<pipeline::BuildArgs>),
     /// Validate an answer file and embed it into a copy of an ISO at /tandem/answer.toml.
     EmbedAnswer(embed::EmbedArgs),
+    /// Build the tandem Debian package (tandem_VERSION_amd64.deb) from a static binary.
+    Package(package::PackageArgs),
+    /// Write the man pages of tandem (section 8) and tandem-image (section 1) into a directory.
+    Man(package::ManArgs),
+}
+
+/// tandem-image's own command line (its man page is generated from it).
+fn command() -> clap::Command {
+    use clap::CommandFactory;
+    Cli::command()
 }
 
 fn main() -> ExitCode {
@@ -61,6 +72,8 @@ fn main() -> ExitCode {
         Command::ClosureCheck(args) => closure::run(&args),
         Command::Build(args) => pipeline::run(&args),
         Command::EmbedAnswer(args) => embed::run(&args),
+        Command::Package(args) => package::run(&args),
+        Command::Man(args) => package::write_man(&args, command()),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

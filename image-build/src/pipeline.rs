@@ -16,6 +16,8 @@ pub enum Stage {
     Rootfs,
     /// Overlays, tandem binary, identity scrub, base.squashfs, live/ squashfs+kernel+initrd.
     Squashfs,
+    /// The tandem .deb and the medium's repository (the fetched one with it): stage/repo.
+    Package,
     /// The hybrid ISO.
     Iso,
     /// pxe/ artifacts.
@@ -88,6 +90,10 @@ impl Ctx {
     pub fn stage_dir(&self) -> PathBuf {
         self.out.join("stage")
     }
+    /// The repository the medium carries (stage Package writes it).
+    pub fn medium_repo(&self) -> PathBuf {
+        self.stage_dir().join("repo")
+    }
     pub fn run(&mut self, cmd: &Cmd) -> Result<Output> {
         Ok(self.runner.run(cmd)?)
     }
@@ -99,6 +105,14 @@ fn absolute(p: &Path) -> Result<PathBuf> {
     } else {
         std::env::current_dir()?.join(p)
     })
+}
+
+/// SOURCE_DATE_EPOCH as the flag, the environment or the clock give it.
+pub fn epoch_now(flag: Option<i64>) -> Result<i64> {
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)?
+        .as_secs() as i64;
+    epoch_from(flag, std::env::var("SOURCE_DATE_EPOCH").ok(), now)
 }
 
 pub fn epoch_from(flag: Option<i64>, env: Option<String>, now: i64) -> Result<i64> {
@@ -119,14 +133,7 @@ fn mib(bytes: u64) -> String {
 pub fn run(args: &BuildArgs) -> Result<()> {
     let out = absolute(&args.out)?;
     std::fs::create_dir_all(out.join("stage"))?;
-    let now = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)?
-        .as_secs() as i64;
-    let epoch = epoch_from(
-        args.source_date_epoch,
-        std::env::var("SOURCE_DATE_EPOCH").ok(),
-        now,
-    )?;
+    let epoch = epoch_now(args.source_date_epoch)?;
     let (source, sets, from_repo) = sets::resolve(args.repo.as_deref(), &args.mirror, &args.suite)?;
     if !from_repo {
         eprintln!(
@@ -160,7 +167,13 @@ pub fn run(args: &BuildArgs) -> Result<()> {
     };
     let mut stages = args.stages.clone();
     if stages.is_empty() {
-        stages = vec![Stage::Rootfs, Stage::Squashfs, Stage::Iso, Stage::Pxe];
+        stages = vec![
+            Stage::Rootfs,
+            Stage::Squashfs,
+            Stage::Package,
+            Stage::Iso,
+            Stage::Pxe,
+        ];
     }
     stages.sort();
     stages.dedup();
@@ -197,6 +210,15 @@ pub fn run(args: &BuildArgs) -> Result<()> {
                     mib(l.squashfs_bytes)
                 );
             }
+            Stage::Package => {
+                let deb = timed("package", || package_and_repo(&mut ctx))?;
+                println!(
+                    "package {}: {}; medium repository {}",
+                    deb.display(),
+                    mib(std::fs::metadata(&deb)?.len()),
+                    ctx.medium_repo().display()
+                );
+            }
             Stage::Iso => {
                 let (path, size) = timed("iso", || iso::build(&mut ctx, &menu))?;
                 println!("ISO {}: {}", path.display(), mib(size));
@@ -210,6 +232,30 @@ pub fn run(args: &BuildArgs) -> Result<()> {
         }
     }
     Ok(())
+}
+
+/// The tandem package from the build's binary, then the medium's repository with it.
+fn package_and_repo(ctx: &mut Ctx) -> Result<PathBuf> {
+    let stage = ctx.stage_dir();
+    let deb = crate::package::build(
+        &mut ctx.runner,
+        &ctx.tandem_bin,
+        crate::package::default_version(),
+        ctx.epoch,
+        &ctx.work,
+        &stage,
+    )?;
+    let fetched = ctx.source.local_dir();
+    let (repo, suite) = (ctx.medium_repo(), ctx.source.suite.clone());
+    crate::package::medium_repo(
+        &mut ctx.runner,
+        fetched.as_deref(),
+        &deb,
+        &repo,
+        &suite,
+        ctx.epoch,
+    )?;
+    Ok(deb)
 }
 
 fn timed<T>(what: &str, f: impl FnOnce() -> Result<T>) -> Result<T> {

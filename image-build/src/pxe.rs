@@ -47,7 +47,8 @@ pub fn build(ctx: &mut Ctx, answer_path: &str, append: &str) -> Result<PathBuf> 
     for f in ["base.squashfs", "base.status"] {
         link_or_copy(&ctx.stage_dir().join(f), &dir.join(f))?;
     }
-    if let Some(repo) = ctx.source.local_dir() {
+    let repo = ctx.medium_repo();
+    if repo.join("dists").is_dir() {
         ctx.run(
             &tandem::exec::runner::Cmd::new("cp")
                 .arg("-al")

@@ -135,24 +135,39 @@ pub fn write(dir: &Path, entries: &[Entry], meta: &RepoMeta, manifest: &Manifest
         packages.push_str(&stanza.render());
         packages.push('\n');
     }
-    let rel_dir = format!("main/binary-{}", meta.arch);
-    let index_dir = dir.join("dists").join(meta.suite).join(&rel_dir);
-    std::fs::create_dir_all(&index_dir)?;
-    std::fs::write(index_dir.join("Packages"), &packages)?;
-    let mut gz = flate2::GzBuilder::new()
-        .mtime(0)
-        .write(Vec::new(), flate2::Compression::best());
-    gz.write_all(packages.as_bytes())?;
-    let gz = gz.finish()?;
-    std::fs::write(index_dir.join("Packages.gz"), &gz)?;
-
-    let mut release = format!(
-        "Origin: {origin}\nLabel: {origin}\nSuite: {suite}\nCodename: {suite}\nDate: {date}\nArchitectures: {arch}\nComponents: main\nDescription: {origin} offline repository (unsigned; verified at build time)\nSHA256:\n",
+    let head = format!(
+        "Origin: {origin}\nLabel: {origin}\nSuite: {suite}\nCodename: {suite}\nDate: {date}\nArchitectures: {arch}\nComponents: main\nDescription: {origin} offline repository (unsigned; verified at build time)\n",
         origin = meta.origin,
         suite = meta.suite,
         date = format_date(meta.date),
         arch = meta.arch,
     );
+    write_index(dir, meta.suite, meta.arch, &packages, &head)?;
+    let json = serde_json::to_string_pretty(manifest)? + "\n";
+    std::fs::write(dir.join("tandem-manifest.json"), json)?;
+    Ok(())
+}
+
+/// Packages, Packages.gz and a Release with their SHA256 sums. Each file is replaced, not
+/// written through: the medium's repository is a tree of hard links to the fetched one.
+fn write_index(
+    dir: &Path,
+    suite: &str,
+    arch: &str,
+    packages: &str,
+    release_head: &str,
+) -> Result<()> {
+    let rel_dir = format!("main/binary-{arch}");
+    let index_dir = dir.join("dists").join(suite).join(&rel_dir);
+    std::fs::create_dir_all(&index_dir)?;
+    replace(&index_dir.join("Packages"), packages.as_bytes())?;
+    let mut gz = flate2::GzBuilder::new()
+        .mtime(0)
+        .write(Vec::new(), flate2::Compression::best());
+    gz.write_all(packages.as_bytes())?;
+    let gz = gz.finish()?;
+    replace(&index_dir.join("Packages.gz"), &gz)?;
+    let mut release = format!("{release_head}SHA256:\n");
     for (name, data) in [("Packages", packages.as_bytes()), ("Packages.gz", &gz[..])] {
         release.push_str(&format!(
             " {} {:>16} {rel_dir}/{name}\n",
@@ -160,8 +175,74 @@ pub fn write(dir: &Path, entries: &[Entry], meta: &RepoMeta, manifest: &Manifest
             data.len()
         ));
     }
-    std::fs::write(dir.join("dists").join(meta.suite).join("Release"), release)?;
-    let json = serde_json::to_string_pretty(manifest)? + "\n";
-    std::fs::write(dir.join("tandem-manifest.json"), json)?;
-    Ok(())
+    replace(
+        &dir.join("dists").join(suite).join("Release"),
+        release.as_bytes(),
+    )
+}
+
+fn replace(path: &Path, data: &[u8]) -> Result<()> {
+    match std::fs::remove_file(path) {
+        Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
+            return Err(e).with_context(|| format!("removing {}", path.display()))
+        }
+        _ => {}
+    }
+    std::fs::write(path, data).with_context(|| format!("writing {}", path.display()))
+}
+
+/// Adds (or replaces) one package's stanza in a written repository, with its manifest
+/// entry; an empty `dir` becomes a repository of that one package.
+pub fn add_stanza(dir: &Path, suite: &str, arch: &str, stanza: &str, date: i64) -> Result<()> {
+    let field = |s: &str, f: &str| {
+        s.lines()
+            .find_map(|l| l.strip_prefix(&format!("{f}: ")))
+            .unwrap_or_default()
+            .to_string()
+    };
+    let name = field(stanza, "Package");
+    let index = dir.join(format!("dists/{suite}/main/binary-{arch}/Packages"));
+    let old = std::fs::read_to_string(&index).unwrap_or_default();
+    let mut stanzas: Vec<String> = old
+        .split("\n\n")
+        .map(|s| s.trim_matches('\n').to_string())
+        .filter(|s| !s.is_empty() && field(s, "Package") != name)
+        .collect();
+    stanzas.push(stanza.trim_matches('\n').to_string());
+    stanzas.sort_by_key(|s| field(s, "Package"));
+    let packages: String = stanzas.iter().map(|s| format!("{s}\n\n")).collect();
+    let release = dir.join(format!("dists/{suite}/Release"));
+    let head = match std::fs::read_to_string(&release) {
+        Ok(r) => r.split("SHA256:").next().unwrap_or_default().to_string(),
+        Err(_) => format!(
+            "Origin: Tandem\nLabel: Tandem\nSuite: {suite}\nCodename: {suite}\nDate: {}\nArchitectures: {arch}\nComponents: main\nDescription: Tandem offline repository (unsigned; verified at build time)\n",
+            format_date(date)
+        ),
+    };
+    write_index(dir, suite, arch, &packages, &head)?;
+    let manifest_path = dir.join("tandem-manifest.json");
+    let mut m: serde_json::Value = match std::fs::read_to_string(&manifest_path) {
+        Ok(t) => serde_json::from_str(&t).context("reading tandem-manifest.json")?,
+        Err(_) => serde_json::json!({
+            "profile": "none", "suite": suite, "component": "main",
+            "architecture": arch, "sets": {}, "packages": []
+        }),
+    };
+    let entry = serde_json::to_value(ManifestPackage {
+        name: name.clone(),
+        version: field(stanza, "Version"),
+        architecture: field(stanza, "Architecture"),
+        filename: field(stanza, "Filename"),
+        size: field(stanza, "Size").parse().unwrap_or(0),
+        sha256: field(stanza, "SHA256"),
+    })?;
+    if let Some(list) = m["packages"].as_array_mut() {
+        list.retain(|p| p["name"] != name.as_str());
+        list.push(entry);
+        list.sort_by(|a, b| a["name"].as_str().cmp(&b["name"].as_str()));
+    }
+    replace(
+        &manifest_path,
+        (serde_json::to_string_pretty(&m)? + "\n").as_bytes(),
+    )
 }

@@ -36,7 +36,12 @@ impl Bootstrap<'_> {
             .arg("--dpkgopt=path-exclude=/usr/share/man/*")
             .arg("--dpkgopt=path-exclude=/usr/share/info/*")
             .arg("--dpkgopt=path-exclude=/usr/share/locale/*")
-            .arg("--dpkgopt=path-include=/usr/share/locale/locale.alias");
+            .arg("--dpkgopt=path-include=/usr/share/locale/locale.alias")
+            // Tandem's own pages and runbook stay: `man tandem` on a node is how an admin
+            // finds `tandem esp-sync` and the disk runbook (the tandem package, installed
+            // by the installer, honours the same filters).
+            .arg("--dpkgopt=path-include=/usr/share/man/man8/tandem*")
+            .arg("--dpkgopt=path-include=/usr/share/doc/tandem/*");
         if self.source.local_dir().is_some() {
             // apt inside the chroot must see the file:// repository: mmdebstrap's hook
             // bind-mounts it (and unmounts it before the root is finished).
