@@ -7,7 +7,8 @@ BUILD ?= build
 export CARGO_TERM_COLOR ?= never
 
 .PHONY: all deps deps-check space check fmt clippy unit test demo clean image-fetch image-closure-check \
-	image-proxmox hardware-fixtures tandem-static image test-image test-boot test-install bench fuzz
+	image-proxmox hardware-fixtures tandem-static image test-image test-boot test-install bench fuzz \
+	test-package man
 
 all: check
 
@@ -47,7 +48,7 @@ unit:
 check: fmt clippy unit
 
 # Everything CI runs.
-test: deps space check image-closure-check test-image test-consumers test-install
+test: deps space check image-closure-check test-image test-package test-consumers test-install
 	@echo "== make test: all tiers passed"
 
 # Re-captures installer/tests/fixtures/sysroot from QEMU guests (TCG, about 4 minutes);
@@ -121,9 +122,21 @@ test-boot: image
 # The image tier of `make test`: the ISO's layout, an embedded answer seen by the live system
 # of a USB-style OVMF boot (the ISO as a disk), and a byte-identical rebuild.
 test-image: image
-	qemu-tests/check-iso.sh $(IMAGE_OUT)/tandem.iso $(if $(IMAGE_REPO),/tandem/repo/tandem-manifest.json)
+	qemu-tests/check-iso.sh $(IMAGE_OUT)/tandem.iso /tandem/repo/tandem-manifest.json \
+		/tandem/repo/pool/main/t/tandem/tandem_$(PACKAGE_VERSION)_amd64.deb
 	qemu-tests/embed-answer.sh ./target/release/tandem-image $(IMAGE_OUT)/tandem.iso $(BOOT_TIMEOUT)
 	qemu-tests/repro-iso.sh ./target/release/tandem-image $(IMAGE_OUT) $(IMAGE_SOURCE) --tandem-bin $(TANDEM_STATIC)
+
+# The tandem Debian package the image carries in its repository (docs/image-build.md, "The
+# tandem package"): lintian --pedantic with no error or warning, a byte-identical rebuild.
+PACKAGE_VERSION = $(shell sed -n 's/^version = "\(.*\)"/\1/p' Cargo.toml | head -1)
+test-package: image
+	installer/tests/package.sh ./target/release/tandem-image $(TANDEM_STATIC) $(BUILD)/package
+
+# The man pages of tandem (8) and tandem-image (1), generated from their command lines,
+# to read before installing: man -l build/man/man8/tandem.8
+man:
+	$(CARGO) run --release -p tandem-image -- man --out $(BUILD)/man
 
 # The real consumers of the rendered files (docs/install.md, "Consumers"): every golden
 # tree and a fresh `tandem render` of every example (each node) read by mdadm, drbdadm,
@@ -132,7 +145,7 @@ test-image: image
 # broken files (at least one per consumer), which each must reject for what was broken.
 test-consumers: image
 	python3 installer/tests/consumers.py --base $(IMAGE_OUT)/stage/base.squashfs \
-		--repo $(IMAGE_OUT)/repo --tandem $(TANDEM_STATIC) --work $(BUILD)/consumers
+		--repo $(IMAGE_OUT)/stage/repo --tandem $(TANDEM_STATIC) --work $(BUILD)/consumers
 
 # The end-to-end install suite (issue #5, docs/install.md "Tests"): installs a two-node
 # cluster from the image (after test-image in `make test`), boots the results (normal, degraded, both

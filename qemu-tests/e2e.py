@@ -86,6 +86,7 @@ class Ctx:
         self.pxe = suite.pxe
         self.answers = suite.answers
         self.tandem = suite.tandem
+        self.tandem_image = suite.tandem_image
         self.fields = {}
         self.vms = []
 
@@ -113,6 +114,7 @@ class Suite:
         self.iso = os.path.abspath(a.iso)
         self.pxe = os.path.abspath(a.pxe)
         self.tandem = os.path.abspath(a.tandem)
+        self.tandem_image = os.path.abspath(a.tandem_image)
         self.answers = os.path.join(self.out, "answers")
         self.jobs = a.jobs
         self.reuse = set(a.reuse)
@@ -344,6 +346,8 @@ def main():
     ap.add_argument("--pxe", default="build/image/pxe")
     ap.add_argument("--out", default="build/e2e")
     ap.add_argument("--tandem", default="target/x86_64-unknown-linux-gnu/release/tandem")
+    ap.add_argument("--tandem-image", default="target/release/tandem-image",
+                    help="builds the newer tandem package alpha-degraded upgrades to")
     ap.add_argument("--only", action="append", default=[])
     ap.add_argument("--jobs", type=int, default=2)
     ap.add_argument("--list", action="store_true")

@@ -1,7 +1,11 @@
 """Boots of the installed layouts (qemu-tests/e2e.py), each through qcow2 overlays so the
 installed disks stay as the installer left them, and the broken-answer check.
 
-alpha-degraded       (3a) alpha without its first disk boots
+alpha-degraded       (3a) alpha without its first disk boots; then (9) the tandem package:
+                     dpkg owns /usr/sbin/tandem, `dpkg --verify` is clean, `man -w` finds
+                     the page, tandem-drbd.service is enabled; a newer build of the
+                     package (this run's binary, a higher version) installs over it, keeps
+                     the admin's change to its conffile and the unit's state
 bystander-untouched  (4) the bystander disk's sha256 (host side) unchanged by alpha's install
 broken-answer        (8) raid6 over 3 disks served over PXE/URL: the validation error with
                      file:line on the console, the disks untouched
@@ -71,8 +75,9 @@ def login(ctx, vm, tag="boot", started=False):
         return vm.login(BOOT_TIMEOUT)
 
 
-def boot(ctx, layout, drop=(), nics=None, name=None):
+def boot(ctx, layout, drop=(), nics=None, name=None, extra=()):
     disks, vars_file = overlays(ctx, layout, drop)
+    disks += list(extra)
     vm = ctx.vm(tvm.VM(name or layout["node"], ctx.work, disks,
                        nics if nics is not None else node_nics(layout["macs"]),
                        firmware=layout["firmware"], vars_file=vars_file, boot="c"))
@@ -198,13 +203,83 @@ def check_beta(ctx, sh):
         raise AssertionError(f"GRUB on {len(found)} of 4 ESPs:\n{out}")
 
 
+def newer_package(ctx):
+    """A second build of the tandem package, one version up, as a raw disk image (the
+    guest reads it back by size: no network, no 9p on the installed node)."""
+    out = os.path.join(ctx.work, "newer-package")
+    subprocess.run(["rm", "-rf", out], check=True)
+    version = "0.1.0+e2e.1"
+    subprocess.run([ctx.tandem_image, "package", "--tandem-bin", ctx.tandem, "--out", out,
+                    "--package-version", version], check=True, stdout=subprocess.DEVNULL)
+    deb = os.path.join(out, f"tandem_{version}_amd64.deb")
+    size = os.path.getsize(deb)
+    disk = deb + ".img"
+    with open(deb, "rb") as s, open(disk, "wb") as d:
+        d.write(s.read())
+        d.write(b"\0" * (-size % 512))
+    return version, size, (disk, {"format": "raw", "serial": "newer-deb"})
+
+
+def check_package(ctx, sh, version, size):
+    """(9) tandem as dpkg sees it on the installed node, then the upgrade."""
+    def q(cmd):
+        rc, out = sh.run(cmd, check=False)
+        return rc, out.strip()
+    before = q("dpkg-query -W -f='${Version} ${Status}' tandem")
+    owner = q("dpkg -S /usr/sbin/tandem")
+    verify = q("dpkg --verify tandem")
+    page = q("man -w tandem; man -w tandem-esp-sync")
+    unit = q("systemctl is-enabled tandem-drbd.service")
+    binver = q("tandem --version")
+    ctx.record(package_before=before, dpkg_S=owner, dpkg_verify=verify, man_w=page,
+               unit_enabled=unit, tandem_version=binver)
+    if before != (0, "0.1.0 install ok installed"):
+        raise AssertionError(f"tandem package: {before}")
+    if owner != (0, "tandem: /usr/sbin/tandem"):
+        raise AssertionError(f"dpkg -S /usr/sbin/tandem: {owner}")
+    if verify != (0, ""):
+        raise AssertionError(f"dpkg --verify tandem: {verify}")
+    if page[0] != 0 or "/usr/share/man/man8/tandem.8.gz" not in page[1] \
+            or "tandem-esp-sync.8.gz" not in page[1]:
+        raise AssertionError(f"man -w: {page}")
+    if unit != (0, "enabled"):
+        raise AssertionError(f"tandem-drbd.service: {unit}")
+    if binver[0] != 0 or not re.fullmatch(r"tandem 0\.1\.0 \(git [0-9a-f]{7,}\)", binver[1]):
+        raise AssertionError(f"tandem --version: {binver}")
+    # The admin changes the conffile; dpkg keeps it (the new package's copy is the same).
+    hook = "/etc/apt/apt.conf.d/99tandem-esp-sync"
+    sh.run(f"echo '// changed by the admin' >> {hook}")
+    t0 = time.time()
+    up = q(f"head -c {size} /dev/disk/by-id/virtio-newer-deb > /tmp/newer.deb && "
+           "DEBIAN_FRONTEND=noninteractive dpkg -i /tmp/newer.deb 2>&1")
+    ctx.record(upgrade=up[1].splitlines()[-6:], upgrade_seconds=round(time.time() - t0))
+    after = q("dpkg-query -W -f='${Version} ${Status}' tandem")
+    verify2 = q("dpkg --verify tandem")
+    kept = q(f"tail -1 {hook}")
+    unit2 = q("systemctl is-enabled tandem-drbd.service")
+    ctx.record(package_after=after, dpkg_verify_after=verify2, unit_enabled_after=unit2)
+    if up[0] != 0:
+        raise AssertionError(f"dpkg -i of the newer package failed:\n{up[1]}")
+    if after != (0, f"{version} install ok installed"):
+        raise AssertionError(f"after the upgrade: {after}")
+    # Only the admin's conffile differs from what dpkg installed.
+    if verify2[1] != f"??5?????? c {hook}":
+        raise AssertionError(f"dpkg --verify after the upgrade: {verify2}")
+    if kept != (0, "// changed by the admin"):
+        raise AssertionError(f"the admin's change to {hook} was lost: {kept}")
+    if unit2 != (0, "enabled"):
+        raise AssertionError(f"tandem-drbd.service after the upgrade: {unit2}")
+
+
 def alpha_degraded(ctx):
     lay = ctx.layout("install-alpha")
-    _, sh = boot(ctx, lay, drop=(0,))
+    version, size, deb_disk = newer_package(ctx)
+    _, sh = boot(ctx, lay, drop=(0,), extra=[deb_disk])
     text = sh.out("cat /proc/mdstat")
     if "[4/3]" not in text:
         raise AssertionError(f"expected arrays running with 3 of 4 disks:\n{text}")
     ctx.record(mdstat=text.strip().splitlines())
+    check_package(ctx, sh, version, size)
 
 
 def beta_degraded(ctx, lay, disks, vars_file, vm, sh):

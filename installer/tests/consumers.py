@@ -26,7 +26,8 @@ namespaces so nothing on the host changes:
   udev         the .link files in /etc/systemd/network, parsed by `udevadm test-builtin
                net_setup_link`: no message naming a .link file
   udev-rules   udevadm verify on etc/udev/rules.d/*.rules (Tandem renders none today)
-  systemd      systemd-analyze verify on the units (/usr/sbin/tandem is the static binary)
+  systemd      systemd-analyze verify on the units (the trees' and the tandem package's
+               tandem-drbd.service; /usr/sbin/tandem is the static binary)
   lvm          lvmconfig --validate with the tree's lvmlocal.conf
   debconf      debconf-set-selections --checkonly etc/tandem/debconf-selections
   debconf-db   the same selections against the base system's debconf database (what the
@@ -37,6 +38,8 @@ namespaces so nothing on the host changes:
   fstab        findmnt --verify --verbose --tab-file etc/fstab: no parse error, and no error
                or warning but those of devices, mount points and file system modules that
                are not on this machine
+  apt-conf     apt-config -c on each file of etc/apt/apt.conf.d (the tandem package's ESP
+               hook): no E:/W: line
   apt          apt-get indextargets with the tree's sources.list.d: no E:/W:/N: line, and
                every stanza (.sources) or line (.list) yields index targets (apt skips a
                file with another extension, or `Enabled: no`, with at most a notice)
@@ -81,12 +84,13 @@ READS = {
     "ifupdown2": ["etc/network/interfaces"],
     "udev": ["etc/systemd/network/*.link"],
     "udev-rules": ["etc/udev/rules.d/*.rules"],
-    "systemd": ["etc/systemd/system/*"],
+    "systemd": ["etc/systemd/system/*", "usr/lib/systemd/system/*"],
     "lvm": ["etc/lvm/lvmlocal.conf"],
     "debconf": ["etc/tandem/debconf-selections"],
     "debconf-db": ["etc/tandem/debconf-selections"],
     "fstab": ["etc/fstab"],
     "apt": ["etc/apt/sources.list.d/*"],
+    "apt-conf": ["etc/apt/apt.conf.d/*"],
     "kmod": ["etc/modules-load.d/*.conf"],
     "console-setup": ["etc/default/keyboard", "etc/default/console-setup"],
     "locales": ["etc/locale.gen", "etc/default/locale"],
@@ -125,10 +129,14 @@ fi
 if ls /t/etc/udev/rules.d/*.rules >/dev/null 2>&1; then
   udevadm verify /t/etc/udev/rules.d/*.rules; mark udev-rules $?
 fi
-units=$(cd /t && find etc/systemd/system -type f \( -name '*.service' -o -name '*.timer' -o -name '*.mount' -o -name '*.socket' -o -name '*.target' -o -name '*.path' \) 2>/dev/null)
+units=$(cd /t && find etc/systemd/system usr/lib/systemd/system -type f \( -name '*.service' -o -name '*.timer' -o -name '*.mount' -o -name '*.socket' -o -name '*.target' -o -name '*.path' \) 2>/dev/null)
 if [ -n "$units" ]; then
   (cd /t && systemd-analyze verify --man=no $units); mark systemd $?
 fi
+for f in /t/etc/apt/apt.conf.d/*; do
+  [ -f "$f" ] || continue
+  apt-config -c "$f" dump >/dev/null; mark "apt-conf:${f##*/}" $?
+done
 if [ -f /t/etc/lvm/lvmlocal.conf ]; then
   LVM_SUPPRESS_FD_WARNINGS=1 lvmconfig --validate; mark lvm $?
 fi
@@ -264,6 +272,9 @@ def judge(name, rc, out, tree):
         if "parse error" in text.replace("0 parse errors", "") or not m or bad:
             return "\n".join(bad) or text or f"exit {rc}"
         return None
+    if name == "apt-conf":
+        return "\n".join(l for l in text.splitlines() if re.match(r"^[EW]: ", l)) or (
+            f"exit {rc}" if rc else None)
     if name == "apt":
         lines = text.splitlines()
         bad = [l for l in lines if re.match(r"^[EWN]: ", l)]
@@ -407,7 +418,23 @@ def files_read(tree, consumers):
 
 # Packages the consumers need that the base system does not have, unpacked from the medium's
 # repository (dpkg-deb -x: files only, no maintainer scripts).
-EXTRA_PACKAGES = ["drbd-utils"]
+EXTRA_PACKAGES = ["drbd-utils", "tandem"]
+
+
+def newest_deb(repo, name):
+    found = sorted(glob.glob(os.path.join(repo, "pool", "*", "*", name, f"{name}_*.deb")))
+    if not found:
+        raise SystemExit(f"consumers: no {name} .deb under {repo}/pool")
+    return found[-1]
+
+
+def unpack_package(repo, work):
+    """The tandem .deb's files, unpacked afresh (the binary left out: units run --tandem)."""
+    out = os.path.join(work, "package")
+    shutil.rmtree(out, ignore_errors=True)
+    subprocess.run(["dpkg-deb", "-x", newest_deb(repo, "tandem"), out], check=True)
+    os.remove(os.path.join(out, "usr/sbin/tandem"))
+    return out
 
 
 def prepare_root(base, repo, work):
@@ -417,11 +444,8 @@ def prepare_root(base, repo, work):
     stamp = os.path.join(work, "root.stamp")
     debs = []
     for name in EXTRA_PACKAGES:
-        found = sorted(glob.glob(os.path.join(repo, "pool", "*", "*", name, f"{name}_*.deb")))
-        if not found:
-            raise SystemExit(f"consumers: no {name} .deb under {repo}/pool")
-        debs.append(found[-1])
-    recipe = "".join(os.path.basename(d) + "\n" for d in debs)
+        debs.append(newest_deb(repo, name))
+    recipe = "".join(f"{os.path.basename(d)} {os.path.getmtime(d)}\n" for d in debs)
     if (not os.path.exists(stamp) or os.path.getmtime(stamp) < os.path.getmtime(base)
             or open(stamp).read() != recipe):
         shutil.rmtree(root, ignore_errors=True)
@@ -530,11 +554,13 @@ CONTROLS = [Control(*c) for c in [
      r"52:54:00:zz:00:01"),
     ("udev-rules", "a rules file with an unknown key", "etc/udev/rules.d/99-broken.rules",
      lambda t: 'SUBSYSTEM=="net", NOSUCHKEY="x"\n', r"Invalid key 'NOSUCHKEY'", True),
-    ("systemd", "Type=nonsense", "etc/systemd/system/*.service",
+    ("systemd", "Type=nonsense", "usr/lib/systemd/system/*.service",
      lambda t: t.replace("[Service]", "[Service]\nType=nonsense", 1), r"nonsense"),
-    ("systemd", "an ExecStart that does not exist", "etc/systemd/system/*.service",
+    ("systemd", "an ExecStart that does not exist", "usr/lib/systemd/system/*.service",
      lambda t: re.sub(r"ExecStart=\S+", "ExecStart=/usr/sbin/no-such-binary", t, count=1),
      r"no-such-binary"),
+    ("apt-conf", "a hook whose command string is not closed", "etc/apt/apt.conf.d/99tandem-esp-sync",
+     lambda t: t.replace('; fi"; };', '; fi; };', 1), r"^E: Syntax error"),
     ("lvm", "an unknown setting", "etc/lvm/lvmlocal.conf",
      lambda t: t.replace("devices {", "devices {\n\tno_such_setting = 1", 1), r"no_such_setting"),
     ("debconf", "a selection without a value", "etc/tandem/debconf-selections",
@@ -580,7 +606,8 @@ CONTROLS = [Control(*c) for c in [
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--base", required=True, help="the image's base.squashfs")
-    ap.add_argument("--repo", required=True, help="the medium's repository (for drbd-utils)")
+    ap.add_argument("--repo", required=True,
+                    help="the medium's repository (stage/repo: drbd-utils, the tandem package)")
     ap.add_argument("--tandem", required=True,
                     help="the static tandem binary (it renders the examples; units run it)")
     ap.add_argument("--work", required=True)
@@ -595,6 +622,10 @@ def main():
     trees = [("golden/" + os.path.relpath(t, GOLDEN), t) for t in golden_trees()]
     rendered, failures = render_examples(tandem, os.path.join(work, "rendered"))
     trees += rendered
+    # The tandem package's own files (its unit, its apt hook) as one more tree; the broken
+    # trees of the negative controls carry them too.
+    package = unpack_package(os.path.abspath(a.repo), work)
+    trees.append(("package/tandem", package))
     counted, nfiles, consumers, unread = 0, 0, set(), set()
     with tempfile.TemporaryDirectory(dir=work) as tmp:
         check_dir = os.path.join(tmp, "check")
@@ -623,7 +654,10 @@ def main():
             print(f"  {label}: {len(read)} files: {' '.join(sorted(res))}", flush=True)
         # The negative controls: every consumer must reject its broken file, for that reason.
         # The base: a golden tree with a file for every control (DRBD, a unit, root's keys).
-        base = os.path.join(GOLDEN, CONTROL_BASE)
+        # The tandem package's files are laid over it (its unit is the one unit a node has).
+        base = os.path.join(tmp, "control-base")
+        shutil.copytree(os.path.join(GOLDEN, CONTROL_BASE), base, symlinks=True)
+        shutil.copytree(package, base, symlinks=True, dirs_exist_ok=True)
         # Grouped into trees: one control per consumer and per file in each.
         rounds = []
         for c in CONTROLS:
@@ -658,8 +692,8 @@ def main():
               flush=True)
     unread = sorted(u for u in unread if u not in ("plan.txt", "plan.json"))
     print(f"  read by no consumer here: {' '.join(unread)}")
-    print(f"== consumers: {len(trees)} trees ({len(trees) - len(rendered)} golden, {len(rendered)} "
-          f"rendered) × {len(consumers)} consumers: {counted} checks of {nfiles} files; "
+    print(f"== consumers: {len(trees)} trees ({len(trees) - len(rendered) - 1} golden, {len(rendered)} "
+          f"rendered, the tandem package) × {len(consumers)} consumers: {counted} checks of {nfiles} files; "
           f"root prepared in {prepared:.1f} s, all in {time.time() - t0:.1f} s")
     if failures:
         print("\n".join(failures))

@@ -200,16 +200,6 @@ impl<'a> Executor<'a> {
                 self.progress.message(&msg);
                 Ok(())
             }
-            Task::CopyInstaller => {
-                let me = std::env::current_exe().context("finding the tandem binary")?;
-                let dst = self.target_path("/usr/sbin/tandem");
-                std::fs::copy(&me, &dst)
-                    .with_context(|| format!("copying {} to {}", me.display(), dst.display()))?;
-                std::fs::set_permissions(&dst, std::fs::Permissions::from_mode(0o755))?;
-                self.runner
-                    .note(&format!("copied {} to {}", me.display(), dst.display()));
-                Ok(())
-            }
             Task::EspSync => self.esp_sync(),
             Task::EfiBootEntries => self.efi_boot_entries(),
             Task::SaveLogs => self.save_logs(),

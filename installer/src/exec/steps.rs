@@ -126,8 +126,6 @@ pub enum Task {
         size: u64,
         dest: String,
     },
-    /// The running static tandem binary becomes /usr/sbin/tandem (the ESP hook calls it).
-    CopyInstaller,
     /// Mirror the first ESP onto the others (`tandem esp-sync`'s logic).
     EspSync,
     /// One UEFI boot entry per disk, when the installer itself runs in UEFI mode.
@@ -675,13 +673,9 @@ pub fn configure(answer: &Answer, files: &[RenderedFile], env: &Env) -> Vec<Step
     for f in serial_console_waits(&env.consoles) {
         v.push(task(Phase::Configure, Task::Write(f)));
     }
-    v.push(task(Phase::Configure, Task::CopyInstaller));
-    if files.iter().any(|f| f.path == render::drbd::UNIT_PATH) {
-        // tandem drbd-start brings DRBD up at boot; drbd-utils' own starter would race it.
-        v.push(run(
-            Phase::Configure,
-            chroot(env, "systemctl").args(["enable", "tandem-drbd.service"]),
-        ));
+    if files.iter().any(|f| f.path == crate::drbdctl::CONFIG) {
+        // The tandem package's tandem-drbd.service (enabled by its postinst, idle without
+        // this config) brings DRBD up at boot; drbd-utils' own starter would race it.
         v.push(run(
             Phase::Configure,
             chroot(env, "systemctl").args(["disable", "drbd.service"]),
@@ -929,7 +923,6 @@ impl fmt::Display for Task {
                     .collect::<Vec<_>>()
                     .join(" ")
             ),
-            Task::CopyInstaller => write!(f, "copy this tandem binary to /usr/sbin/tandem"),
             Task::EspSync => write!(f, "mirror /boot/efi onto every other ESP"),
             Task::EfiBootEntries => write!(
                 f,

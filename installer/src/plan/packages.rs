@@ -123,6 +123,11 @@ const PACKAGES: &[(&str, Need, &str)] = &[
     ),
     ("locales", Need::Always, "the answer's locale"),
     (
+        "tandem",
+        Need::Always,
+        "this installer as a package: esp-sync after GRUB updates, DRBD at boot, man pages",
+    ),
+    (
         "drbd-utils",
         Need::Drbd,
         "drbdadm for the replicated resources",

@@ -40,37 +40,8 @@ pub fn files(plan: &Plan, secrets: &Secrets) -> Vec<RenderedFile> {
             ),
         ));
     }
-    v.push(RenderedFile::new(UNIT_PATH, UNIT.to_string()));
     v
 }
-
-/// The unit that runs `tandem drbd-start` at every boot, in place of drbd-utils'
-/// drbd.service (the installer disables that one: two starters would race).
-pub const UNIT_PATH: &str = "/etc/systemd/system/tandem-drbd.service";
-pub const UNIT: &str = "# Written by Tandem.
-[Unit]
-Description=Tandem: DRBD resources up (module check, first-boot metadata and initial sync skip, Primary, LVM)
-Documentation=man:drbdadm(8)
-Wants=network-online.target
-# ifupdown2's networking.service orders itself before nothing, so network-online.target
-# can be reached while ifup is still configuring the replication address.
-After=network-online.target networking.service systemd-modules-load.service
-Before=pve-cluster.service pve-guests.service pve-storage.target
-Conflicts=drbd.service
-
-[Service]
-Type=oneshot
-RemainAfterExit=yes
-ExecStart=/usr/sbin/tandem drbd-start
-ExecStop=/usr/sbin/tandem drbd-stop
-# The first boot waits for the peer as long as it takes (a brand-new disk alone has
-# nothing to serve); later boots wait the resource's wfc-timeout.
-TimeoutStartSec=infinity
-TimeoutStopSec=120
-
-[Install]
-WantedBy=multi-user.target
-";
 
 /// What `tandem drbd-start` needs to know about this node's resources.
 pub fn node_config(plan: &Plan) -> Option<drbdctl::NodeConfig> {
