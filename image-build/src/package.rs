@@ -147,20 +147,7 @@ fn changelog(version: &str, epoch: i64) -> String {
 }
 
 fn rfc2822(t: i64) -> String {
-    const DAYS: [&str; 7] = ["Thu", "Fri", "Sat", "Sun", "Mon", "Tue", "Wed"];
-    const MONTHS: [&str; 12] = [
-        "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec",
-    ];
-    let (days, secs) = tandem::calendar::split(t);
-    let (y, m, d) = tandem::calendar::civil_from_days(days);
-    format!(
-        "{}, {d:02} {} {y} {:02}:{:02}:{:02} +0000",
-        DAYS[days.rem_euclid(7) as usize],
-        MONTHS[(m - 1) as usize],
-        secs / 3600,
-        secs % 3600 / 60,
-        secs % 60
-    )
+    crate::release::format_date_in(t, "+0000")
 }
 
 /// Every file of the package but the control area.

@@ -86,11 +86,17 @@ pub fn parse_date(s: &str) -> Result<i64> {
     Ok(tandem::calendar::days_from_civil(year, month, day) * 86400 + h * 3600 + m * 60 + sec)
 }
 
+/// A Release file's Date: RFC 2822 with the zone written "UTC", as the archive does.
 pub fn format_date(t: i64) -> String {
+    format_date_in(t, "UTC")
+}
+
+/// RFC 2822 with the given zone text ("UTC" for Release files, "+0000" for changelogs).
+pub fn format_date_in(t: i64, zone: &str) -> String {
     let (days, secs) = tandem::calendar::split(t);
     let (y, m, d) = tandem::calendar::civil_from_days(days);
     format!(
-        "{}, {:02} {} {} {:02}:{:02}:{:02} UTC",
+        "{}, {:02} {} {} {:02}:{:02}:{:02} {zone}",
         DAYS[days.rem_euclid(7) as usize],
         d,
         MONTHS[(m - 1) as usize],
