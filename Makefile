@@ -128,10 +128,12 @@ test-image: image
 	qemu-tests/repro-iso.sh ./target/release/tandem-image $(IMAGE_OUT) $(IMAGE_SOURCE) --tandem-bin $(TANDEM_STATIC)
 
 # The tandem Debian package the image carries in its repository (docs/image-build.md, "The
-# tandem package"): lintian --pedantic with no error or warning, a byte-identical rebuild.
+# tandem package"): lintian --pedantic with no error or warning, a byte-identical rebuild,
+# and dpkg unpacking all of it under the base system's path filters.
 PACKAGE_VERSION = $(shell sed -n 's/^version = "\(.*\)"/\1/p' Cargo.toml | head -1)
 test-package: image
-	installer/tests/package.sh ./target/release/tandem-image $(TANDEM_STATIC) $(BUILD)/package
+	installer/tests/package.sh ./target/release/tandem-image $(TANDEM_STATIC) $(BUILD)/package \
+		$(IMAGE_OUT)/stage/base.squashfs
 
 # The man pages of tandem (8) and tandem-image (1), generated from their command lines,
 # to read before installing: man -l build/man/man8/tandem.8

@@ -39,7 +39,9 @@ impl Bootstrap<'_> {
             .arg("--dpkgopt=path-include=/usr/share/locale/locale.alias")
             // Tandem's own pages and runbook stay: `man tandem` on a node is how an admin
             // finds `tandem esp-sync` and the disk runbook (the tandem package, installed
-            // by the installer, honours the same filters).
+            // by the installer, honours the same filters). dpkg re-creates an excluded
+            // directory only when it is included by name: man8 is.
+            .arg("--dpkgopt=path-include=/usr/share/man/man8")
             .arg("--dpkgopt=path-include=/usr/share/man/man8/tandem*")
             .arg("--dpkgopt=path-include=/usr/share/doc/tandem/*");
         if self.source.local_dir().is_some() {
