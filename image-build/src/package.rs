@@ -516,6 +516,19 @@ mod tests {
         assert!(section.contains(&format!("`Recommends: {RECOMMENDS}`")));
     }
 
+    /// The packaged unit and hook name the paths the node-side commands use.
+    #[test]
+    fn unit_and_hook_agree_with_the_commands() {
+        assert!(UNIT.contains(&format!(
+            "\nConditionPathExists={}\n",
+            tandem::drbdctl::CONFIG
+        )));
+        assert!(UNIT.contains("\nExecStart=/usr/sbin/tandem drbd-start\n"));
+        assert!(UNIT.contains("\nExecStop=/usr/sbin/tandem drbd-stop\n"));
+        assert!(APT_HOOK.contains(&format!("[ -s {} ]", tandem::exec::esp::ESP_LIST)));
+        assert!(APT_HOOK.contains("/usr/sbin/tandem esp-sync"));
+    }
+
     #[test]
     fn versions() {
         for ok in ["0.1.0", "1:0.1.0+e2e.2", "0.1.0~rc1-1"] {
