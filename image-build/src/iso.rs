@@ -225,16 +225,7 @@ pub fn build(ctx: &mut Ctx, menu: &BootMenu) -> Result<(PathBuf, u64)> {
     for f in ["base.squashfs", "base.status"] {
         link_or_copy(&stage.join(f), &tree.join("tandem").join(f))?;
     }
-    let repo = ctx.medium_repo();
-    if repo.join("dists").is_dir() {
-        ctx.run(
-            &Cmd::new("cp")
-                .args(["-al"])
-                .arg(repo.display().to_string())
-                .arg(tree.join("tandem/repo").display().to_string()),
-        )
-        .context("linking the package repository into the ISO tree")?;
-    }
+    ctx.link_medium_repo(&tree.join("tandem/repo"))?;
 
     let boot = ctx.work.join("boot");
     crate::base::fresh_dir(&boot)?;

@@ -5,7 +5,7 @@
 
 use crate::sets::{self, PackageSets, Source};
 use crate::{base, iso, live, pxe};
-use anyhow::{bail, Result};
+use anyhow::{bail, Context, Result};
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 use tandem::exec::runner::{Cmd, Output, Runner};
@@ -93,6 +93,25 @@ impl Ctx {
     /// The repository the medium carries (stage Package writes it).
     pub fn medium_repo(&self) -> PathBuf {
         self.stage_dir().join("repo")
+    }
+    /// The medium's repository into a medium's tree, as hard links. Every node installs
+    /// the tandem package from it: a medium without it is refused here.
+    pub fn link_medium_repo(&mut self, dest: &Path) -> Result<()> {
+        let repo = self.medium_repo();
+        if !repo.join("dists").is_dir() {
+            bail!(
+                "no medium repository at {}: run the package stage first",
+                repo.display()
+            );
+        }
+        self.run(
+            &Cmd::new("cp")
+                .arg("-al")
+                .arg(repo.display().to_string())
+                .arg(dest.display().to_string()),
+        )
+        .with_context(|| format!("linking the package repository into {}", dest.display()))?;
+        Ok(())
     }
     pub fn run(&mut self, cmd: &Cmd) -> Result<Output> {
         Ok(self.runner.run(cmd)?)

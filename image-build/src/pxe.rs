@@ -47,15 +47,7 @@ pub fn build(ctx: &mut Ctx, answer_path: &str, append: &str) -> Result<PathBuf> 
     for f in ["base.squashfs", "base.status"] {
         link_or_copy(&ctx.stage_dir().join(f), &dir.join(f))?;
     }
-    let repo = ctx.medium_repo();
-    if repo.join("dists").is_dir() {
-        ctx.run(
-            &tandem::exec::runner::Cmd::new("cp")
-                .arg("-al")
-                .arg(repo.display().to_string())
-                .arg(dir.join("repo").display().to_string()),
-        )?;
-    }
+    ctx.link_medium_repo(&dir.join("repo"))?;
     std::fs::write(dir.join("boot.ipxe"), boot_script(answer_path, append))?;
     Ok(dir)
 }
