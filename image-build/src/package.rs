@@ -16,8 +16,8 @@ use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use tandem::exec::runner::{Cmd, Runner};
 
-pub const NAME: &str = "tandem";
-pub const ARCH: &str = "amd64";
+const NAME: &str = "tandem";
+const ARCH: &str = "amd64";
 // No list or site exists yet: a reserved domain (RFC 2606) rather than an invented one.
 const MAINTAINER: &str = "Tandem developers <tandem@tandem.invalid>";
 /// What the node-side commands run whatever the answer: esp-sync (mount), the maintainer
@@ -35,15 +35,15 @@ const OVERRIDES: &str = include_str!("../../installer/debian/lintian-overrides")
 const OPERATIONS: &str = include_str!("../../docs/operations.md");
 const ANSWER_FILE: &str = include_str!("../../docs/answer-file.md");
 
-pub const UNIT_PATH: &str = "usr/lib/systemd/system/tandem-drbd.service";
-pub const APT_HOOK_PATH: &str = "etc/apt/apt.conf.d/99tandem-esp-sync";
+const UNIT_PATH: &str = "usr/lib/systemd/system/tandem-drbd.service";
+const APT_HOOK_PATH: &str = "etc/apt/apt.conf.d/99tandem-esp-sync";
 
 /// One file of the package, its path relative to the root.
 #[derive(Debug, Clone)]
-pub struct PkgFile {
-    pub path: String,
-    pub mode: u32,
-    pub data: Vec<u8>,
+struct PkgFile {
+    path: String,
+    mode: u32,
+    data: Vec<u8>,
 }
 
 impl PkgFile {
@@ -57,7 +57,7 @@ impl PkgFile {
 }
 
 /// gzip as Debian wants it for man pages and docs: best compression, no name, no time.
-pub fn gzip(data: &[u8]) -> Vec<u8> {
+fn gzip(data: &[u8]) -> Vec<u8> {
     let mut gz = flate2::GzBuilder::new()
         .mtime(0)
         .write(Vec::new(), flate2::Compression::best());
@@ -68,7 +68,7 @@ pub fn gzip(data: &[u8]) -> Vec<u8> {
 
 /// One man page per command and visible subcommand: `tandem(8)`, `tandem-install(8)`, …
 /// (git's convention). The synopsis of a subcommand's page reads `tandem install`.
-pub fn man_pages(cmd: clap::Command, section: &str) -> Result<Vec<(String, Vec<u8>)>> {
+fn man_pages(cmd: clap::Command, section: &str) -> Result<Vec<(String, Vec<u8>)>> {
     // `tandem help` repeats --help; a page for it would only point back here.
     let mut cmd = cmd.disable_help_subcommand(true);
     cmd.build();
@@ -109,7 +109,7 @@ pub fn man_pages(cmd: clap::Command, section: &str) -> Result<Vec<(String, Vec<u
 }
 
 /// bash, zsh and fish completions, at the paths Debian's shells read them from.
-pub fn completions(cmd: clap::Command) -> Vec<PkgFile> {
+fn completions(cmd: clap::Command) -> Vec<PkgFile> {
     use clap_complete::Shell;
     let bin = cmd.get_name().to_string();
     [
@@ -151,7 +151,7 @@ fn rfc2822(t: i64) -> String {
 }
 
 /// Every file of the package but the control area.
-pub fn files(binary: Vec<u8>, version: &str, epoch: i64) -> Result<Vec<PkgFile>> {
+fn files(binary: Vec<u8>, version: &str, epoch: i64) -> Result<Vec<PkgFile>> {
     let doc = "usr/share/doc/tandem";
     let mut v = vec![
         PkgFile::new("usr/sbin/tandem", 0o755, binary),
@@ -194,7 +194,7 @@ fn installed_kib(files: &[PkgFile]) -> u64 {
         .sum()
 }
 
-pub fn control(version: &str, files: &[PkgFile]) -> String {
+fn control(version: &str, files: &[PkgFile]) -> String {
     format!(
         "Package: {NAME}\nVersion: {version}\nArchitecture: {ARCH}\nMaintainer: {MAINTAINER}\n\
          Installed-Size: {kib}\nDepends: {DEPENDS}\nRecommends: {RECOMMENDS}\nSection: admin\n\
@@ -267,7 +267,7 @@ fn write_tree(root: &Path, files: &[PkgFile], control_files: &[PkgFile], epoch: 
 }
 
 /// The .deb's file name.
-pub fn file_name(version: &str) -> String {
+fn file_name(version: &str) -> String {
     let v = version.split_once(':').map_or(version, |(_, v)| v);
     format!("{NAME}_{v}_{ARCH}.deb")
 }
@@ -380,7 +380,7 @@ pub fn write_man(a: &ManArgs, image_cmd: clap::Command) -> Result<()> {
 }
 
 /// The Packages stanza of a built .deb.
-pub fn stanza(deb: &Path, pool_path: &str, runner: &mut Runner) -> Result<String> {
+fn stanza(deb: &Path, pool_path: &str, runner: &mut Runner) -> Result<String> {
     let out = runner.run(
         &Cmd::new("dpkg-deb")
             .args(["--field"])

@@ -823,6 +823,7 @@ fn array_members(sysroot: &Path, dev: &str) -> Option<Vec<String>> {
 
 #[cfg(test)]
 mod tests {
+    use super::*;
 
     #[test]
     fn array_members_come_from_sysfs_through_the_md_link() {
@@ -840,7 +841,6 @@ mod tests {
         assert_eq!(array_members(&root, "/dev/md/boot"), None);
         std::fs::remove_dir_all(&root).unwrap();
     }
-    use super::*;
 
     #[test]
     fn nodes_are_waited_for_only_when_missing_and_named_when_they_never_come() {
