@@ -66,46 +66,69 @@ fn gzip(data: &[u8]) -> Vec<u8> {
     gz.finish().unwrap_or_default()
 }
 
-/// One man page per command and visible subcommand: `tandem(8)`, `tandem-install(8)`, …
-/// (git's convention). The synopsis of a subcommand's page reads `tandem install`.
+/// One man page per command and visible subcommand, nested ones too: `tandem(8)`,
+/// `tandem-install(8)`, `tandem-disk-replace(8)`, … (git's convention). The synopsis of a
+/// subcommand's page reads `tandem install`.
 fn man_pages(cmd: clap::Command, section: &str) -> Result<Vec<(String, Vec<u8>)>> {
     // `tandem help` repeats --help; a page for it would only point back here.
     let mut cmd = cmd.disable_help_subcommand(true);
     cmd.build();
     let top = cmd.get_name().to_string();
-    let subs: Vec<clap::Command> = cmd
+    let version = cmd.get_version().unwrap_or_default().to_string();
+    let mut out = Vec::new();
+    man_page_tree(&cmd, &top, &top, None, section, &version, &mut out)?;
+    Ok(out)
+}
+
+fn man_page_tree(
+    cmd: &clap::Command,
+    name: &str,
+    bin: &str,
+    parent: Option<&str>,
+    section: &str,
+    version: &str,
+    out: &mut Vec<(String, Vec<u8>)>,
+) -> Result<()> {
+    let subs: Vec<&clap::Command> = cmd
         .get_subcommands()
         .filter(|s| !s.is_hide_set() && s.get_name() != "help")
-        .cloned()
         .collect();
-    let mut out = Vec::new();
     let mut page = Vec::new();
-    clap_mangen::Man::new(cmd.clone())
+    let this = cmd
+        .clone()
+        .name(name.to_string())
+        .bin_name(bin.to_string())
+        .version(version.to_string());
+    clap_mangen::Man::new(this)
         .section(section)
         .render(&mut page)?;
-    let see_also: Vec<String> = subs
-        .iter()
-        .map(|s| format!("\\fB{top}\\-{}\\fR({section})", s.get_name()))
+    let mut see_also: Vec<String> = parent
+        .map(|p| format!("\\fB{}\\fR({section})", p.replace('-', "\\-")))
+        .into_iter()
         .collect();
+    see_also.extend(subs.iter().map(|s| {
+        format!(
+            "\\fB{}\\-{}\\fR({section})",
+            name.replace('-', "\\-"),
+            s.get_name()
+        )
+    }));
     if !see_also.is_empty() {
         writeln!(page, ".SH \"SEE ALSO\"\n{}", see_also.join(",\n"))?;
     }
-    out.push((top.clone(), page));
+    out.push((name.to_string(), page));
     for s in subs {
-        let name = format!("{top}-{}", s.get_name());
-        let sub = s
-            .clone()
-            .name(name.clone())
-            .bin_name(format!("{top} {}", s.get_name()))
-            .version(cmd.get_version().unwrap_or_default().to_string());
-        let mut page = Vec::new();
-        clap_mangen::Man::new(sub)
-            .section(section)
-            .render(&mut page)?;
-        writeln!(page, ".SH \"SEE ALSO\"\n\\fB{top}\\fR({section})")?;
-        out.push((name, page));
+        man_page_tree(
+            s,
+            &format!("{name}-{}", s.get_name()),
+            &format!("{bin} {}", s.get_name()),
+            Some(name),
+            section,
+            version,
+            out,
+        )?;
     }
-    Ok(out)
+    Ok(())
 }
 
 /// bash, zsh and fish completions, at the paths Debian's shells read them from.
@@ -480,6 +503,14 @@ mod tests {
         assert!(text.contains("tandem install"), "{text}");
         let (_, top) = &pages[0];
         assert!(String::from_utf8_lossy(top).contains("\\fBtandem\\-install\\fR(8)"));
+        // A nested subcommand gets its own page, which points back at its parent.
+        let (_, nested) = pages
+            .iter()
+            .find(|(n, _)| n == "tandem-disk-replace")
+            .unwrap();
+        let text = String::from_utf8_lossy(nested);
+        assert!(text.contains("tandem disk replace"), "{text}");
+        assert!(text.contains("\\fBtandem\\-disk\\fR(8)"), "{text}");
     }
 
     #[test]

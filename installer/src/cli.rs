@@ -123,9 +123,40 @@ enum Command {
         #[arg(long, default_value = crate::drbdctl::LOG)]
         log: PathBuf,
     },
+    /// On an installed node: arrays, ESPs, GRUB targets and DRBD against what the install
+    /// made.
+    ///
+    /// Exit 0 healthy, 1 degraded or out of sync (names what), 2 not a Tandem node.
+    Status {
+        /// Print JSON (same as --format json).
+        #[arg(long)]
+        json: bool,
+        #[arg(long, value_enum, default_value = "text")]
+        format: crate::node::Format,
+        /// With --format prometheus: node_exporter's textfile-collector directory;
+        /// tandem.prom there is replaced whole.
+        #[arg(long, default_value = crate::node::TEXTFILE_DIR)]
+        textfile_dir: PathBuf,
+        /// Read /sys, /proc, /dev and /etc under this directory instead of /.
+        #[arg(long, default_value = "/", hide = true)]
+        sysroot: PathBuf,
+    },
+    /// Disks of an installed node.
+    #[command(subcommand)]
+    Disk(DiskCommand),
     /// Install this machine from an answer file: validates everything first, then
     /// partitions, RAID, LVM, the base system and packages from the medium, configs, GRUB.
     Install(crate::exec::InstallArgs),
+}
+
+#[derive(Subcommand)]
+enum DiskCommand {
+    /// Put NEW in the place of a failed or missing disk of every array.
+    ///
+    /// The layout of a healthy member with new GUIDs, the ESP (with the missing one's
+    /// volume id) and GRUB, then every array; md rebuilds in the background. Prints the
+    /// plan and asks first. Exit 2 when the disk is refused (nothing written).
+    Replace(crate::node::ReplaceArgs),
 }
 
 #[derive(clap::Args)]
@@ -196,6 +227,11 @@ pub fn main() -> ExitCode {
             } else if let Some(ie) = e.downcast_ref::<InputError>() {
                 eprintln!("{ie}");
                 ExitCode::from(2)
+            } else if let Some(r) = e.downcast_ref::<crate::node::Refused>() {
+                eprintln!("tandem: {r}");
+                ExitCode::from(2)
+            } else if e.downcast_ref::<crate::node::Unhealthy>().is_some() {
+                ExitCode::from(1)
             } else {
                 eprintln!("tandem: {e:#}");
                 ExitCode::from(1)
@@ -307,6 +343,20 @@ fn run(cli: Cli) -> Result<()> {
             log,
         } => crate::drbdctl::start(&config, &state_dir, &log),
         Command::DrbdStop { config, log } => crate::drbdctl::stop(&config, &log),
+        Command::Status {
+            json,
+            format,
+            textfile_dir,
+            sysroot,
+        } => {
+            let format = if json {
+                crate::node::Format::Json
+            } else {
+                format
+            };
+            crate::node::status_command(&sysroot, format, &textfile_dir)
+        }
+        Command::Disk(DiskCommand::Replace(args)) => crate::node::replace_command(args),
     }
 }
 

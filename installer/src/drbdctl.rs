@@ -89,6 +89,65 @@ pub fn parse_proc_drbd(text: &str) -> Option<KernelDrbd> {
     Some(KernelDrbd { version, api })
 }
 
+/// One device in /proc/drbd (8.4), from its two lines:
+/// ` 0: cs:Connected ro:Primary/Primary ds:UpToDate/UpToDate C r-----` and
+/// `    ns:0 nr:0 dw:0 dr:0 al:0 bm:0 lo:0 pe:0 ua:0 ap:0 ep:1 wo:f oos:0`.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub struct ProcDevice {
+    pub minor: u32,
+    pub cstate: String,
+    /// This node's role, then the peer's (`Unknown` while disconnected).
+    pub roles: (String, String),
+    pub disks: (String, String),
+    /// Out of sync, KiB.
+    pub oos_kib: u64,
+}
+
+impl ProcDevice {
+    pub fn healthy(&self) -> bool {
+        self.cstate == "Connected"
+            && self.disks.0 == "UpToDate"
+            && self.disks.1 == "UpToDate"
+            && self.oos_kib == 0
+    }
+}
+
+/// Every configured device in /proc/drbd (an `Unconfigured` minor is left out).
+pub fn parse_proc_devices(text: &str) -> Vec<ProcDevice> {
+    let mut out: Vec<ProcDevice> = Vec::new();
+    for line in text.lines() {
+        let t = line.trim_start();
+        let field = |k: &str| {
+            t.split_whitespace()
+                .find_map(|w| w.strip_prefix(k))
+                .map(String::from)
+        };
+        let pair = |v: Option<String>| {
+            let v = v.unwrap_or_default();
+            let (a, b) = v.split_once('/').unwrap_or((v.as_str(), ""));
+            (a.to_string(), b.to_string())
+        };
+        if let Some((minor, _)) = t.split_once(": cs:") {
+            let Ok(minor) = minor.parse() else { continue };
+            let Some(cstate) = field("cs:") else { continue };
+            if cstate == "Unconfigured" {
+                continue;
+            }
+            out.push(ProcDevice {
+                minor,
+                cstate,
+                roles: pair(field("ro:")),
+                disks: pair(field("ds:")),
+                oos_kib: 0,
+            });
+        } else if let (Some(dev), Some(oos)) = (out.last_mut(), field("oos:")) {
+            dev.oos_kib = oos.parse().unwrap_or(0);
+        }
+    }
+    out
+}
+
 /// drbd-utils as `drbdadm --version` reports it (KEY=value lines). With an 8.4 module
 /// loaded, drbd-utils 9's drbdadm hands over to its drbdadm-84, which reports its own API.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -684,6 +743,22 @@ pub fn stop(config: &Path, log: &Path) -> Result<()> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn parses_proc_drbd_devices() {
+        let text = "version: 8.4.11 (api:1/proto:86-101)\nsrcversion: 211FB288A383ED945B83420\n \
+                    0: cs:SyncSource ro:Primary/Primary ds:UpToDate/Inconsistent C r-----\n    \
+                    ns:1024 nr:0 dw:0 dr:2048 al:0 bm:0 lo:0 pe:0 ua:0 ap:0 ep:1 wo:f oos:524288\n\
+                    \t[==>.................] sync'ed: 12.5% (512/576)M\n 1: cs:Unconfigured\n";
+        let d = parse_proc_devices(text);
+        assert_eq!(d.len(), 1, "{d:?}");
+        assert_eq!(d[0].minor, 0);
+        assert_eq!(d[0].cstate, "SyncSource");
+        assert_eq!(d[0].roles, ("Primary".into(), "Primary".into()));
+        assert_eq!(d[0].disks, ("UpToDate".into(), "Inconsistent".into()));
+        assert_eq!(d[0].oos_kib, 524288);
+        assert!(!d[0].healthy());
+    }
 
     #[test]
     fn parses_proc_drbd_and_versions() {

@@ -89,6 +89,43 @@ fn mirror_dir(src: &Path, dst: &Path, r: &mut MirrorReport) -> Result<()> {
     Ok(())
 }
 
+/// How many files `mirror(src, dst)` would copy or remove: 0 when `dst` is an exact copy.
+/// Names compare as vfat compares them (case-insensitively).
+pub fn differences(src: &Path, dst: &Path) -> Result<usize> {
+    fn walk(
+        base: &Path,
+        dir: &Path,
+        out: &mut std::collections::BTreeMap<String, PathBuf>,
+    ) -> Result<()> {
+        for e in fs::read_dir(dir).with_context(|| format!("reading {}", dir.display()))? {
+            let e = e?;
+            let p = e.path();
+            if e.file_type()?.is_dir() {
+                walk(base, &p, out)?;
+            } else {
+                let rel = p
+                    .strip_prefix(base)
+                    .unwrap_or(&p)
+                    .to_string_lossy()
+                    .to_lowercase();
+                out.insert(rel, p);
+            }
+        }
+        Ok(())
+    }
+    let (mut a, mut b) = (Default::default(), Default::default());
+    walk(src, src, &mut a)?;
+    walk(dst, dst, &mut b)?;
+    let mut n = b.keys().filter(|k| !a.contains_key(*k)).count();
+    for (k, pa) in &a {
+        match b.get(k) {
+            Some(pb) if fs::read(pa)? == fs::read(pb)? => {}
+            _ => n += 1,
+        }
+    }
+    Ok(n)
+}
+
 /// Reads the ESP list: filesystem UUIDs, one per line.
 pub fn read_esp_list(text: &str) -> Vec<String> {
     text.lines()
@@ -151,7 +188,7 @@ pub fn sync_all(
 }
 
 /// The device mounted at `mountpoint`, from /proc/self/mountinfo.
-fn mounted_device(mountpoint: &Path) -> Result<PathBuf> {
+pub fn mounted_device(mountpoint: &Path) -> Result<PathBuf> {
     let info = fs::read_to_string("/proc/self/mountinfo").context("reading mountinfo")?;
     let want = fs::canonicalize(mountpoint)
         .with_context(|| format!("{} does not exist", mountpoint.display()))?;
@@ -235,6 +272,28 @@ mod tests {
             }
         );
         fs::remove_dir_all(t).unwrap();
+    }
+
+    #[test]
+    fn differences_count_what_a_mirror_would_change() {
+        let base = std::env::temp_dir().join(format!("tandem-esp-diff-{}", std::process::id()));
+        let (src, dst) = (base.join("src"), base.join("dst"));
+        tree(
+            &src,
+            &[("EFI/BOOT/BOOTX64.EFI", "a"), ("EFI/debian/grub.cfg", "b")],
+        );
+        tree(
+            &dst,
+            &[
+                ("efi/boot/bootx64.efi", "a"),
+                ("EFI/debian/grub.cfg", "old"),
+                ("x", ""),
+            ],
+        );
+        assert_eq!(differences(&src, &dst).unwrap(), 2);
+        mirror(&src, &dst).unwrap();
+        assert_eq!(differences(&src, &dst).unwrap(), 0);
+        fs::remove_dir_all(&base).unwrap();
     }
 
     #[test]
