@@ -151,7 +151,7 @@ test-consumers: image
 
 # The end-to-end install suite (issue #5, docs/install.md "Tests"): installs a two-node
 # cluster from the image (after test-image in `make test`), boots the results (normal, degraded, both
-# nodes at once), at most 2 VMs at a time. E2E_ARGS="--only alpha-degraded" for one
+# nodes at once), at most 2 VMs at a time. E2E_ARGS="--only replace-alpha" for one
 # scenario.
 E2E_OUT ?= $(BUILD)/e2e
 # The host side (prepare, render) uses the same static binary the image carries.

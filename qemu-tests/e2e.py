@@ -9,7 +9,7 @@ Scenario modules
 ----------------
 Every `qemu-tests/e2e_*.py` is imported; each defines
 
-    SCENARIOS = [dict(name="alpha-degraded", needs=["install-alpha"], run=fn,
+    SCENARIOS = [dict(name="replace-alpha", needs=["install-alpha"], run=fn,
                       vms=1,        # QEMU machines it runs at once (default 1; 0: host only)
                       est=300)]     # rough seconds, for "longest chain first" (default 300)
 
@@ -347,7 +347,7 @@ def main():
     ap.add_argument("--out", default="build/e2e")
     ap.add_argument("--tandem", default="target/x86_64-unknown-linux-gnu/release/tandem")
     ap.add_argument("--tandem-image", default="target/release/tandem-image",
-                    help="builds the newer tandem package alpha-degraded upgrades to")
+                    help="builds the newer tandem package replace-alpha upgrades to")
     ap.add_argument("--only", action="append", default=[])
     ap.add_argument("--jobs", type=int, default=2)
     ap.add_argument("--list", action="store_true")

@@ -1,11 +1,8 @@
 """Boots of the installed layouts (qemu-tests/e2e.py), each through qcow2 overlays so the
-installed disks stay as the installer left them, and the broken-answer check.
+installed disks stay as the installer left them, and the broken-answer check. Alpha without
+its first disk (3a) and the tandem package (9, `check_package`) are checked by replace-alpha
+(e2e_day2.py), on its way to replacing that disk.
 
-alpha-degraded       (3a) alpha without its first disk boots; then (9) the tandem package:
-                     dpkg owns /usr/sbin/tandem, `dpkg --verify` is clean, `man -w` finds
-                     the page, tandem-drbd.service is enabled; a newer build of the
-                     package (this run's binary, a higher version) installs over it, keeps
-                     the admin's change to its conffile and the unit's state
 bystander-untouched  (4) the bystander disk's sha256 (host side) unchanged by alpha's install
 broken-answer        (8) raid6 over 3 disks served over PXE/URL: the validation error with
                      file:line on the console, the disks untouched
@@ -271,17 +268,6 @@ def check_package(ctx, sh, version, size):
         raise AssertionError(f"tandem-drbd.service after the upgrade: {unit2}")
 
 
-def alpha_degraded(ctx):
-    lay = ctx.layout("install-alpha")
-    version, size, deb_disk = newer_package(ctx)
-    _, sh = boot(ctx, lay, drop=(0,), extra=[deb_disk])
-    text = sh.out("cat /proc/mdstat")
-    if "[4/3]" not in text:
-        raise AssertionError(f"expected arrays running with 3 of 4 disks:\n{text}")
-    ctx.record(mdstat=text.strip().splitlines())
-    check_package(ctx, sh, version, size)
-
-
 def beta_degraded(ctx, lay, disks, vars_file, vm, sh):
     """(3b) RAID6 without two of its four disks. md refuses to start a degraded RAID5/6
     array whose initial resync never finished ("cannot start dirty degraded array": its
@@ -424,7 +410,6 @@ def cluster_boot(ctx):
 
 
 SCENARIOS = [
-    dict(name="alpha-degraded", needs=["install-alpha"], run=alpha_degraded, est=420),
     dict(name="bystander-untouched", needs=["install-alpha"], run=bystander_untouched,
          vms=0, est=10),
     dict(name="broken-answer", needs=[], run=broken_answer, est=290),

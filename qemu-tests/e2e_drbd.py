@@ -3,8 +3,8 @@
 Both nodes were installed from one cluster answer (qemu-tests/answers/cluster.toml: r0
 dual-primary over 10.37.0.x, VG drbdvg on /dev/drbd0) and booted together; at first boot
 tandem-drbd.service (`tandem drbd-start`) created the metadata, skipped the initial sync,
-promoted both nodes and made the VG. The checks, in this order (the last one power-cycles
-beta, so it stays last):
+promoted both nodes and made the VG. The checks, in this order (drbd_peer_down_resync
+power-cycles beta):
 
   drbd_first_boot        Connected, UpToDate/UpToDate, Primary/Primary on both; the .res is
                          0600 and holds the same secret on both (compared by hash, never
@@ -14,6 +14,7 @@ beta, so it stays last):
                          against the skip
   drbd_peer_down_resync  beta powered off, alpha keeps writing, beta boots again: only the
                          changed blocks resync (bytes from DRBD's own log line)
+  nodes_healthy          `tandem status` exits 0 on both nodes (issue #13)
 
 Each records its figures with ctx.record(...). The runner imports this module (it matches
 e2e_*.py), which appends CHECKS to e2e.CLUSTER_CHECKS.
@@ -152,6 +153,24 @@ def drbd_peer_down_resync(ctx, shell_alpha, shell_beta, vm_alpha, vm_beta):
     return shell_alpha, shell_beta
 
 
-CHECKS = [drbd_first_boot, drbd_block_roundtrip, drbd_full_sync, drbd_peer_down_resync]
+def nodes_healthy(ctx, shell_alpha, shell_beta, vm_alpha, vm_beta):
+    """(13) `tandem status` exits 0 on both nodes once DRBD is UpToDate on both: arrays
+    whole (a first resync may run), every ESP equal to /boot/efi, every GRUB target
+    there. Polled: the resync after beta's return may still be ending."""
+    for name, sh in (("alpha", shell_alpha), ("beta", shell_beta)):
+        start, rc, out = time.time(), None, ""
+        while time.time() - start < 600:
+            rc, out = sh.run("tandem status", timeout=300, check=False)
+            if rc == 0:
+                break
+            time.sleep(5)
+        ctx.record(**{f"status_{name}": out.strip().splitlines(),
+                      f"status_{name}_seconds": round(time.time() - start)})
+        assert rc == 0, f"{name}: tandem status exited {rc}:\n{out}"
+        assert "drbd0  Connected  Primary/Primary  UpToDate/UpToDate" in out, out
+
+
+CHECKS = [drbd_first_boot, drbd_block_roundtrip, drbd_full_sync, drbd_peer_down_resync,
+          nodes_healthy]
 
 e2e.CLUSTER_CHECKS.extend(CHECKS)

@@ -312,8 +312,11 @@ class VM:
             # e2e run needs a few GiB of disk, not ~20. Raw disks (the bystander) get
             # nothing: their bytes are the evidence.
             zeros = ",discard=unmap,detect-zeroes=unmap" if fmt == "qcow2" else ""
+            # bootindex: the firmware's boot order (with strict=on in `boot`, the only
+            # disks it tries).
+            boot_index = f",bootindex={opts['bootindex']}" if "bootindex" in opts else ""
             a += ["-drive", f"file={d},if=none,id=d{i},format={fmt}{zeros}",
-                  "-device", f"virtio-blk-pci,drive=d{i},serial={serial}"]
+                  "-device", f"virtio-blk-pci,drive=d{i},serial={serial}{boot_index}"]
         for i, n in enumerate(self.nics):
             kind = n.get("net", "user")
             if kind == "user":

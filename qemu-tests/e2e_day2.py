@@ -1,0 +1,211 @@
+"""Day 2 on installed nodes (issue #13), through overlays of the installed disks.
+
+replace-alpha   alpha (SeaBIOS, RAID10) boots with its first disk swapped for a blank one
+                (3a: arrays run with 3 of 4); the tandem package checks (9, e2e_boots);
+                `tandem status` exits 1 naming the empty slots, in text, JSON and
+                Prometheus form; `tandem disk replace` refuses the bystander (data), a
+                2 GiB disk (too small) and a member (in use) with exit 2, and those disks
+                are byte-identical afterwards; then it replaces the missing disk, md
+                rebuilds, `tandem status` names nothing but DRBD (alpha runs alone: its
+                peer never comes); a GRUB upgrade from the medium's .debs rewrites the
+                zeroed boot code of the new disk; then alpha boots with the new disk as
+                the only disk the firmware may boot (SeaBIOS strict boot order) and the
+                new disk's mirror partner removed, so /, /boot and GRUB all come from
+                what the replacement wrote.
+"""
+
+import json
+import os
+import re
+import subprocess
+import time
+
+import tvm
+from e2e_boots import check_package, login, newer_package
+from e2e_installs import DISK_SIZE, node_nics
+
+NEW_SERIAL = "tandem-new-disk"
+
+
+def debs_disk(ctx, patterns, serial):
+    """The medium's .debs matching `patterns` as a tar on a raw disk: the installed node
+    has no network repository, and the upgrade must come through apt (whose hook keeps
+    the ESPs equal), so the test hands it the packages like a local mirror would."""
+    import glob
+    import tarfile
+    debs = []
+    for pat in patterns:
+        found = sorted(glob.glob(os.path.join(ctx.pxe, "repo", "pool", "main", pat)))
+        if not found:
+            raise AssertionError(f"no .deb matches {pat} in the medium's repository")
+        debs += found
+    path = os.path.join(ctx.work, f"{serial}.tar")
+    with tarfile.open(path, "w", format=tarfile.USTAR_FORMAT) as t:
+        for d in debs:
+            t.add(d, arcname=os.path.basename(d))
+    return [os.path.basename(d) for d in debs], (path, {"format": "raw", "serial": serial})
+
+
+def upgrade(ctx, sh, serial, names, tag):
+    """apt reinstalls the packages from the disk `serial`: their postinsts and the apt hook
+    run as in a real upgrade."""
+    t0 = time.time()
+    rc, out = sh.run(f"rm -rf /tmp/up && mkdir /tmp/up && tar -x -C /tmp/up -f /dev/disk/by-id/virtio-{serial} && "
+                     "DEBIAN_FRONTEND=noninteractive apt-get install --reinstall -y "
+                     + " ".join(f"/tmp/up/{n}" for n in names) + " 2>&1", timeout=1800, check=False)
+    ctx.record(**{f"{tag}_seconds": round(time.time() - t0), f"{tag}_tail": out.strip().splitlines()[-8:]})
+    if rc != 0:
+        raise AssertionError(f"apt-get install --reinstall failed ({rc}):\n{out[-3000:]}")
+    return out
+
+
+def status(sh, args=""):
+    rc, out = sh.run(f"tandem status {args}", timeout=300, check=False)
+    return rc, out
+
+
+def only_drbd(ctx, sh, tag):
+    """Alpha runs alone here, so its DRBD waits for a peer that never comes: that, and
+    only that, may keep `tandem status` from exit 0 (cluster-boot's nodes_healthy sees
+    exit 0 with both nodes up)."""
+    rc, js = status(sh, "--json")
+    doc = json.loads(js[js.index("{"):js.rindex("}") + 1])
+    others = [p for p in doc["problems"] if not re.match(r"drbd\d+: |DRBD is configured", p)]
+    ctx.record(**{f"status_{tag}_rc": rc, f"status_{tag}_problems": doc["problems"]})
+    if rc != 1 or others or not doc["problems"]:
+        raise AssertionError(f"tandem status ({tag}) exited {rc} with problems {doc['problems']}")
+
+
+def expect_refusal(ctx, sh, dev, want):
+    rc, out = sh.run(f"tandem disk replace {dev} --yes", timeout=300, check=False)
+    if rc != 2 or want not in out:
+        raise AssertionError(f"disk replace {dev}: expected exit 2 with {want!r}, got {rc}:\n{out}")
+    return out.strip().splitlines()[-1]
+
+
+def replace_alpha(ctx):
+    lay = ctx.layout("install-alpha")
+    version, size, deb_disk = newer_package(ctx)
+    grub_debs, grub_disk = debs_disk(ctx, ["g/grub2/grub-pc_*.deb", "g/grub2/grub-pc-bin_*.deb"], "grub-debs")
+    ov = [tvm.overlay(d, os.path.join(ctx.work, f"disk{i}.qcow2")) for i, d in enumerate(lay["disks"])]
+    serial = [f"tandem-alpha-disk{i}" for i in range(len(ov))]
+    new = tvm.new_disk(os.path.join(ctx.work, "new.qcow2"), DISK_SIZE)
+    small = tvm.new_disk(os.path.join(ctx.work, "small.qcow2"), "2G")
+    small_before = small + ".before"
+    subprocess.run(["cp", small, small_before], check=True)
+    bystander = tvm.overlay(lay["bystander"], os.path.join(ctx.work, "bystander.qcow2"),
+                            backing_format="raw")
+    disks = [(ov[i], {"serial": serial[i]}) for i in (1, 2, 3)] + [
+        (bystander, {"serial": "bystander"}),
+        (new, {"serial": NEW_SERIAL}),
+        (small, {"serial": "small-disk"}),
+        deb_disk,
+        grub_disk,
+    ]
+    vm = ctx.vm(tvm.VM("alpha", ctx.work, disks, node_nics(lay["macs"]), firmware="bios", boot="c"))
+    sh = login(ctx, vm)
+    ctx.log(f"alpha without its first disk: logged in after {vm.elapsed():.0f} s")
+    ctx.record(login_seconds_degraded=round(vm.elapsed()))
+    md = sh.out("cat /proc/mdstat")
+    if md.count("[4/3]") != 2:
+        raise AssertionError(f"expected both arrays running with 3 of 4 disks:\n{md}")
+    ctx.record(mdstat_degraded=md.strip().splitlines())
+
+    # (13) status names what is missing, in every format.
+    rc, text = status(sh)
+    ctx.record(status_degraded_rc=rc, status_degraded=text.strip().splitlines())
+    for want in ("/dev/md/boot: degraded, 3 of 4 members in sync, slot 0 has no disk",
+                 "/dev/md/data: degraded, 3 of 4 members in sync, slot 0 has no disk",
+                 "GRUB target /dev/disk/by-id/virtio-tandem-alpha-disk0 is gone"):
+        if want not in text:
+            raise AssertionError(f"tandem status lacks {want!r}:\n{text}")
+    if rc != 1:
+        raise AssertionError(f"tandem status on a degraded node exited {rc}, not 1:\n{text}")
+    rc, js = status(sh, "--json")
+    doc = json.loads(js[js.index("{"):js.rindex("}") + 1])
+    if rc != 1 or doc["healthy"] or [a["missing-slots"] for a in doc["arrays"]] != [[0], [0]]:
+        raise AssertionError(f"tandem status --json (exit {rc}):\n{js}")
+    prom = sh.out("mkdir -p /run/prom; tandem status --format prometheus --textfile-dir /run/prom; "
+                  "cat /run/prom/tandem.prom")
+    for want in ("tandem_node_healthy 0", 'tandem_md_in_sync_disks{array="/dev/md/data"} 3'):
+        if want not in prom:
+            raise AssertionError(f"metrics lack {want!r}:\n{prom}")
+
+    # (9) the package, while the node runs.
+    check_package(ctx, sh, version, size)
+
+    # Wrong disks: refused, exit 2, nothing written (compared after the VM is off).
+    refusals = {
+        "bystander": expect_refusal(ctx, sh, "/dev/disk/by-id/virtio-bystander", "holds data"),
+        "small": expect_refusal(ctx, sh, "/dev/disk/by-id/virtio-small-disk", "is too small"),
+        "member": expect_refusal(ctx, sh, f"/dev/disk/by-id/virtio-{serial[1]}", "is in use"),
+    }
+    ctx.record(refusals=refusals)
+
+    dry = sh.out(f"tandem disk replace {NEW_SERIAL} --dry-run")
+    if "dry run: nothing was written" not in dry or "sgdisk --replicate=" not in dry:
+        raise AssertionError(f"--dry-run:\n{dry}")
+    t0 = time.time()
+    rc, out = sh.run(f"tandem disk replace /dev/disk/by-id/virtio-{NEW_SERIAL} --yes", timeout=1200,
+                     check=False)
+    ctx.record(replace_seconds=round(time.time() - t0), replace_output=out.strip().splitlines()[-12:])
+    result = tvm.tandem_result(out)
+    if rc != 0 or not result or result.get("result") != "ok":
+        raise AssertionError(f"tandem disk replace exited {rc}:\n{out}\n"
+                             + sh.out("tail -n 40 /var/log/tandem/disk-replace.log; true"))
+    ctx.record(replace_result=result)
+    t0 = time.time()
+    md = sh.finish_md_resync()
+    ctx.record(rebuild_seconds=round(time.time() - t0), mdstat_rebuilt=md.strip().splitlines())
+    if md.count("[4/4]") != 2:
+        raise AssertionError(f"arrays not whole after the rebuild:\n{md}")
+    only_drbd(ctx, sh, "rebuilt")
+    grub = sh.out("debconf-show grub-pc | grep 'grub-pc/install_devices:'")
+    if f"virtio-{NEW_SERIAL}" not in grub or f"virtio-{serial[0]}" in grub:
+        raise AssertionError(f"grub-pc/install_devices not updated:\n{grub}")
+    esp = sh.out(f"blkid -s UUID -o value /dev/disk/by-id/virtio-{NEW_SERIAL}-part2; findmnt -n -o SOURCE /boot/efi")
+    ctx.record(new_esp=esp.split())
+
+    # A GRUB upgrade writes the new disk's boot code: zero it first (the MBR's code and
+    # the BIOS boot partition), so only grub-pc's postinst, reading install_devices, can
+    # make the disk bootable again for the boot below.
+    new = f"/dev/disk/by-id/virtio-{NEW_SERIAL}"
+    sh.run(f"dd if=/dev/zero of={new} bs=440 count=1 conv=notrunc,fsync status=none && "
+           f"dd if=/dev/zero of={new}-part1 bs=1M count=1 conv=fsync status=none; "
+           f"cmp -n 440 {new} /dev/zero")
+    out = upgrade(ctx, sh, "grub-debs", grub_debs, "grub_upgrade")
+    if "Installing for i386-pc platform" not in out:
+        raise AssertionError(f"grub-pc's postinst installed nothing:\n{out[-3000:]}")
+    only_drbd(ctx, sh, "upgraded")
+    vm.poweroff(sh)
+
+    changed = []
+    if not tvm.same_content(bystander, lay["bystander"]):
+        changed.append("bystander")
+    if not tvm.same_content(small, small_before):
+        changed.append("small")
+    if changed:
+        raise AssertionError(f"a refused disk replace changed {changed}")
+
+    # The new disk is the only one the firmware may boot, and its RAID10 mirror partner
+    # (slot 1) is gone: the system runs on what the replacement wrote.
+    disks2 = [(new, {"serial": NEW_SERIAL, "bootindex": 0})] + [(ov[i], {"serial": serial[i]}) for i in (2, 3)]
+    vm2 = ctx.vm(tvm.VM("alpha-new", ctx.work, disks2, node_nics(lay["macs"]), firmware="bios",
+                        boot="order=c,strict=on"))
+    sh = login(ctx, vm2)
+    ctx.log(f"alpha from the new disk: logged in after {vm2.elapsed():.0f} s")
+    ctx.record(login_seconds_new_disk=round(vm2.elapsed()))
+    md = sh.out("cat /proc/mdstat")
+    ctx.record(mdstat_new_disk=md.strip().splitlines())
+    new_dev = sh.out(f"readlink -f /dev/disk/by-id/virtio-{NEW_SERIAL}").strip().rsplit("/", 1)[-1]
+    if md.count("[4/3]") != 2 or not all(re.search(rf"\b{new_dev}{n}\[", md) for n in (3, 4)):
+        raise AssertionError(f"expected both arrays with 3 of 4, the new disk ({new_dev}) in both:\n{md}")
+    rc, text = status(sh)
+    ctx.record(status_new_disk_rc=rc)
+    if rc != 1 or "slot 1 has no disk" not in text:
+        raise AssertionError(f"tandem status without disk 1 (exit {rc}):\n{text}")
+
+
+SCENARIOS = [
+    dict(name="replace-alpha", needs=["install-alpha"], run=replace_alpha, est=900),
+]
