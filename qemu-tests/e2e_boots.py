@@ -13,7 +13,8 @@ cluster-boot         both nodes' first boot at once, checked in order:
                      (2) beta (OVMF): an ESP with GRUB on every disk, the first mounted
                      (6) bond0 with both members, vmbr370 holds the address, nic0 a DHCP
                          lease, alpha pings beta over VLAN 370; then e2e.CLUSTER_CHECKS
-                     (3b) beta, shut down cleanly, boots without two of its four disks
+                     (3b) beta, shut down cleanly, boots without two of its four disks;
+                         then replace-beta and upgrade-beta (e2e_day2.py) on that boot
 One boot per node serves all of these: a TCG boot costs about 5 minutes, and the suite's
 critical path (install-alpha, install-beta, cluster-boot) sets its wall time.
 """
@@ -278,8 +279,13 @@ def beta_degraded(ctx, lay, disks, vars_file, vm, sh):
     sh.finish_md_resync()
     ctx.record(resync_seconds=round(time.time() - t0))
     vm.poweroff(sh)
+    # Two blank disks in the empty bays and the upgrade's packages: replace-beta runs on
+    # this boot (e2e_day2.py imports this module, hence the late import).
+    import e2e_day2
+    extra = e2e_day2.beta_extra_disks(ctx)
     vm2 = ctx.vm(tvm.VM(lay["node"] + "-degraded", ctx.work,
-                        [d for i, d in enumerate(disks) if i not in (0, 2)],
+                        [(d, {"serial": f"tandem-beta-disk{i}"}) for i, d in enumerate(disks)
+                         if i not in (0, 2)] + extra,
                         node_nics(lay["macs"]), firmware=lay["firmware"],
                         vars_file=vars_file, boot="c"))
     sh = login(ctx, vm2)
@@ -289,6 +295,7 @@ def beta_degraded(ctx, lay, disks, vars_file, vm, sh):
     if "[4/2]" not in text:
         raise AssertionError(f"expected arrays running with 2 of 4 disks:\n{text}")
     ctx.record(mdstat_beta_degraded=text.strip().splitlines())
+    e2e_day2.replace_beta(ctx, lay, disks, vars_file, vm2, sh)
 
 
 def bystander_untouched(ctx):

@@ -206,6 +206,112 @@ def replace_alpha(ctx):
         raise AssertionError(f"tandem status without disk 1 (exit {rc}):\n{text}")
 
 
+EFI_DEBS = ["s/shim-signed/shim-signed_*.deb", "g/grub-efi-amd64-signed/grub-efi-amd64-signed_*.deb",
+            "g/grub2/grub-efi-amd64-bin_*.deb", "l/linux-signed-amd64/linux-image-6*.deb"]
+
+
+def beta_extra_disks(ctx):
+    """What cluster-boot attaches to beta's boot without disks 0 and 2: two blank disks in
+    their bays, and the medium's EFI GRUB, shim and kernel packages."""
+    a = tvm.new_disk(os.path.join(ctx.work, "new-a.qcow2"), DISK_SIZE)
+    b = tvm.new_disk(os.path.join(ctx.work, "new-b.qcow2"), DISK_SIZE)
+    ctx.efi_debs, debs = debs_disk(ctx, EFI_DEBS, "efi-debs")
+    ctx.new_disks = [a, b]
+    return [(a, {"serial": "tandem-new-a"}), (b, {"serial": "tandem-new-b"}), debs]
+
+
+def esp_hashes(sh):
+    """One hash over every file of each listed ESP (mounted read-only in turn)."""
+    out = sh.out("for u in $(sed 's/#.*//' /etc/tandem/esps); do d=$(readlink -f /dev/disk/by-uuid/$u); "
+                 "mkdir -p /run/esp && mount -o ro $d /run/esp && "
+                 "echo $u $(cd /run/esp && find . -type f | sort | xargs -d '\\n' sha256sum | sha256sum | cut -c1-16) "
+                 "$(find /run/esp -type f | wc -l); umount /run/esp; done")
+    return [line.split() for line in out.strip().splitlines()]
+
+
+def replace_beta(ctx, lay, disks, vars_file, vm, sh):
+    """replace-beta and upgrade-beta, on beta (OVMF, RAID6, resync finished) booted
+    without disks 0 and 2 and with two blank disks attached (cluster-boot's 3b boot).
+
+    replace-beta: `tandem status` exits 1 naming slots 0 and 2, the missing ESPs and the
+    unmounted /boot/efi; `tandem disk replace` twice, one per blank disk: the first takes
+    disk 0's ESP volume id (so fstab's /boot/efi mounts from it again), the second disk
+    2's; a UEFI boot entry each; md rebuilds both into the RAID6.
+    upgrade-beta: another disk's ESP is changed behind Tandem's back (`tandem status`
+    names it as differing) and /boot/efi loses EFI/debian/grubx64.efi; apt reinstalls
+    shim-signed, grub-efi-amd64-signed, grub-efi-amd64-bin and the kernel from the
+    medium's packages: shim's postinst runs grub-install into /boot/efi, the apt hook
+    mirrors it onto every ESP (one hash for all of them). Then beta boots with the first
+    new disk first in the firmware's order and the other original disk gone: the firmware's
+    BootCurrent is the new disk, RAID6 runs with 3 of 4."""
+    rc, text = status(sh)
+    ctx.record(beta_status_degraded_rc=rc, beta_status_degraded=text.strip().splitlines())
+    for want in ("/dev/md/data: degraded, 2 of 4 members in sync, slot 0, 2 has no disk",
+                 "/boot/efi is not mounted", ": missing"):
+        if want not in text:
+            raise AssertionError(f"beta: tandem status lacks {want!r}:\n{text}")
+    if rc != 1:
+        raise AssertionError(f"beta: tandem status exited {rc}, not 1")
+    for n in ("a", "b"):
+        t0 = time.time()
+        rc, out = sh.run(f"tandem disk replace tandem-new-{n} --yes", timeout=1200, check=False)
+        result = tvm.tandem_result(out)
+        ctx.record(**{f"beta_replace_{n}_seconds": round(time.time() - t0), f"beta_replace_{n}": result})
+        if rc != 0 or not result or result.get("result") != "ok":
+            raise AssertionError(f"beta: tandem disk replace tandem-new-{n} exited {rc}:\n{out}\n"
+                                 + sh.out("tail -n 40 /var/log/tandem/disk-replace.log; true"))
+    t0 = time.time()
+    md = sh.finish_md_resync()
+    ctx.record(beta_rebuild_seconds=round(time.time() - t0), beta_mdstat_rebuilt=md.strip().splitlines())
+    if md.count("[4/4]") != 2:
+        raise AssertionError(f"beta: arrays not whole after the rebuild:\n{md}")
+    only_drbd(ctx, sh, "beta_rebuilt")
+    entries = sh.out("efibootmgr")
+    ctx.record(beta_boot_entries=entries.strip().splitlines())
+
+    # upgrade-beta
+    sh.run("mkdir -p /run/other && mount /dev/disk/by-id/virtio-tandem-beta-disk3-part2 /run/other && "
+           "echo changed >> /run/other/EFI/BOOT/BOOTX64.EFI && umount /run/other && "
+           "rm /boot/efi/EFI/debian/grubx64.efi")
+    rc, text = status(sh)
+    if "differ from /boot/efi" not in text:
+        raise AssertionError(f"beta: tandem status does not see the changed ESP:\n{text}")
+    out = upgrade(ctx, sh, "efi-debs", ctx.efi_debs, "beta_efi_upgrade")
+    if "Installing for x86_64-efi platform" not in out:
+        raise AssertionError(f"beta: nothing ran grub-install for EFI:\n{out[-3000:]}")
+    sh.run("test -s /boot/efi/EFI/debian/grubx64.efi")
+    hashes = esp_hashes(sh)
+    ctx.record(beta_esp_hashes=hashes)
+    if len(hashes) != 4 or len({h[1] for h in hashes}) != 1:
+        raise AssertionError(f"beta: the ESPs differ after the upgrade: {hashes}")
+    only_drbd(ctx, sh, "beta_upgraded")
+    vm.poweroff(sh)
+
+    a, b = ctx.new_disks
+    disks2 = [(a, {"serial": "tandem-new-a", "bootindex": 0}), (b, {"serial": "tandem-new-b"}),
+              (disks[1], {"serial": "tandem-beta-disk1"})]
+    vm2 = ctx.vm(tvm.VM("beta-new", ctx.work, disks2, node_nics(lay["macs"]), firmware="uefi",
+                        vars_file=vars_file, boot="c"))
+    sh = login(ctx, vm2)
+    ctx.log(f"beta from the new disk: logged in after {vm2.elapsed():.0f} s")
+    ctx.record(login_seconds_beta_new_disk=round(vm2.elapsed()))
+    md = sh.out("cat /proc/mdstat")
+    ctx.record(beta_mdstat_new_disk=md.strip().splitlines())
+    if md.count("[4/3]") != 2:
+        raise AssertionError(f"beta: expected both arrays with 3 of 4:\n{md}")
+    dev = sh.out("readlink -f /dev/disk/by-id/virtio-tandem-new-a").strip().rsplit("/", 1)[-1]
+    partuuid = sh.out(f"blkid -s PARTUUID -o value /dev/{dev}2").strip().lower()
+    pci = re.findall(r"/0000:00:([0-9a-f]{2})\.0/", sh.out(f"readlink -f /sys/block/{dev}"))
+    boot = sh.out("efibootmgr -v")
+    cur = re.search(r"^BootCurrent: (\w+)", boot, re.M)
+    line = re.search(rf"^Boot{cur.group(1)}\*? .*$", boot, re.M) if cur else None
+    ctx.record(beta_boot_current=line.group(0) if line else boot.strip().splitlines())
+    path = line.group(0).lower() if line else ""
+    if not (partuuid and partuuid in path) and not (pci and f"pci(0x{int(pci[-1], 16):x},0x0)" in path):
+        raise AssertionError(f"beta did not boot from the new disk {dev} (PARTUUID {partuuid}, "
+                             f"PCI {pci}):\n{boot}")
+
+
 SCENARIOS = [
     dict(name="replace-alpha", needs=["install-alpha"], run=replace_alpha, est=900),
 ]
