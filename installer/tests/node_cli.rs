@@ -40,5 +40,8 @@ fn status_exit_codes_are_in_its_help() {
         .output()
         .unwrap();
     let help = String::from_utf8_lossy(&out.stdout);
-    assert!(help.contains("Exit 0 healthy, 1 degraded or out of sync"), "{help}");
+    assert!(
+        help.contains("Exit 0 healthy, 1 degraded or out of sync"),
+        "{help}"
+    );
 }

@@ -22,7 +22,11 @@ fn a_failed_add_undoes_the_adds_before_it() {
     )
     .unwrap();
     std::fs::set_permissions(&fake, std::fs::Permissions::from_mode(0o755)).unwrap();
-    let path = format!("{}:{}", dir.display(), std::env::var("PATH").unwrap_or_default());
+    let path = format!(
+        "{}:{}",
+        dir.display(),
+        std::env::var("PATH").unwrap_or_default()
+    );
     // SAFETY: the only test in this binary; nothing else reads the environment meanwhile.
     unsafe { std::env::set_var("PATH", path) };
     let steps = [

@@ -267,8 +267,9 @@ pub fn decide(
                     .into(),
             )
         })?;
-    // Members need as much room as the smallest healthy member disk has.
-    let min = disks
+    // The other member disks: what the new disk's speed is compared with, and the room
+    // it needs (as much as the smallest of them has).
+    let peers: Vec<&Disk> = disks
         .iter()
         .filter(|d| Some(d.name.as_str()) != old_name && d.name != new.name)
         .filter(|d| {
@@ -276,6 +277,9 @@ pub fn decide(
                 .iter()
                 .any(|p| member_array(&f.arrays, &p.name).is_some())
         })
+        .collect();
+    let min = peers
+        .iter()
         .map(|d| d.size_bytes)
         .min()
         .unwrap_or(template.size_bytes);
@@ -383,16 +387,6 @@ pub fn decide(
                 .values()
                 .any(|c| matches!(c, EspContent::Mounted { .. }))
     });
-    let peers: Vec<String> = disks
-        .iter()
-        .filter(|d| Some(d.name.as_str()) != old_name && d.name != new.name)
-        .filter(|d| {
-            d.partitions
-                .iter()
-                .any(|p| member_array(&f.arrays, &p.name).is_some())
-        })
-        .map(|d| d.name.clone())
-        .collect();
     let mut warnings = Vec::new();
     if new.size_bytes > min + (min / 100) {
         warnings.push(format!(
@@ -420,7 +414,7 @@ pub fn decide(
         grub_devices,
         efi_entry: f.firmware == Firmware::Uefi,
         mount_boot_efi,
-        peers,
+        peers: peers.iter().map(|d| d.name.clone()).collect(),
         warnings,
     })
 }
