@@ -280,10 +280,14 @@ def schedule(suite, scenarios, names):
 
 
 def prepare_answers(suite):
-    """The answers with DRBD secrets filled in, made fresh for each run (never committed)."""
+    """The answers with DRBD secrets filled in, made fresh for each run (never committed).
+    With --reuse the previous run's are kept: a reused install holds their secret, and a
+    node installed now must share it."""
     os.makedirs(suite.answers, exist_ok=True)
     for src in sorted(glob.glob(os.path.join(HERE, "answers", "*.toml"))):
         dst = os.path.join(suite.answers, os.path.basename(src))
+        if os.path.exists(dst) and suite.reuse:
+            continue
         if os.path.exists(dst):
             os.unlink(dst)
         subprocess.run([suite.tandem, "prepare", "--answer", src, "-o", dst], check=True,
