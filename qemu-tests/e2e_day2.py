@@ -169,10 +169,10 @@ def replace_alpha(ctx):
     # A GRUB upgrade writes the new disk's boot code: zero it first (the MBR's code and
     # the BIOS boot partition), so only grub-pc's postinst, reading install_devices, can
     # make the disk bootable again for the boot below.
-    new = f"/dev/disk/by-id/virtio-{NEW_SERIAL}"
-    sh.run(f"dd if=/dev/zero of={new} bs=440 count=1 conv=notrunc,fsync status=none && "
-           f"dd if=/dev/zero of={new}-part1 bs=1M count=1 conv=fsync status=none; "
-           f"cmp -n 440 {new} /dev/zero")
+    by_id = f"/dev/disk/by-id/virtio-{NEW_SERIAL}"
+    sh.run(f"dd if=/dev/zero of={by_id} bs=440 count=1 conv=notrunc,fsync status=none && "
+           f"dd if=/dev/zero of={by_id}-part1 bs=1M count=1 conv=fsync status=none; "
+           f"cmp -n 440 {by_id} /dev/zero")
     out = upgrade(ctx, sh, "grub-debs", grub_debs, "grub_upgrade")
     if "Installing for i386-pc platform" not in out:
         raise AssertionError(f"grub-pc's postinst installed nothing:\n{out[-3000:]}")
