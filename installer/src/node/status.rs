@@ -867,6 +867,40 @@ mod tests {
         assert!(e.downcast_ref::<NotANode>().is_some(), "{e:#}");
     }
 
+    /// docs/operations.md ("Monitoring") names exactly the metric families written.
+    #[test]
+    fn the_documented_metrics_are_the_written_ones() {
+        let t = TempTree::new("status-metrics-doc");
+        let mut f = alpha(&t, true);
+        f.drbd = vec![ProcDevice {
+            minor: 0,
+            cstate: "Connected".into(),
+            roles: ("Primary".into(), "Primary".into()),
+            disks: ("UpToDate".into(), "UpToDate".into()),
+            oos_kib: 0,
+        }];
+        let written: std::collections::BTreeSet<String> = judge(&f)
+            .prometheus()
+            .lines()
+            .filter_map(|l| l.strip_prefix("# TYPE "))
+            .filter_map(|l| l.split_whitespace().next())
+            .map(String::from)
+            .collect();
+        let doc = include_str!("../../../docs/operations.md");
+        let section = doc
+            .split("### Monitoring")
+            .nth(1)
+            .and_then(|s| s.split("\n## ").next())
+            .unwrap();
+        let documented: std::collections::BTreeSet<String> = section
+            .split('`')
+            .filter(|w| w.starts_with("tandem_"))
+            .map(|w| w.split(['{', ' ']).next().unwrap().to_string())
+            .filter(|w| w.chars().all(|c| c.is_ascii_lowercase() || c == '_'))
+            .collect();
+        assert_eq!(written, documented);
+    }
+
     #[test]
     fn the_textfile_is_replaced_whole() {
         let t = TempTree::new("status-textfile");
