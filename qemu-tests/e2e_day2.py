@@ -222,10 +222,12 @@ def beta_extra_disks(ctx):
 
 def esp_hashes(sh):
     """One hash over every file of each listed ESP (mounted read-only in turn)."""
+    # The mounted one is read where it is: vfat will not be mounted twice.
     out = sh.out("for u in $(sed 's/#.*//' /etc/tandem/esps); do d=$(readlink -f /dev/disk/by-uuid/$u); "
-                 "mkdir -p /run/esp && mount -o ro $d /run/esp && "
-                 "echo $u $(cd /run/esp && find . -type f | sort | xargs -d '\\n' sha256sum | sha256sum | cut -c1-16) "
-                 "$(find /run/esp -type f | wc -l); umount /run/esp; done")
+                 "m=$(findmnt -n -o TARGET --source $d | head -n 1); "
+                 "if [ -z \"$m\" ]; then mkdir -p /run/esp && mount -o ro $d /run/esp && m=/run/esp; fi; "
+                 "echo $u $(cd $m && find . -type f | sort | xargs -d '\\n' sha256sum | sha256sum | cut -c1-16) "
+                 "$(find $m -type f | wc -l); [ $m = /run/esp ] && umount /run/esp; done; true")
     return [line.split() for line in out.strip().splitlines()]
 
 
@@ -243,7 +245,7 @@ def replace_beta(ctx, lay, disks, vars_file, vm, sh):
     medium's packages: shim's postinst runs grub-install into /boot/efi, the apt hook
     mirrors it onto every ESP (one hash for all of them). Then beta boots with the first
     new disk first in the firmware's order and the other original disk gone: the firmware's
-    BootCurrent is the new disk, RAID6 runs with 3 of 4."""
+    BootCurrent is a new disk, RAID6 runs with 3 of 4."""
     rc, text = status(sh)
     ctx.record(beta_status_degraded_rc=rc, beta_status_degraded=text.strip().splitlines())
     for want in ("/dev/md/data: degraded, 2 of 4 members in sync, slot 0, 2 has no disk",
@@ -299,17 +301,22 @@ def replace_beta(ctx, lay, disks, vars_file, vm, sh):
     ctx.record(beta_mdstat_new_disk=md.strip().splitlines())
     if md.count("[4/3]") != 2:
         raise AssertionError(f"beta: expected both arrays with 3 of 4:\n{md}")
-    dev = sh.out("readlink -f /dev/disk/by-id/virtio-tandem-new-a").strip().rsplit("/", 1)[-1]
-    partuuid = sh.out(f"blkid -s PARTUUID -o value /dev/{dev}2").strip().lower()
-    pci = re.findall(r"/0000:00:([0-9a-f]{2})\.0/", sh.out(f"readlink -f /sys/block/{dev}"))
+    # Each new disk as the firmware names it: its ESP's PARTUUID (the entries disk replace
+    # made) or its PCI slot (the entries OVMF makes per device).
+    marks = {}
+    for n in ("a", "b"):
+        dev = sh.out(f"readlink -f /dev/disk/by-id/virtio-tandem-new-{n}").strip().rsplit("/", 1)[-1]
+        partuuid = sh.out(f"blkid -s PARTUUID -o value /dev/{dev}2").strip().lower()
+        pci = re.findall(r"/0000:00:([0-9a-f]{2})\.0/", sh.out(f"readlink -f /sys/block/{dev}"))
+        marks[n] = [m for m in (partuuid, pci and f"pci(0x{int(pci[-1], 16):x},0x0)") if m]
     boot = sh.out("efibootmgr -v")
     cur = re.search(r"^BootCurrent: (\w+)", boot, re.M)
     line = re.search(rf"^Boot{cur.group(1)}\*? .*$", boot, re.M) if cur else None
-    ctx.record(beta_boot_current=line.group(0) if line else boot.strip().splitlines())
+    ctx.record(beta_boot_current=line.group(0) if line else boot.strip().splitlines(),
+               beta_new_disk_marks=marks)
     path = line.group(0).lower() if line else ""
-    if not (partuuid and partuuid in path) and not (pci and f"pci(0x{int(pci[-1], 16):x},0x0)" in path):
-        raise AssertionError(f"beta did not boot from the new disk {dev} (PARTUUID {partuuid}, "
-                             f"PCI {pci}):\n{boot}")
+    if not any(m in path for ms in marks.values() for m in ms):
+        raise AssertionError(f"beta did not boot from a new disk ({marks}):\n{boot}")
 
 
 SCENARIOS = [
