@@ -486,6 +486,13 @@ pub fn steps(r: &Replacement, wipe: bool) -> Vec<Step> {
     v.push(run(names.arg(&r.new)));
     v.push(run(Cmd::new("partprobe").arg(&r.new)));
     v.push(run(Cmd::new("udevadm").args(["settle", "--timeout=60"])));
+    if wipe {
+        // A used disk keeps its old partitions' contents at the same offsets: an md
+        // superblock there would make `mdadm --add` see a member of another array.
+        for p in &r.partitions {
+            v.push(run(Cmd::new("wipefs").args(["--all", "--force", &p.dev])));
+        }
+    }
     if let Some(e) = &r.esp {
         v.push(run(Cmd::new("mkfs.vfat").args([
             "-F",
@@ -953,8 +960,14 @@ mod tests {
                 ..req("vde")
             },
             || unreachable!(),
+        )
+        .unwrap();
+        let text: Vec<String> = steps(&forced, true).iter().map(|s| s.to_string()).collect();
+        assert_eq!(text[0], "$ wipefs --all --force /dev/vde");
+        assert!(
+            text.contains(&"$ wipefs --all --force /dev/vde4".to_string()),
+            "{text:?}"
         );
-        assert!(forced.is_ok());
         let vde = f
             .inventory
             .disks
