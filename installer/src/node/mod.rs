@@ -42,12 +42,7 @@ pub enum Format {
 pub fn status_command(sysroot: &Path, format: Format, textfile_dir: &Path) -> Result<()> {
     // SAFETY: geteuid has no preconditions and cannot fail.
     let is_root = unsafe { libc::geteuid() } == 0;
-    let facts = status::collect(sysroot, is_root && sysroot == Path::new("/")).map_err(|e| {
-        match e.downcast::<status::NotANode>() {
-            Ok(n) => Refused(n.to_string()).into(),
-            Err(e) => e,
-        }
-    })?;
+    let facts = status::collect(sysroot, is_root && sysroot == Path::new("/"))?;
     let s = status::judge(&facts);
     match format {
         Format::Text => print!("{}", s.text()),
@@ -101,11 +96,7 @@ fn fresh_volume_id() -> String {
 
 pub fn replace_command(a: ReplaceArgs) -> Result<()> {
     let started = Instant::now();
-    let facts =
-        status::collect(&a.sysroot, false).map_err(|e| match e.downcast::<status::NotANode>() {
-            Ok(n) => Refused(n.to_string()).into(),
-            Err(e) => e,
-        })?;
+    let facts = status::collect(&a.sysroot, false)?;
     let req = replace::Request {
         new: a.new.clone(),
         old: a.old.clone(),

@@ -109,11 +109,6 @@ pub struct GrubTarget {
     pub present: bool,
 }
 
-/// Why `tandem status` cannot judge this machine: exit 2.
-#[derive(Debug, thiserror::Error)]
-#[error("not a Tandem node: {0} is missing (tandem status reads a node Tandem installed)")]
-pub struct NotANode(pub String);
-
 /// The disk a partition belongs to, from the inventory.
 fn disk_of<'a>(inv: &'a Inventory, part: &str) -> Option<&'a crate::hardware::Disk> {
     inv.disks
@@ -526,7 +521,12 @@ pub fn mdadm_conf_arrays(text: &str) -> Vec<String> {
 pub fn collect(sysroot: &Path, compare_esps: bool) -> Result<Facts> {
     let p = |rel: &str| sysroot.join(rel);
     if !p("etc/tandem").is_dir() {
-        return Err(NotANode(p("etc/tandem").display().to_string()).into());
+        // Exit 2 like any refusal: the day-2 commands judge only what Tandem installed.
+        return Err(super::Refused(format!(
+            "not a Tandem node: {} is missing (the day-2 commands read a node Tandem installed)",
+            p("etc/tandem").display()
+        ))
+        .into());
     }
     let inventory = crate::hardware::detect(sysroot).context("reading the disks")?;
     let firmware = if p("sys/firmware/efi").is_dir() {
@@ -864,7 +864,10 @@ mod tests {
     fn not_a_node_without_etc_tandem() {
         let t = TempTree::new("status-not-node");
         let e = collect(t.path(), false).unwrap_err();
-        assert!(e.downcast_ref::<NotANode>().is_some(), "{e:#}");
+        let r = e
+            .downcast_ref::<super::super::Refused>()
+            .expect("a refusal: exit 2");
+        assert!(r.0.starts_with("not a Tandem node: "), "{r}");
     }
 
     /// docs/operations.md ("Monitoring") names exactly the metric families written.
