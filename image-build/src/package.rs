@@ -552,11 +552,11 @@ mod tests {
     fn unit_and_hook_agree_with_the_commands() {
         assert!(UNIT.contains(&format!(
             "\nConditionPathExists={}\n",
-            tandem::drbdctl::CONFIG
+            tandem::contract::drbd::CONFIG
         )));
         assert!(UNIT.contains("\nExecStart=/usr/sbin/tandem drbd-start\n"));
         assert!(UNIT.contains("\nExecStop=/usr/sbin/tandem drbd-stop\n"));
-        assert!(APT_HOOK.contains(&format!("[ -s {} ]", tandem::exec::esp::ESP_LIST)));
+        assert!(APT_HOOK.contains(&format!("[ -s {} ]", tandem::contract::ESP_LIST)));
         assert!(APT_HOOK.contains("/usr/sbin/tandem esp-sync"));
     }
 

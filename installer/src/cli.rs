@@ -83,7 +83,7 @@ enum Command {
         #[arg(long, default_value = "/boot/efi")]
         source: PathBuf,
         /// File listing every ESP's filesystem UUID.
-        #[arg(long, default_value = crate::exec::esp::ESP_LIST)]
+        #[arg(long, default_value = crate::contract::ESP_LIST)]
         list: PathBuf,
         /// Where ESPs are found by UUID.
         #[arg(long, default_value = "/dev/disk/by-uuid", hide = true)]
@@ -109,16 +109,16 @@ enum Command {
     /// drbd-utils checked, metadata on first boot, initial sync skipped for brand-new
     /// disks, Primary, the VG on top. Logs to /var/log/tandem/drbd-start.log.
     DrbdStart {
-        #[arg(long, default_value = crate::drbdctl::CONFIG)]
+        #[arg(long, default_value = crate::contract::drbd::CONFIG)]
         config: PathBuf,
-        #[arg(long, default_value = crate::drbdctl::STATE_DIR)]
+        #[arg(long, default_value = crate::contract::drbd::STATE_DIR)]
         state_dir: PathBuf,
         #[arg(long, default_value = crate::drbdctl::LOG)]
         log: PathBuf,
     },
     /// Take this node's DRBD resources down cleanly (tandem-drbd.service at shutdown).
     DrbdStop {
-        #[arg(long, default_value = crate::drbdctl::CONFIG)]
+        #[arg(long, default_value = crate::contract::drbd::CONFIG)]
         config: PathBuf,
         #[arg(long, default_value = crate::drbdctl::LOG)]
         log: PathBuf,
@@ -383,7 +383,7 @@ fn esp_sync(source: &Path, list: &Path, by_uuid: &Path, quiet: bool) -> Result<(
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
         Err(e) => return Err(e).with_context(|| format!("reading {}", list.display())),
     };
-    let uuids = esp::read_esp_list(&text);
+    let uuids = crate::contract::read_esp_list(&text);
     let scratch = std::env::temp_dir().join(format!("tandem-esp-sync.{}", std::process::id()));
     let mut runner = crate::exec::runner::Runner::unlogged();
     let res = esp::sync_all(&mut runner, source, &uuids, by_uuid, &scratch);

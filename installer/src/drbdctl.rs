@@ -23,50 +23,16 @@
 //! Pure functions parse and decide (tested here); `run` does the I/O and logs every command
 //! to /var/log/tandem/drbd-start.log and every decision to stdout (the journal).
 
+use crate::contract::drbd::{NodeConfig, ResourceConfig};
 use crate::exec::runner::{Cmd, Runner};
 use anyhow::{bail, Context, Result};
-use serde::{Deserialize, Serialize};
+
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
-/// What the installer tells `drbd-start` about this node's resources (no secret in here:
-/// the secret lives only in the 0600 .res file).
-pub const CONFIG: &str = "/etc/tandem/drbd.json";
-/// Per-resource first-boot markers.
-pub const STATE_DIR: &str = "/var/lib/tandem/drbd";
 pub const LOG: &str = "/var/log/tandem/drbd-start.log";
 /// DRBD's current-UUID value of metadata that `create-md` just wrote (UUID_JUST_CREATED).
 pub const UUID_JUST_CREATED: u64 = 4;
-
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(rename_all = "kebab-case", deny_unknown_fields)]
-pub struct NodeConfig {
-    /// This node's name (its `on` section in the .res files).
-    pub node: String,
-    pub resources: Vec<ResourceConfig>,
-}
-
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(rename_all = "kebab-case", deny_unknown_fields)]
-pub struct ResourceConfig {
-    pub name: String,
-    pub device: String,
-    pub disk: String,
-    /// The cluster's first node: the one that skips the initial sync, makes the VG and is
-    /// Primary when the resource is single-primary.
-    pub first_node: String,
-    pub peer: String,
-    /// This node's replication address from the .res `on` section: drbdadm refuses the
-    /// resource ("IP … not found on this host") until the network has put it on a link.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub address: Option<String>,
-    pub dual_primary: bool,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub lvm_vg: Option<String>,
-    /// Seconds to wait for the peer at boot (the answer's wfc-timeout; 0 waits forever).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub wfc_timeout: Option<u32>,
-}
 
 /// The kernel module as /proc/drbd shows it: `version: 8.4.11 (api:1/proto:86-101)`.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -101,7 +101,7 @@ fn assert_usb_medium(d: &Disk) {
     );
     assert_eq!(p.mounts, vec!["/run/live/medium".to_string()]);
     assert_eq!(d.mounts, vec!["/run/live/medium".to_string()]);
-    assert!(tandem::plan::select::disk_busy(d)
+    assert!(tandem::hardware::select::disk_busy(d)
         .unwrap()
         .contains("boot medium"));
 }
@@ -142,7 +142,7 @@ fn virtio_disks_one_nic_usb_boot() {
     assert!(!vda.removable && !vda.read_only && !vda.boot_medium);
     assert!(vda.signatures.is_empty() && vda.partitions.is_empty());
     assert!(vda.mounts.is_empty() && !vda.swap && vda.holders.is_empty());
-    assert_eq!(tandem::plan::select::disk_busy(vda), None);
+    assert_eq!(tandem::hardware::select::disk_busy(vda), None);
 
     let vdb = disk(&inv, "vdb");
     assert_eq!(
@@ -170,7 +170,7 @@ fn virtio_disks_one_nic_usb_boot() {
     assert_eq!(vdc.size_bytes, 2 * GIB);
     assert_eq!(vdc.signatures, vec![Signature::Drbd]);
     assert_eq!(
-        tandem::plan::select::disk_busy(vdc),
+        tandem::hardware::select::disk_busy(vdc),
         None,
         "metadata only, not attached"
     );
@@ -225,7 +225,7 @@ fn sata_disks_with_an_old_md_array() {
         }
         // A stopped array: a member superblock, but nothing holds the disk.
         assert!(d.holders.is_empty());
-        assert_eq!(tandem::plan::select::disk_busy(d), None);
+        assert_eq!(tandem::hardware::select::disk_busy(d), None);
     }
     assert_eq!(uuids[0], uuids[1], "both members of one array");
 
@@ -348,7 +348,7 @@ fn four_nics_and_a_bond_that_is_up() {
         mac: vec![mac("52:54:00:40:00:01"), mac("52:54:00:40:00:02")],
         ..Default::default()
     };
-    let hits = tandem::plan::select::match_nics(&sel, &inv, &Default::default(), "m").unwrap();
+    let hits = tandem::hardware::select::match_nics(&sel, &inv, &Default::default(), "m").unwrap();
     let hit_names: Vec<&str> = hits.iter().map(|n| n.name.as_str()).collect();
     assert_eq!(hit_names, ["ens3", "ens4"]);
 }
@@ -889,7 +889,7 @@ fn toram_medium_by_parameter_4kn_nvme_and_an_active_lv() {
     );
     assert_eq!(scsi.signatures, vec![Signature::LvmPv { vg: None }]);
     assert_eq!(scsi.holders, vec!["dm-0".to_string()]);
-    assert!(tandem::plan::select::disk_busy(scsi)
+    assert!(tandem::hardware::select::disk_busy(scsi)
         .unwrap()
         .contains("held by dm-0"));
 
@@ -945,7 +945,7 @@ fn every_md_superblock_format_reads_as_mdadm_shows_it() {
                 "{m}"
             );
             assert!(d.partitions.is_empty() && d.holders.is_empty(), "{m}");
-            assert_eq!(tandem::plan::select::disk_busy(d), None, "{m}: stopped");
+            assert_eq!(tandem::hardware::select::disk_busy(d), None, "{m}: stopped");
         }
     }
     assert_usb_medium(by_serial(&inv, STICK));

@@ -45,7 +45,7 @@ fn host_root_disk_is_in_use() {
                 .disk(&name)
                 .unwrap_or_else(|| panic!("root disk {name} not listed: {inv:#?}"));
             assert!(d.mounts.iter().any(|m| m == "/"), "{d:#?}");
-            let why = tandem::plan::select::disk_busy(d).expect("root disk must be busy");
+            let why = tandem::hardware::select::disk_busy(d).expect("root disk must be busy");
             assert!(why.starts_with("it is mounted at /"), "{why}");
             assert!(!d.boot_medium, "no live medium on a host");
             // What an install on it would meet just before writing.

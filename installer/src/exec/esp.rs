@@ -12,9 +12,6 @@ use std::collections::BTreeSet;
 use std::fs;
 use std::path::{Path, PathBuf};
 
-/// The file listing the filesystem UUIDs of every ESP, one per line (`#` comments allowed).
-pub const ESP_LIST: &str = "/etc/tandem/esps";
-
 /// What a mirror pass changed.
 #[derive(Debug, Default, PartialEq, Eq)]
 pub struct MirrorReport {
@@ -124,16 +121,6 @@ pub fn differences(src: &Path, dst: &Path) -> Result<usize> {
         }
     }
     Ok(n)
-}
-
-/// Reads the ESP list: filesystem UUIDs, one per line.
-pub fn read_esp_list(text: &str) -> Vec<String> {
-    text.lines()
-        .map(|l| l.split('#').next().unwrap_or("").trim())
-        .filter(|l| !l.is_empty())
-        // Kept as blkid wrote them: /dev/disk/by-uuid is case-sensitive.
-        .map(String::from)
-        .collect()
 }
 
 /// Outcome for one ESP.
@@ -294,11 +281,5 @@ mod tests {
         mirror(&src, &dst).unwrap();
         assert_eq!(differences(&src, &dst).unwrap(), 0);
         fs::remove_dir_all(&base).unwrap();
-    }
-
-    #[test]
-    fn esp_list_ignores_comments() {
-        let l = read_esp_list("# every disk's ESP\n1234-ABCD\n\n5678-EF01 # sdb\n");
-        assert_eq!(l, vec!["1234-ABCD", "5678-EF01"]);
     }
 }

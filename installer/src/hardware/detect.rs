@@ -5,7 +5,7 @@
 
 use super::{signature, udev, Disk, Firmware, Inventory, Machine, Nic, Partition, Signature};
 use crate::answer::{MacAddr, Transport};
-use crate::plan::select::disk_has_id;
+use crate::hardware::select::disk_has_id;
 use anyhow::{Context, Result};
 use std::collections::{BTreeMap, HashMap};
 use std::fs;

@@ -4,7 +4,7 @@
 //! [`disk_busy`]'s, the same the answer matcher applies.
 
 use super::detect::detect;
-use crate::plan::select::disk_busy;
+use crate::hardware::select::disk_busy;
 use std::path::Path;
 
 /// Why the installer will not write to some of the disks it was asked to.

@@ -4,6 +4,7 @@
 pub mod detect;
 pub mod exclusive;
 pub mod report;
+pub mod select;
 pub mod signature;
 pub mod speed;
 pub mod udev;

@@ -4,7 +4,7 @@
 
 use super::{Disk, Firmware, Inventory, Nic};
 use crate::answer::{Answer, Issue, Size};
-use crate::plan::select::{disk_busy, match_disks, match_nics, nic_names};
+use crate::hardware::select::{disk_busy, match_disks, match_nics, nic_names};
 use std::collections::BTreeSet;
 use std::fmt::Write;
 

@@ -459,10 +459,10 @@ impl std::fmt::Display for Step {
             Step::Add { array, part } => write!(f, "$ mdadm --manage {array} --add {part}"),
             Step::FillEsp { dev } => write!(f, "copy /boot/efi onto {dev} (as esp-sync does)"),
             Step::EspList { old: Some(o), new } => {
-                write!(f, "{}: {o} becomes {new}", crate::exec::esp::ESP_LIST)
+                write!(f, "{}: {o} becomes {new}", crate::contract::ESP_LIST)
             }
             Step::EspList { old: None, new } => {
-                write!(f, "{}: add {new}", crate::exec::esp::ESP_LIST)
+                write!(f, "{}: add {new}", crate::contract::ESP_LIST)
             }
         }
     }
@@ -663,7 +663,7 @@ pub fn execute(runner: &mut Runner, steps: &[Step], say: &mut dyn FnMut(&str)) -
             }
             Step::FillEsp { dev } => fill_esp(Path::new(dev))?,
             Step::EspList { old, new } => {
-                let path = crate::exec::esp::ESP_LIST;
+                let path = crate::contract::ESP_LIST;
                 let text = std::fs::read_to_string(path).unwrap_or_default();
                 let edited = edit_esp_list(&text, old.as_deref(), new);
                 let tmp = format!("{path}.tandem-tmp");
@@ -685,9 +685,9 @@ fn fill_esp(dev: &Path) -> Result<()> {
     let source = if crate::exec::esp::mounted_device(boot_efi).is_ok() {
         None
     } else {
-        let list = std::fs::read_to_string(crate::exec::esp::ESP_LIST).unwrap_or_default();
+        let list = std::fs::read_to_string(crate::contract::ESP_LIST).unwrap_or_default();
         let new_dev = std::fs::canonicalize(dev)?;
-        let other = crate::exec::esp::read_esp_list(&list)
+        let other = crate::contract::read_esp_list(&list)
             .into_iter()
             .filter_map(|u| std::fs::canonicalize(Path::new("/dev/disk/by-uuid").join(u)).ok())
             .find(|d| *d != new_dev)

@@ -244,7 +244,7 @@ pub fn judge(f: &Facts) -> Status {
     if f.drbd_configured && f.drbd.is_empty() {
         problems.push(format!(
             "DRBD is configured ({}) but no DRBD device is up",
-            drbdctl::CONFIG
+            crate::contract::drbd::CONFIG
         ));
     }
     for d in &f.drbd {
@@ -318,7 +318,7 @@ impl Status {
             }
         }
         if !self.esps.is_empty() {
-            let _ = writeln!(o, "ESPs ({})", crate::exec::esp::ESP_LIST);
+            let _ = writeln!(o, "ESPs ({})", crate::contract::ESP_LIST);
             for e in &self.esps {
                 let what = match &e.content {
                     EspContent::Missing => "MISSING".to_string(),
@@ -538,9 +538,9 @@ pub fn collect(sysroot: &Path, compare_esps: bool) -> Result<Facts> {
     let expected_arrays = std::fs::read_to_string(p("etc/mdadm/mdadm.conf"))
         .map(|t| mdadm_conf_arrays(&t))
         .unwrap_or_default();
-    let esp_list = std::fs::read_to_string(p(crate::exec::esp::ESP_LIST.trim_start_matches('/')))
+    let esp_list = std::fs::read_to_string(p(crate::contract::ESP_LIST.trim_start_matches('/')))
         .ok()
-        .map(|t| crate::exec::esp::read_esp_list(&t));
+        .map(|t| crate::contract::read_esp_list(&t));
     let mut esps = BTreeMap::new();
     if let Some(list) = &esp_list {
         let mounted = crate::exec::esp::mounted_device(&p("boot/efi"))
@@ -605,7 +605,7 @@ pub fn collect(sysroot: &Path, compare_esps: bool) -> Result<Facts> {
         esp_list,
         esps,
         grub_devices,
-        drbd_configured: p(drbdctl::CONFIG.trim_start_matches('/')).exists(),
+        drbd_configured: p(crate::contract::drbd::CONFIG.trim_start_matches('/')).exists(),
         drbd,
     })
 }

@@ -4,7 +4,6 @@
 pub mod drbd;
 pub mod network;
 pub mod packages;
-pub mod select;
 pub mod storage;
 mod text;
 
@@ -102,7 +101,7 @@ fn firmware_issues(answer: &Answer, inv: &Inventory) -> Vec<Issue> {
 /// file by the caller's SourceMap: disk selection, NIC matching, capacity.
 pub fn build(answer: &Answer, node: Option<usize>, inv: &Inventory) -> Result<Plan, Vec<Issue>> {
     let mut issues = firmware_issues(answer, inv);
-    let storage = select::match_disks(&answer.storage.disks, inv, "storage.disks")
+    let storage = crate::hardware::select::match_disks(&answer.storage.disks, inv, "storage.disks")
         .and_then(|m| storage::build(answer, &m));
     let network = network::build(answer, inv);
     let (storage, network) = match (storage, network) {

@@ -2,7 +2,7 @@
 //! in the inventory and given its final name; bonds, VLANs and bridges with every reference
 //! resolved to an interface name.
 
-use super::select::{match_nics, nic_final_name, nic_names};
+use crate::hardware::select::{match_nics, nic_final_name, nic_names};
 use crate::answer::{
     AddressMethod, Answer, BondMode, Issue, LacpRate, MacAddr, Offload, XmitHashPolicy,
 };

@@ -4,7 +4,7 @@
 
 use super::{RenderedFile, Secrets, HEADER};
 use crate::answer::{enum_name, DrbdFencing, MIB};
-use crate::drbdctl;
+use crate::contract::drbd;
 use crate::plan::{Plan, PlannedDrbd};
 use std::fmt::Write as _;
 use std::net::IpAddr;
@@ -25,14 +25,14 @@ pub fn files(plan: &Plan, secrets: &Secrets) -> Vec<RenderedFile> {
     }
     if let Some(cfg) = node_config(plan) {
         let json = serde_json::to_string_pretty(&cfg).unwrap_or_default();
-        v.push(RenderedFile::new(drbdctl::CONFIG, format!("{json}\n")));
+        v.push(RenderedFile::new(drbd::CONFIG, format!("{json}\n")));
     }
     // The first-boot marker: this backing volume is made empty by this install, so
     // `tandem drbd-start` may create DRBD metadata on it and, with the peer's agreement
     // through DRBD, skip the initial sync. A /dev path backing gets none: it may hold data.
     for r in plan.drbd.iter().filter(|r| r.volume.is_some()) {
         v.push(RenderedFile::new(
-            format!("{}/{}.new", drbdctl::STATE_DIR, r.name),
+            format!("{}/{}.new", drbd::STATE_DIR, r.name),
             format!(
                 "{} was created empty by tandem install; tandem drbd-start creates the DRBD \
                  metadata of {} on it at first boot and removes this file.\n",
@@ -44,12 +44,12 @@ pub fn files(plan: &Plan, secrets: &Secrets) -> Vec<RenderedFile> {
 }
 
 /// What `tandem drbd-start` needs to know about this node's resources.
-pub fn node_config(plan: &Plan) -> Option<drbdctl::NodeConfig> {
+pub fn node_config(plan: &Plan) -> Option<drbd::NodeConfig> {
     let me = plan.node.clone()?;
     let resources = plan
         .drbd
         .iter()
-        .map(|r| drbdctl::ResourceConfig {
+        .map(|r| drbd::ResourceConfig {
             name: r.name.clone(),
             device: r.device.clone(),
             disk: r.disk.clone(),
@@ -70,7 +70,7 @@ pub fn node_config(plan: &Plan) -> Option<drbdctl::NodeConfig> {
             wfc_timeout: r.wfc_timeout,
         })
         .collect();
-    Some(drbdctl::NodeConfig {
+    Some(drbd::NodeConfig {
         node: me,
         resources,
     })

@@ -2,7 +2,7 @@
 //! mirrors /boot/efi onto after GRUB updates.
 
 use super::{RenderedFile, HEADER};
-use crate::exec::esp::ESP_LIST;
+use crate::contract::ESP_LIST;
 use crate::plan::Plan;
 use std::fmt::Write as _;
 

@@ -5,7 +5,7 @@ use super::*;
 use crate::answer::{
     AddressMethod, BondMode, NodeHint, RaidLevel, Size, VolumeSize, WipePolicy, GIB,
 };
-use crate::plan::select::{disk_busy, match_disks};
+use crate::hardware::select::{disk_busy, match_disks};
 use std::collections::HashMap;
 
 fn fixture(name: &str) -> Inventory {
