@@ -1,6 +1,5 @@
 //! The answer file: its schema, how it is read, and how its errors are placed.
 
-pub mod locate;
 mod model;
 mod size;
 mod source;

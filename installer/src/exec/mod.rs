@@ -5,13 +5,14 @@
 pub mod esp;
 pub mod initramfs;
 pub mod install;
+pub mod locate;
 pub mod medium;
 pub mod packages;
 pub mod progress;
 pub mod runner;
 pub mod steps;
 
-use crate::answer::{locate, Document, NodeHint};
+use crate::answer::{Document, NodeHint};
 use crate::cli::InputError;
 use crate::hardware::Inventory;
 use crate::{plan, render, validate};
