@@ -40,11 +40,13 @@ pub fn xorriso_command(iso: &Path, answer: &Path, out: &Path) -> Cmd {
 
 pub fn run(args: &EmbedArgs) -> Result<()> {
     // Validation first: errors are the input's fault (exit 2) and stop before any write.
-    let loaded = tandem::cli::validate_answers(&args.answer, None, None)?;
+    let loaded = tandem::session::validate_answers(&args.answer, None, None)?;
     if !args.iso.is_file() {
-        return Err(
-            tandem::cli::InputError::Other(format!("{}: no such ISO", args.iso.display())).into(),
-        );
+        return Err(tandem::error::InputError::Other(format!(
+            "{}: no such ISO",
+            args.iso.display()
+        ))
+        .into());
     }
     if same_file(&args.iso, &args.output) {
         bail!("the output must not be the input ISO");
@@ -106,7 +108,7 @@ mod tests {
         };
         let err = run(&args).unwrap_err();
         assert!(
-            err.downcast_ref::<tandem::cli::InputError>().is_some(),
+            err.downcast_ref::<tandem::error::InputError>().is_some(),
             "{err:#}"
         );
         assert!(err.to_string().contains("bad.toml"), "{err}");
@@ -133,7 +135,7 @@ mod tests {
         };
         let err = run(&args).unwrap_err();
         assert!(
-            err.downcast_ref::<tandem::cli::InputError>().is_some(),
+            err.downcast_ref::<tandem::error::InputError>().is_some(),
             "{err:#}"
         );
         assert!(err.to_string().contains("apt.components"), "{err}");

@@ -63,7 +63,7 @@ fn command() -> clap::Command {
 }
 
 fn main() -> ExitCode {
-    let cli: Cli = match tandem::cli::parse_args() {
+    let cli: Cli = match tandem::error::parse_args() {
         Ok(c) => c,
         Err(code) => return code,
     };
@@ -75,16 +75,5 @@ fn main() -> ExitCode {
         Command::Package(args) => package::run(&args),
         Command::Man(args) => package::write_man(&args, command()),
     };
-    match result {
-        Ok(()) => ExitCode::SUCCESS,
-        Err(e) => {
-            if let Some(ie) = e.downcast_ref::<tandem::cli::InputError>() {
-                eprintln!("{ie}");
-                ExitCode::from(2)
-            } else {
-                eprintln!("error: {e:#}");
-                ExitCode::from(1)
-            }
-        }
-    }
+    tandem::error::exit_code(result, "error")
 }

@@ -198,14 +198,14 @@ fn files(binary: Vec<u8>, version: &str, epoch: i64) -> Result<Vec<PkgFile>> {
         ),
         PkgFile::new("usr/share/lintian/overrides/tandem", 0o644, OVERRIDES),
     ];
-    for (name, page) in man_pages(tandem::cli::command(), "8")? {
+    for (name, page) in man_pages(tandem::args::command(), "8")? {
         v.push(PkgFile::new(
             format!("usr/share/man/man8/{name}.8.gz"),
             0o644,
             gzip(&page),
         ));
     }
-    v.extend(completions(tandem::cli::command()));
+    v.extend(completions(tandem::args::command()));
     Ok(v)
 }
 
@@ -390,7 +390,7 @@ pub struct ManArgs {
 
 pub fn write_man(a: &ManArgs, image_cmd: clap::Command) -> Result<()> {
     let mut n = 0;
-    for (cmd, section) in [(tandem::cli::command(), "8"), (image_cmd, "1")] {
+    for (cmd, section) in [(tandem::args::command(), "8"), (image_cmd, "1")] {
         let dir = a.out.join(format!("man{section}"));
         std::fs::create_dir_all(&dir)?;
         for (name, page) in man_pages(cmd, section)? {
@@ -460,7 +460,7 @@ mod tests {
     use super::*;
 
     fn visible_subcommands() -> Vec<String> {
-        let mut c = tandem::cli::command();
+        let mut c = tandem::args::command();
         c.build();
         c.get_subcommands()
             .filter(|s| !s.is_hide_set() && s.get_name() != "help")
@@ -496,7 +496,7 @@ mod tests {
 
     #[test]
     fn a_subcommand_page_names_the_two_word_command() {
-        let pages = man_pages(tandem::cli::command(), "8").unwrap();
+        let pages = man_pages(tandem::args::command(), "8").unwrap();
         let (_, page) = pages.iter().find(|(n, _)| n == "tandem-install").unwrap();
         let text = String::from_utf8_lossy(page);
         assert!(text.contains(".TH tandem-install 8"), "{text}");

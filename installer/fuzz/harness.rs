@@ -31,17 +31,17 @@ pub fn answer(data: &[u8], inv: &Inventory) {
     ));
     std::fs::write(&path, data).expect("a scratch file in the temp directory");
     for node in std::iter::once(None).chain(names.into_iter().map(Some)) {
-        let Ok(loaded) = tandem::cli::validate_answers(&path, node, Some(inv)) else {
+        let Ok(loaded) = tandem::session::validate_answers(&path, node, Some(inv)) else {
             continue;
         };
         for (_, l) in loaded {
-            let Ok(plan) = tandem::cli::plan_for(&l, inv) else {
+            let Ok(plan) = tandem::session::plan_loaded(&l, inv) else {
                 continue;
             };
             let _ = plan.to_string();
             let secrets = tandem::render::Secrets::from_answer(&l.answer, |_| "s".repeat(32));
             let files = tandem::render::all(&l.answer, &plan, &secrets);
-            let problems = tandem::cli::tree_problems(&files);
+            let problems = tandem::render::tree_problems(&files);
             assert!(
                 problems.is_empty(),
                 "a valid answer rendered a tree no writer may write: {problems:?}"

@@ -16,11 +16,14 @@ pub const VERSION: &str = concat!(
 pub const REVISION: &str = env!("TANDEM_REVISION");
 
 pub mod answer;
+pub mod args;
 pub mod base64;
 pub mod calendar;
-pub mod contract;
 pub mod cli;
+pub mod commands;
+pub mod contract;
 pub mod drbdctl;
+pub mod error;
 pub mod exec;
 pub mod hardware;
 pub mod http;
@@ -28,5 +31,6 @@ pub mod node;
 pub mod plan;
 pub mod prepare;
 pub mod render;
+pub mod session;
 pub mod ui;
 pub mod validate;

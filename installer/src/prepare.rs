@@ -4,7 +4,7 @@
 //! Files are edited with toml_edit so comments and layout survive.
 
 use crate::answer::Document;
-use crate::cli::InputError;
+use crate::error::InputError;
 use crate::validate::{secret_problem, GENERATE};
 use anyhow::{Context, Result};
 use std::collections::HashMap;

@@ -10,7 +10,8 @@
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
-use tandem::cli::{read_inventory, validate_answers, InputError};
+use tandem::error::InputError;
+use tandem::session::{read_inventory, validate_answers};
 
 const MIN_CASES: usize = 40;
 

@@ -84,7 +84,7 @@ pub fn render_node(
     // Every example is a valid answer for its hardware, not just a plannable one.
     let issues = tandem::validate::validate(&loaded.answer, loaded.node, Some(&inv));
     assert!(issues.is_empty(), "{}", loaded.map.diagnostics(issues));
-    let plan = plan::build(&loaded.answer, loaded.node, &inv)
+    let plan = tandem::session::plan_for(&loaded.answer, loaded.node, &inv)
         .unwrap_or_else(|issues| panic!("{}", loaded.map.diagnostics(issues)));
     let secrets = Secrets::from_answer(&loaded.answer, |_| SECRET.to_string());
     let files = render::all(&loaded.answer, &plan, &secrets);

@@ -81,7 +81,7 @@ fn cases() -> Vec<Case> {
                     macs: inv.physical_nics().map(|n| n.hw_mac().clone()).collect(),
                 })
                 .unwrap();
-            let plan = plan::build(&loaded.answer, loaded.node, &inv)
+            let plan = tandem::session::plan_for(&loaded.answer, loaded.node, &inv)
                 .unwrap_or_else(|i| panic!("{}", loaded.map.diagnostics(i)));
             let secrets = Secrets::from_answer(&loaded.answer, |_| "s".repeat(32));
             let files = render::all(&loaded.answer, &plan, &secrets);
@@ -229,7 +229,7 @@ wipe = "force"
 root = { size = "8G" }
 "#;
     let loaded = tandem::answer::load("t.toml", text, &NodeHint::default()).unwrap();
-    let plan = plan::build(&loaded.answer, None, &inv).unwrap();
+    let plan = tandem::session::plan_for(&loaded.answer, None, &inv).unwrap();
     let wipe: Vec<String> = steps::storage(
         &plan,
         &inv,

@@ -5,7 +5,7 @@ use std::path::Path;
 use std::process::Command;
 use tandem::answer::{load, NodeHint, SyncRate, GIB, MIB};
 use tandem::hardware::Inventory;
-use tandem::plan::{self, drbd::sync_rates, PartRole, Plan};
+use tandem::plan::{drbd::sync_rates, PartRole, Plan};
 use tandem::render::{self, Secrets};
 
 fn fixture(name: &str) -> Inventory {
@@ -32,7 +32,7 @@ fn answer(storage: &str, extra: &str) -> String {
 
 fn plan_of(text: &str, inv: &Inventory) -> Result<Plan, String> {
     let l = load("a.toml", text, &NodeHint::default()).map_err(|e| e.to_string())?;
-    plan::build(&l.answer, l.node, inv).map_err(|i| l.map.diagnostics(i).to_string())
+    tandem::session::plan_for(&l.answer, l.node, inv).map_err(|i| l.map.diagnostics(i).to_string())
 }
 
 const VOLS: &str = "[storage.volumes]\nroot = { size = \"8G\" }\nvz = { size = \"rest\", fs = \"ext4\", mount = \"/var/lib/vz\" }\n";
@@ -258,7 +258,7 @@ fn seed_replication_link_speed_comes_from_the_bond_members() {
         macs: inv.physical_nics().map(|n| n.hw_mac().clone()).collect(),
     };
     let l = load("cluster.toml", &text, &hint).unwrap();
-    let p = plan::build(&l.answer, l.node, &inv).unwrap();
+    let p = tandem::session::plan_for(&l.answer, l.node, &inv).unwrap();
     assert_eq!(p.node.as_deref(), Some("nettop"));
     assert_eq!(p.drbd[0].sync.link_mbps, Some(1000));
     assert!(p.drbd[0].sync.basis.contains("1000 Mbit/s"));
@@ -274,15 +274,15 @@ fn render_writes_modes_and_refuses_root() {
     )
     .unwrap();
     let l = load("lxeon.toml", &text, &NodeHint::default()).unwrap();
-    let p = plan::build(&l.answer, l.node, &inv).unwrap();
+    let p = tandem::session::plan_for(&l.answer, l.node, &inv).unwrap();
     let files = render::all(
         &l.answer,
         &p,
         &Secrets::from_answer(&l.answer, |_| "s".repeat(20)),
     );
-    assert!(tandem::cli::write_tree(Path::new("/"), &files).is_err());
+    assert!(tandem::exec::tree::write_tree(Path::new("/"), &files).is_err());
     let dir = std::env::temp_dir().join(format!("tandem-render-{}", std::process::id()));
-    tandem::cli::write_tree(&dir, &files).unwrap();
+    tandem::exec::tree::write_tree(&dir, &files).unwrap();
     use std::os::unix::fs::PermissionsExt;
     let mode = |p: &str| std::fs::metadata(dir.join(p)).unwrap().permissions().mode() & 0o777;
     assert_eq!(mode("etc/drbd.d/r0.res"), 0o600);

@@ -177,7 +177,7 @@ impl<'a> Executor<'a> {
                 Ok(())
             }
             Task::Write(f) => {
-                crate::cli::write_tree(&self.env.target, std::slice::from_ref(f))?;
+                crate::exec::tree::write_tree(&self.env.target, std::slice::from_ref(f))?;
                 self.runner
                     .note(&format!("wrote {} ({:04o})", f.path, f.mode));
                 Ok(())

@@ -673,7 +673,10 @@ pub fn configure(answer: &Answer, files: &[RenderedFile], env: &Env) -> Vec<Step
     for f in serial_console_waits(&env.consoles) {
         v.push(task(Phase::Configure, Task::Write(f)));
     }
-    if files.iter().any(|f| f.path == crate::contract::drbd::CONFIG) {
+    if files
+        .iter()
+        .any(|f| f.path == crate::contract::drbd::CONFIG)
+    {
         // The tandem package's tandem-drbd.service (enabled by its postinst, idle without
         // this config) brings DRBD up at boot; drbd-utils' own starter would race it.
         v.push(run(

@@ -14,16 +14,7 @@ use std::io::{BufRead, Write};
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
-/// A refusal that is the input's fault (a wrong disk, not a node): exit code 2, nothing was
-/// touched.
-#[derive(Debug, thiserror::Error)]
-#[error("{0}")]
-pub struct Refused(pub String);
-
-/// The node is not healthy: exit code 1, after the report was printed.
-#[derive(Debug, thiserror::Error)]
-#[error("the node is not healthy")]
-pub struct Unhealthy;
+use crate::error::{Refused, Unhealthy};
 
 /// Where node_exporter's textfile collector reads on Debian (prometheus-node-exporter's
 /// `--collector.textfile.directory`).
@@ -116,7 +107,7 @@ pub fn replace_command(a: ReplaceArgs) -> Result<()> {
         return Ok(());
     }
     if !a.yes {
-        let want = crate::exec::erase_phrase([r.new.trim_start_matches("/dev/")]);
+        let want = crate::plan::erase_phrase([r.new.trim_start_matches("/dev/")]);
         print!("Type \"{want}\" to go on: ");
         std::io::stdout().flush()?;
         let mut line = String::new();

@@ -8,7 +8,7 @@
 
 use super::md::{MdArray, MemberRole};
 use super::status::{EspContent, Facts};
-use super::Refused;
+use crate::error::Refused;
 use crate::exec::runner::{Cmd, Runner};
 use crate::hardware::{Disk, Firmware, Signature, PARTLABEL_PREFIX};
 use crate::plan::storage::partition_name;

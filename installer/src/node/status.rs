@@ -522,7 +522,7 @@ pub fn collect(sysroot: &Path, compare_esps: bool) -> Result<Facts> {
     let p = |rel: &str| sysroot.join(rel);
     if !p("etc/tandem").is_dir() {
         // Exit 2 like any refusal: the day-2 commands judge only what Tandem installed.
-        return Err(super::Refused(format!(
+        return Err(crate::error::Refused(format!(
             "not a Tandem node: {} is missing (the day-2 commands read a node Tandem installed)",
             p("etc/tandem").display()
         ))

@@ -9,7 +9,6 @@ mod text;
 
 use crate::answer::{Answer, FirmwareTarget, Issue, WipePolicy};
 use crate::hardware::{Firmware, Inventory};
-use crate::render;
 use serde::Serialize;
 
 pub use drbd::{DrbdHost, DrbdSync, PlannedDrbd};
@@ -45,6 +44,20 @@ pub struct Plan {
     pub grub: GrubTargets,
     /// Every file the installer writes into the target, from the renderers.
     pub files: Vec<PlannedFile>,
+}
+
+impl Plan {
+    /// The exact words that confirm erasing the selected disks.
+    pub fn confirmation_text(&self) -> String {
+        erase_phrase(self.storage.disks.iter().map(|d| d.name.as_str()))
+    }
+}
+
+/// "erase sda sdb sdc": what a person types to let disks be erased, in the installer, the
+/// wizard and `disk replace` alike. Naming every disk makes a stray keypress harmless.
+pub fn erase_phrase<'a>(names: impl IntoIterator<Item = &'a str>) -> String {
+    let names: Vec<&str> = names.into_iter().collect();
+    format!("erase {}", names.join(" "))
 }
 
 /// Where GRUB goes: so the machine boots from any surviving disk.
@@ -98,8 +111,15 @@ fn firmware_issues(answer: &Answer, inv: &Inventory) -> Vec<Issue> {
 }
 
 /// Builds the plan for one node. Errors are Issues with key paths, placed in the answer
-/// file by the caller's SourceMap: disk selection, NIC matching, capacity.
-pub fn build(answer: &Answer, node: Option<usize>, inv: &Inventory) -> Result<Plan, Vec<Issue>> {
+/// file by the caller's SourceMap: disk selection, NIC matching, capacity. `files` lists
+/// the files the plan writes (the renderers' list, handed in by the session, so the plan
+/// shows exactly what gets written without depending on the renderers).
+pub fn build(
+    answer: &Answer,
+    node: Option<usize>,
+    inv: &Inventory,
+    files: impl FnOnce(&Answer, &Plan) -> Vec<PlannedFile>,
+) -> Result<Plan, Vec<Issue>> {
     let mut issues = firmware_issues(answer, inv);
     let storage = crate::hardware::select::match_disks(&answer.storage.disks, inv, "storage.disks")
         .and_then(|m| storage::build(answer, &m));
@@ -166,14 +186,6 @@ pub fn build(answer: &Answer, node: Option<usize>, inv: &Inventory) -> Result<Pl
         grub,
         files: vec![],
     };
-    // The file list is whatever the renderers produce; secrets do not change paths or modes.
-    let listing = render::Secrets::from_answer(answer, |_| String::new());
-    plan.files = render::all(answer, &plan, &listing)
-        .into_iter()
-        .map(|f| PlannedFile {
-            path: f.path,
-            mode: format!("{:04o}", f.mode),
-        })
-        .collect();
+    plan.files = files(answer, &plan);
     Ok(plan)
 }

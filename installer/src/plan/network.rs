@@ -2,10 +2,10 @@
 //! in the inventory and given its final name; bonds, VLANs and bridges with every reference
 //! resolved to an interface name.
 
-use crate::hardware::select::{match_nics, nic_final_name, nic_names};
 use crate::answer::{
     AddressMethod, Answer, BondMode, Issue, LacpRate, MacAddr, Offload, XmitHashPolicy,
 };
+use crate::hardware::select::{match_nics, nic_final_name, nic_names};
 use crate::hardware::{Inventory, Nic};
 use serde::Serialize;
 use std::collections::HashMap;

@@ -1,8 +1,8 @@
 //! Disks → GPT partitions → md arrays → LVM → filesystems → mounts. Pure arithmetic on the
 //! inventory: every byte offset the executor writes is decided here and shown in the plan.
 
-use crate::hardware::select::DiskMatch;
 use crate::answer::{Answer, Filesystem, Issue, Raid10Layout, RaidLevel, Size, VolumeSize, MIB};
+use crate::hardware::select::DiskMatch;
 use crate::hardware::Disk;
 use serde::Serialize;
 

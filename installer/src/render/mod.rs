@@ -1,6 +1,7 @@
 //! Renderers: pure functions of (answer, plan) → the text of a file on the installed
 //! system. One module per file family; `all` lists every file, and the plan's file list
-//! comes from it, so what the plan shows is what gets written.
+//! comes from it (`listing`, handed to the planner by the session), so what the plan shows
+//! is what gets written.
 
 pub mod accounts;
 pub mod apt;
@@ -18,8 +19,9 @@ pub mod network;
 pub mod resolv;
 
 use crate::answer::Answer;
-use crate::plan::Plan;
+use crate::plan::{Plan, PlannedFile};
 use std::collections::BTreeMap;
+use std::path::PathBuf;
 
 /// One file for the target, path absolute on the target.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -90,6 +92,18 @@ pub(crate) const HEADER: &str = "# Written by Tandem from the answer file.";
 /// The same line, for writers outside the renderers.
 pub const HEADER_TEXT: &str = HEADER;
 
+/// The path and mode of every file [`all`] writes: secrets change neither.
+pub fn listing(answer: &Answer, plan: &Plan) -> Vec<PlannedFile> {
+    let placeholders = Secrets::from_answer(answer, |_| String::new());
+    all(answer, plan, &placeholders)
+        .into_iter()
+        .map(|f| PlannedFile {
+            path: f.path,
+            mode: format!("{:04o}", f.mode),
+        })
+        .collect()
+}
+
 /// Every file, in a fixed order.
 pub fn all(answer: &Answer, plan: &Plan, secrets: &Secrets) -> Vec<RenderedFile> {
     let mut v = vec![
@@ -110,4 +124,52 @@ pub fn all(answer: &Answer, plan: &Plan, secrets: &Secrets) -> Vec<RenderedFile>
     v.push(debconf::selections(answer, plan));
     v.extend(accounts::authorized_keys(answer));
     v
+}
+
+/// Why each of `files` could not be written under a root: a path that leaves it, a name
+/// too long, a control character in a path or a line. Empty when all can. (The fuzz
+/// targets hold every rendered tree of a valid answer to this too.)
+pub fn tree_problems(files: &[RenderedFile]) -> Vec<String> {
+    files.iter().filter_map(|f| tree_path(f).err()).collect()
+}
+
+/// The path of a rendered file relative to the tree's root, or why it cannot be written.
+pub(crate) fn tree_path(f: &RenderedFile) -> std::result::Result<PathBuf, String> {
+    use std::path::{Component, Path};
+    let rel = Path::new(f.path.trim_start_matches('/'));
+    let shown = f.path.escape_debug();
+    if f.path.chars().any(char::is_control) {
+        return Err(format!("{shown}: the path contains a control character"));
+    }
+    if rel.as_os_str().is_empty() {
+        return Err(format!("{shown}: not a file path"));
+    }
+    for c in rel.components() {
+        match c {
+            Component::Normal(n) if n.len() <= 255 => {}
+            Component::Normal(_) => {
+                return Err(format!(
+                    "{shown}: a path component is longer than 255 bytes"
+                ))
+            }
+            _ => return Err(format!("{shown}: the path leaves the output directory")),
+        }
+    }
+    if let Some((n, line)) = f
+        .content
+        .split('\n')
+        .enumerate()
+        .find(|(_, l)| l.chars().any(|c| c.is_control() && c != '\t'))
+    {
+        let c = line
+            .chars()
+            .find(|c| c.is_control() && *c != '\t')
+            .unwrap_or('?');
+        return Err(format!(
+            "{shown}: line {} carries the control character U+{:04X}",
+            n + 1,
+            c as u32
+        ));
+    }
+    Ok(rel.to_path_buf())
 }

@@ -22,7 +22,7 @@ pub(crate) fn summarize_answer(
     node: Option<usize>,
     inv: &Inventory,
 ) -> std::result::Result<String, Vec<Issue>> {
-    crate::plan::build(answer, node, inv).map(|p| p.to_string())
+    crate::session::plan_for(answer, node, inv).map(|p| p.to_string())
 }
 
 /// Before the wizard shows the live machine's disks: a short read of each
@@ -72,7 +72,7 @@ pub fn ask(inv: &Inventory, save_answer: Option<PathBuf>) -> Result<Option<(Path
         // After the wizard (`tandem install` goes on to write the disks) "nothing written"
         // would be a lie: an interrupt is then only an interrupt.
         if ASKING.load(Ordering::SeqCst) {
-            eprintln!("\n{}", term::Aborted);
+            eprintln!("\n{}", crate::error::Aborted);
         } else {
             eprintln!("\ntandem: interrupted");
         }

@@ -7,10 +7,7 @@ use dialoguer::theme::SimpleTheme;
 use dialoguer::{Input, MultiSelect, Password, Select};
 use zeroize::Zeroizing;
 
-/// The user quit (Ctrl-C) before the erase confirmation: nothing was written.
-#[derive(Debug, thiserror::Error)]
-#[error("aborted, nothing written")]
-pub struct Aborted;
+use crate::error::Aborted;
 
 /// What typed alone on a text question goes back one question.
 pub const BACK: &str = "<";

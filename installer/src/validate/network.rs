@@ -5,8 +5,8 @@
 use super::join;
 use super::names::{domain_problem, interface_name_problem};
 use crate::answer::{AddressMethod, BondMode, Issue, Network, NicSelector};
-use crate::hardware::Inventory;
 use crate::hardware::select::{match_nics, nic_names, nic_selector_is_empty};
+use crate::hardware::Inventory;
 use glob::Pattern;
 use indexmap::IndexMap;
 use std::collections::{HashMap, HashSet};

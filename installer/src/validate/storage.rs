@@ -3,8 +3,8 @@
 
 use super::names::lvm_name_problem;
 use crate::answer::{Filesystem, Issue, RaidLevel, Size, Storage, VolumeSize, MIB};
-use crate::hardware::{Disk, Inventory, Signature};
 use crate::hardware::select::match_disks;
+use crate::hardware::{Disk, Inventory, Signature};
 use std::collections::HashMap;
 
 pub(super) fn check(s: &Storage, inv: Option<&Inventory>, out: &mut Vec<Issue>) {

@@ -4,8 +4,8 @@
 use super::draft::Draft;
 use super::{Kind, Reply};
 use crate::answer::{DiskSelection, RaidLevel, Size, WipePolicy};
-use crate::hardware::{Disk, Inventory};
 use crate::hardware::select::{disk_busy, match_disks};
+use crate::hardware::{Disk, Inventory};
 
 pub fn eligible(inv: &Inventory) -> Vec<&Disk> {
     inv.disks

@@ -48,7 +48,7 @@ pub fn summary_continues(summary_ok: bool, reply: &Reply) -> bool {
 
 /// The exact text that confirms erasing: "erase" and the chosen disks' names.
 pub fn confirmation_text(d: &Draft, inv: &Inventory) -> String {
-    crate::exec::erase_phrase(disks::chosen(d, inv).iter().map(|x| x.name.as_str()))
+    crate::plan::erase_phrase(disks::chosen(d, inv).iter().map(|x| x.name.as_str()))
 }
 
 pub fn confirm_prompt(d: &Draft, inv: &Inventory) -> Shown {
