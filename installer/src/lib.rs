@@ -1,9 +1,16 @@
 //! Tandem: turns bare metal into a Proxmox VE HA node.
 //!
-//! `answer` reads what the user wants, `hardware` what the machine has; `validate` and
-//! `plan` are pure functions of the two; `render` turns a plan into files; `exec` is the
-//! only code that touches disks while installing; `node` reads and repairs an installed
-//! node (status, disk replacement) through exec's runner.
+//! Layers, each importing only those below it:
+//! - `answer` reads what the user wants (a model with no I/O); `contract` holds the paths
+//!   and formats the installer leaves for the installed node; `http`, `base64`, `calendar`.
+//! - `hardware` what the machine has, and which disks and NICs an answer selects.
+//! - `validate` and `plan` are pure functions of the two; `render` turns a plan into files.
+//! - `session` loads, resolves, validates, plans and renders once, for every command.
+//! - `exec` is the only code that touches disks while installing: it locates the answer,
+//!   scripts the install and runs it.
+//! - `ui` (the wizard), `drbdctl` and `node` (status, disk replacement) above it;
+//!   `commands` runs each command; `args` defines the command line; `cli` dispatches.
+//! - `error` holds the failures with their own exit codes, for every layer.
 
 /// `tandem --version`: the crate's version and the git revision it was built from.
 pub const VERSION: &str = concat!(
