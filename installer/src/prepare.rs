@@ -4,8 +4,9 @@
 //! Files are edited with toml_edit so comments and layout survive.
 
 use crate::answer::Document;
+use crate::answer::DrbdSecret;
 use crate::error::InputError;
-use crate::validate::{secret_problem, GENERATE};
+use crate::validate::secret_problem;
 use anyhow::{Context, Result};
 use std::collections::HashMap;
 use std::io::Read;
@@ -63,7 +64,7 @@ fn each_table(item: &mut Item, f: &mut dyn FnMut(&mut dyn TableLike)) {
 fn name_and_secret(t: &dyn TableLike) -> Option<(String, Secret)> {
     let name = t.get("name")?.as_str()?.to_string();
     let secret = match t.get("secret").and_then(Item::as_str) {
-        None | Some(GENERATE) => Secret::Wanted,
+        None | Some(DrbdSecret::GENERATE) => Secret::Wanted,
         Some(s) => Secret::Given(s.to_string()),
     };
     Some((name, secret))

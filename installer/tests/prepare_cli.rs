@@ -22,7 +22,11 @@ fn scratch(name: &str) -> PathBuf {
 
 fn secret_of(text: &str) -> String {
     let a = tandem::answer::load("x.toml", text, &Default::default()).unwrap();
-    a.answer.drbd.unwrap().resources[0].secret.clone()
+    let r = &a.answer.drbd.unwrap().resources[0];
+    r.secret
+        .given()
+        .expect("a secret, not \"generate\"")
+        .to_string()
 }
 
 #[test]

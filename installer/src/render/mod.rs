@@ -18,7 +18,7 @@ pub mod modules;
 pub mod network;
 pub mod resolv;
 
-use crate::answer::Answer;
+use crate::answer::{Answer, DrbdSecret};
 use crate::plan::{Plan, PlannedFile};
 use std::collections::BTreeMap;
 use std::path::PathBuf;
@@ -52,9 +52,18 @@ impl RenderedFile {
 /// Secrets resolved for rendering. An answer's `secret = "generate"` is not a secret yet:
 /// whoever renders decides where the real one comes from (`tandem prepare` writes one per
 /// cluster; `tandem render` makes a throwaway one for preview; tests inject a fixed one).
-#[derive(Debug, Clone, Default)]
+#[derive(Clone, Default)]
 pub struct Secrets {
     drbd: BTreeMap<String, String>,
+}
+
+/// Names the resources, never their secrets.
+impl std::fmt::Debug for Secrets {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Secrets")
+            .field("drbd", &self.drbd.keys().collect::<Vec<_>>())
+            .finish()
+    }
 }
 
 impl Secrets {
@@ -63,10 +72,9 @@ impl Secrets {
     pub fn from_answer(answer: &Answer, mut generate: impl FnMut(&str) -> String) -> Self {
         let mut drbd = BTreeMap::new();
         for r in answer.drbd.iter().flat_map(|d| &d.resources) {
-            let s = if r.secret == "generate" {
-                generate(&r.name)
-            } else {
-                r.secret.clone()
+            let s = match r.secret.given() {
+                Some(s) => s.to_string(),
+                None => generate(&r.name),
             };
             drbd.insert(r.name.clone(), s);
         }
@@ -83,7 +91,7 @@ impl Secrets {
             .drbd
             .iter()
             .flat_map(|d| &d.resources)
-            .any(|r| r.secret == "generate")
+            .any(|r| r.secret == DrbdSecret::Generate)
     }
 }
 

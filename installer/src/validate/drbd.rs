@@ -3,11 +3,8 @@
 
 use super::names::lvm_name_problem;
 use super::{join, static_addresses};
-use crate::answer::{enum_name, Answer, DrbdFencing, DrbdProtocol, Issue, SyncRate};
+use crate::answer::{enum_name, Answer, DrbdFencing, DrbdProtocol, DrbdSecret, Issue, SyncRate};
 use std::collections::HashMap;
-
-/// The `secret` value `tandem prepare` replaces with a fresh random secret.
-pub const GENERATE: &str = "generate";
 
 /// Ports other services of a Proxmox VE node listen on.
 const TAKEN_PORTS: [(u16, u16, &str); 6] = [
@@ -144,7 +141,7 @@ pub(super) fn check(a: &Answer, node: Option<usize>, out: &mut Vec<Issue>) {
                 ),
             ));
         }
-        if let Some(prob) = secret_problem(&r.secret) {
+        if let Some(prob) = r.secret.given().and_then(secret_problem) {
             out.push(Issue::new(p("secret"), prob));
         }
         if !["sha1", "sha256", "sha384", "sha512"].contains(&r.hmac_alg.as_str()) {
@@ -219,7 +216,7 @@ fn backing(a: &Answer, i: usize, b: &str, out: &mut Vec<Issue>) {
 
 /// The message never repeats the secret.
 pub fn secret_problem(s: &str) -> Option<String> {
-    if s == GENERATE {
+    if s == DrbdSecret::GENERATE {
         return None;
     }
     let n = s.chars().count();

@@ -18,7 +18,7 @@ use crate::hardware::Inventory;
 use ipnet::IpNet;
 
 // Single-value checks, also for front ends that check a field as it is typed (the wizard).
-pub use drbd::{across_nodes as drbd_across_nodes, secret_problem, GENERATE};
+pub use drbd::{across_nodes as drbd_across_nodes, secret_problem};
 pub use names::{
     debian_name_problem, domain_problem, hostname_problem, interface_name_problem, lvm_name_problem,
 };
@@ -56,7 +56,7 @@ pub fn check_for_install(answer: &Answer) -> Vec<Issue> {
     let mut out = Vec::new();
     if let Some(d) = &answer.drbd {
         for (i, r) in d.resources.iter().enumerate() {
-            if r.secret == GENERATE {
+            if r.secret == crate::answer::DrbdSecret::Generate {
                 out.push(Issue::new(
                     format!("drbd.resources[{i}].secret"),
                     format!(

@@ -44,8 +44,9 @@ pub struct DrbdResource {
     pub sync_rate: SyncRate,
     /// Shared secret for cram-hmac-alg: "generate" (replaced once per cluster by
     /// `tandem prepare`) or the secret itself (at least 16 characters).
-    #[serde(default = "default_secret")]
-    pub secret: String,
+    #[serde(default)]
+    #[schemars(with = "String", default = "default_secret")]
+    pub secret: DrbdSecret,
     /// HMAC algorithm for peer authentication.
     #[serde(default = "default_hmac")]
     pub hmac_alg: String,
@@ -61,7 +62,61 @@ fn default_drbd_port() -> u16 {
     7788
 }
 fn default_secret() -> String {
-    "generate".into()
+    DrbdSecret::GENERATE.into()
+}
+
+/// A DRBD shared secret as the answer gives it. `Debug` never shows the value, so an answer
+/// printed or logged whole cannot leak it.
+#[derive(Clone, Default, PartialEq, Eq)]
+pub enum DrbdSecret {
+    /// `"generate"`: `tandem prepare` puts one random secret into every node's file.
+    #[default]
+    Generate,
+    Given(String),
+}
+
+impl DrbdSecret {
+    /// What the answer file says for [`DrbdSecret::Generate`].
+    pub const GENERATE: &'static str = "generate";
+
+    /// The secret itself, once there is one.
+    pub fn given(&self) -> Option<&str> {
+        match self {
+            DrbdSecret::Generate => None,
+            DrbdSecret::Given(s) => Some(s),
+        }
+    }
+}
+
+impl From<String> for DrbdSecret {
+    fn from(s: String) -> Self {
+        if s == Self::GENERATE {
+            DrbdSecret::Generate
+        } else {
+            DrbdSecret::Given(s)
+        }
+    }
+}
+
+impl fmt::Debug for DrbdSecret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            DrbdSecret::Generate => f.write_str("Generate"),
+            DrbdSecret::Given(_) => f.write_str("Given(<redacted>)"),
+        }
+    }
+}
+
+impl Serialize for DrbdSecret {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(self.given().unwrap_or(Self::GENERATE))
+    }
+}
+
+impl<'de> Deserialize<'de> for DrbdSecret {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        String::deserialize(d).map(DrbdSecret::from)
+    }
 }
 fn default_hmac() -> String {
     "sha1".into()
@@ -195,4 +250,23 @@ pub enum DrbdFencing {
 pub struct DrbdLvm {
     /// Volume group created on the DRBD device (pvcreate + vgcreate).
     pub vg: String,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_secret_never_shows_in_debug_and_generate_is_its_own_case() {
+        let r: DrbdSecret = serde_json::from_str("\"Zq8v0J2kLx7Wm4Rt9bNc\"").unwrap();
+        assert_eq!(r.given(), Some("Zq8v0J2kLx7Wm4Rt9bNc"));
+        assert!(!format!("{r:?}").contains("Zq8v"));
+        assert_eq!(
+            serde_json::to_string(&r).unwrap(),
+            "\"Zq8v0J2kLx7Wm4Rt9bNc\""
+        );
+        let g: DrbdSecret = serde_json::from_str("\"generate\"").unwrap();
+        assert_eq!(g, DrbdSecret::Generate);
+        assert_eq!(serde_json::to_string(&g).unwrap(), "\"generate\"");
+    }
 }
