@@ -448,26 +448,27 @@ pub fn storage(plan: &Plan, inv: &Inventory, env: &Env) -> Vec<Step> {
 }
 
 fn mkfs(fs: &crate::plan::PlannedFs) -> Cmd {
+    use crate::plan::FsType;
     let label = |flag: &str| -> Vec<String> {
         fs.label
             .as_ref()
             .map(|l| vec![flag.to_string(), l.clone()])
             .unwrap_or_default()
     };
-    match fs.fstype.as_str() {
-        "swap" => Cmd::new("mkswap").args(label("-L")).arg(&fs.dev),
-        "vfat" => {
+    match fs.fstype {
+        FsType::Swap => Cmd::new("mkswap").args(label("-L")).arg(&fs.dev),
+        FsType::Vfat => {
             let mut c = Cmd::new("mkfs.vfat").args(["-F", "32"]);
             if let Some(id) = &fs.uuid {
                 c = c.args(["-i".to_string(), id.replace('-', "")]);
             }
             c.args(label("-n")).arg(&fs.dev)
         }
-        "xfs" => Cmd::new("mkfs.xfs")
+        FsType::Xfs => Cmd::new("mkfs.xfs")
             .args(["-f", "-q"])
             .args(label("-L"))
             .arg(&fs.dev),
-        other => Cmd::new(format!("mkfs.{other}"))
+        other @ (FsType::Ext4 | FsType::Tmpfs) => Cmd::new(format!("mkfs.{other}"))
             .args(["-F", "-q"])
             .args(label("-L"))
             .arg(&fs.dev),
@@ -478,6 +479,7 @@ fn mkfs(fs: &crate::plan::PlannedFs) -> Cmd {
 /// first (the plan's fstab order). The device is the plan's path, not the fstab spec
 /// (an ESP's `UUID=`), so the install mounts exactly what it made.
 fn mounts(plan: &Plan) -> Vec<(String, String, bool)> {
+    use crate::plan::FsType;
     plan.storage
         .mounts
         .iter()
@@ -487,7 +489,11 @@ fn mounts(plan: &Plan) -> Vec<(String, String, bool)> {
                 .filesystems
                 .iter()
                 .find(|f| f.mount.as_deref() == Some(m.mountpoint.as_str()))?;
-            Some((fs.dev.clone(), m.mountpoint.clone(), fs.fstype == "vfat"))
+            Some((
+                fs.dev.clone(),
+                m.mountpoint.clone(),
+                fs.fstype == FsType::Vfat,
+            ))
         })
         .collect()
 }

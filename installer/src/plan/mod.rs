@@ -15,8 +15,8 @@ pub use drbd::{DrbdHost, DrbdSync, PlannedDrbd};
 pub use network::{NetworkPlan, PlannedBond, PlannedBridge, PlannedNic, PlannedVlan};
 pub use packages::PlannedPackage;
 pub use storage::{
-    LeftOutDisk, LogicalVolume, MdArray, Mount, PartRole, PlannedDisk, PlannedFs, PlannedPartition,
-    StoragePlan, VolumeGroup,
+    FsType, LeftOutDisk, LogicalVolume, MdArray, Mount, PartRole, PlannedDisk, PlannedFs,
+    PlannedPartition, StoragePlan, VolumeGroup,
 };
 
 #[derive(Debug, Clone, Serialize)]
@@ -82,8 +82,23 @@ pub struct EspTarget {
 #[serde(rename_all = "kebab-case")]
 pub struct PlannedFile {
     pub path: String,
-    /// Octal mode, e.g. "0644".
-    pub mode: String,
+    pub mode: Mode,
+}
+
+/// A file's permission bits; shown (and serialized) in octal, as `chmod` takes them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Mode(pub u32);
+
+impl std::fmt::Display for Mode {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{:04o}", self.0)
+    }
+}
+
+impl Serialize for Mode {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_str(self)
+    }
 }
 
 /// A target that leaves out the firmware this machine booted with would install a system
@@ -154,7 +169,7 @@ pub fn build(
         efi: storage
             .filesystems
             .iter()
-            .filter(|f| f.fstype == "vfat")
+            .filter(|f| f.fstype == FsType::Vfat)
             .filter_map(|f| {
                 let disk = storage
                     .disks

@@ -148,7 +148,10 @@ pub(super) fn build(
 ) -> Vec<PlannedPackage> {
     let fw = answer.storage.firmware;
     let vendor = inv.machine.cpu_vendor.as_str();
-    let xfs = storage.filesystems.iter().any(|f| f.fstype == "xfs");
+    let xfs = storage
+        .filesystems
+        .iter()
+        .any(|f| f.fstype == super::FsType::Xfs);
     let drbd = answer
         .drbd
         .as_ref()

@@ -5,6 +5,7 @@ use crate::answer::{Answer, Filesystem, Issue, Raid10Layout, RaidLevel, Size, Vo
 use crate::hardware::select::DiskMatch;
 use crate::hardware::Disk;
 use serde::Serialize;
+use std::fmt;
 
 /// LVM extent size (lvcreate's default). Volume sizes round up to whole extents.
 pub const EXTENT: u64 = 4 * MIB;
@@ -141,12 +142,47 @@ pub struct VolumeGroup {
     pub volumes: Vec<LogicalVolume>,
 }
 
+/// A filesystem type the plan makes or mounts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum FsType {
+    Ext4,
+    Xfs,
+    Swap,
+    /// An ESP.
+    Vfat,
+    /// `/tmp` in memory (mounted, never made).
+    Tmpfs,
+}
+
+impl From<Filesystem> for FsType {
+    fn from(f: Filesystem) -> Self {
+        match f {
+            Filesystem::Ext4 => FsType::Ext4,
+            Filesystem::Xfs => FsType::Xfs,
+            Filesystem::Swap => FsType::Swap,
+        }
+    }
+}
+
+/// Pads to a width, as the plan's text columns ask.
+impl fmt::Display for FsType {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.pad(match self {
+            FsType::Ext4 => "ext4",
+            FsType::Xfs => "xfs",
+            FsType::Swap => "swap",
+            FsType::Vfat => "vfat",
+            FsType::Tmpfs => "tmpfs",
+        })
+    }
+}
+
 #[derive(Debug, Clone, Serialize)]
 #[serde(rename_all = "kebab-case")]
 pub struct PlannedFs {
     pub dev: String,
-    /// ext4, xfs, swap or vfat.
-    pub fstype: String,
+    pub fstype: FsType,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub label: Option<String>,
     /// Filesystem UUID fixed up front (vfat volume id of an ESP), so fstab needs no
@@ -163,7 +199,7 @@ pub struct PlannedFs {
 pub struct Mount {
     pub spec: String,
     pub mountpoint: String,
-    pub fstype: String,
+    pub fstype: FsType,
     pub options: String,
     pub dump: u8,
     pub pass: u8,
@@ -591,7 +627,7 @@ fn filesystems(
         let Some(fs) = fs else { continue };
         fss.push(PlannedFs {
             dev: lv.dev.clone(),
-            fstype: fs.to_string(),
+            fstype: fs.into(),
             label: None,
             uuid: None,
             mount: mount.clone(),
@@ -600,7 +636,7 @@ fn filesystems(
             swaps.push(Mount {
                 spec: lv.dev.clone(),
                 mountpoint: "none".into(),
-                fstype: "swap".into(),
+                fstype: FsType::Swap,
                 options: with_device_wait(v.options.as_deref().unwrap_or("sw")),
                 dump: 0,
                 pass: 0,
@@ -615,7 +651,7 @@ fn filesystems(
                     (None, false) => with_device_wait("defaults"),
                 },
                 mountpoint: mp,
-                fstype: fs.to_string(),
+                fstype: fs.into(),
                 dump: 0,
                 pass: if fs == Filesystem::Xfs {
                     0
@@ -629,7 +665,7 @@ fn filesystems(
     }
     fss.push(PlannedFs {
         dev: "/dev/md/boot".into(),
-        fstype: "ext4".into(),
+        fstype: FsType::Ext4,
         label: Some("boot".into()),
         uuid: None,
         mount: Some("/boot".into()),
@@ -637,7 +673,7 @@ fn filesystems(
     mounts.push(Mount {
         spec: "/dev/md/boot".into(),
         mountpoint: "/boot".into(),
-        fstype: "ext4".into(),
+        fstype: FsType::Ext4,
         options: with_device_wait("defaults"),
         dump: 0,
         pass: 2,
@@ -654,7 +690,7 @@ fn filesystems(
             let mp = (i == 0).then(|| "/boot/efi".to_string());
             fss.push(PlannedFs {
                 dev: p.dev.clone(),
-                fstype: "vfat".into(),
+                fstype: FsType::Vfat,
                 label: None,
                 uuid: Some(id.clone()),
                 mount: mp.clone(),
@@ -668,7 +704,7 @@ fn filesystems(
                 mounts.push(Mount {
                     spec: format!("UUID={id}"),
                     mountpoint: mp,
-                    fstype: "vfat".into(),
+                    fstype: FsType::Vfat,
                     options: with_device_wait("umask=0077,nofail"),
                     dump: 0,
                     pass: 1,
@@ -680,7 +716,7 @@ fn filesystems(
         mounts.push(Mount {
             spec: "tmpfs".into(),
             mountpoint: "/tmp".into(),
-            fstype: "tmpfs".into(),
+            fstype: FsType::Tmpfs,
             options: format!("nodev,nosuid,size={}", t.tmpfs),
             dump: 0,
             pass: 0,

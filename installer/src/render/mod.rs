@@ -107,7 +107,7 @@ pub fn listing(answer: &Answer, plan: &Plan) -> Vec<PlannedFile> {
         .into_iter()
         .map(|f| PlannedFile {
             path: f.path,
-            mode: format!("{:04o}", f.mode),
+            mode: crate::plan::Mode(f.mode),
         })
         .collect()
 }
