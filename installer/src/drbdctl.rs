@@ -41,7 +41,7 @@ pub struct KernelDrbd {
     pub api: u32,
 }
 
-pub fn parse_proc_drbd(text: &str) -> Option<KernelDrbd> {
+fn parse_proc_drbd(text: &str) -> Option<KernelDrbd> {
     let line = text.lines().find(|l| l.starts_with("version:"))?;
     let version = line.split_whitespace().nth(1)?.to_string();
     let api = line
@@ -122,7 +122,7 @@ pub struct UtilsDrbd {
     pub api: u32,
 }
 
-pub fn parse_drbdadm_version(text: &str) -> Option<UtilsDrbd> {
+fn parse_drbdadm_version(text: &str) -> Option<UtilsDrbd> {
     let get = |k: &str| {
         text.lines()
             .find_map(|l| l.trim().strip_prefix(&format!("{k}=")))
@@ -137,7 +137,7 @@ pub fn parse_drbdadm_version(text: &str) -> Option<UtilsDrbd> {
 /// Whether drbd-utils can drive the loaded module. `has_84`: drbd-utils ships its 8.4
 /// front end (/usr/lib/drbd/drbdadm-84), which drbd-utils 9 hands over to for an 8.4
 /// module. Ok is a line for the log; Err the message that stops the unit.
-pub fn check_versions(
+fn check_versions(
     kernel: &KernelDrbd,
     utils: Option<&UtilsDrbd>,
     has_84: bool,
@@ -190,7 +190,7 @@ pub struct Gi {
     pub history: [u64; 2],
 }
 
-pub fn parse_gi(text: &str) -> Option<Gi> {
+fn parse_gi(text: &str) -> Option<Gi> {
     let line = text.lines().map(str::trim).find(|l| l.contains(':'))?;
     let f: Vec<&str> = line.split(':').collect();
     let hex = |i: usize| u64::from_str_radix(f.get(i)?, 16).ok();
@@ -203,7 +203,7 @@ pub fn parse_gi(text: &str) -> Option<Gi> {
 
 impl Gi {
     /// Metadata as `create-md` leaves it: DRBD has never seen data on this device.
-    pub fn just_created(&self) -> bool {
+    fn just_created(&self) -> bool {
         self.current & !1 == UUID_JUST_CREATED && self.bitmap == 0 && self.history == [0, 0]
     }
 }
@@ -231,7 +231,7 @@ impl ResState {
             role: r,
         }
     }
-    pub fn connected(&self) -> bool {
+    fn connected(&self) -> bool {
         // Any state past the handshake: Connected, or syncing/verifying with the peer.
         matches!(
             self.cstate.as_str(),
@@ -249,7 +249,7 @@ impl ResState {
                 | "StartingSyncT"
         )
     }
-    pub fn both_up_to_date(&self) -> bool {
+    fn both_up_to_date(&self) -> bool {
         self.local_disk == "UpToDate" && self.peer_disk == "UpToDate"
     }
 }
@@ -272,7 +272,7 @@ pub enum InitialSync {
 /// UUID (so this node's identifiers are no longer just-created by the time it looks: a race
 /// seen in the QEMU pair), and DRBD's kernel accepts the skip here only if this node's
 /// metadata was just-created when it arrived.
-pub fn initial_sync(r: &ResourceConfig, me: &str, fresh: bool, gi: Option<Gi>) -> InitialSync {
+fn initial_sync(r: &ResourceConfig, me: &str, fresh: bool, gi: Option<Gi>) -> InitialSync {
     if r.first_node == me && fresh && gi.is_some_and(|g| g.just_created()) {
         InitialSync::SkipHere
     } else if r.first_node != me && fresh {
@@ -374,7 +374,7 @@ impl Ctx {
 const ADDRESS_TIMEOUT: Duration = Duration::from_secs(120);
 
 /// Whether `ip -o addr show` lists `addr` as one of this host's addresses.
-pub fn has_address(ip_o_addr: &str, addr: &str) -> bool {
+fn has_address(ip_o_addr: &str, addr: &str) -> bool {
     ip_o_addr.lines().any(|l| {
         let mut f = l.split_whitespace();
         // "2: vmbr370    inet 10.37.0.2/24 brd … scope global vmbr370"
@@ -420,7 +420,7 @@ fn drbdadm<const N: usize>(a: [&str; N]) -> Cmd {
     Cmd::new("drbdadm").args(a)
 }
 
-pub fn read_config(path: &Path) -> Result<NodeConfig> {
+fn read_config(path: &Path) -> Result<NodeConfig> {
     let text =
         std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
     serde_json::from_str(&text).with_context(|| format!("parsing {}", path.display()))

@@ -71,7 +71,7 @@ fn name_and_secret(t: &dyn TableLike) -> Option<(String, Secret)> {
 }
 
 /// A fresh secret: 32 random bytes, base64 (44 characters, within DRBD 8.4's 63).
-pub fn new_secret() -> Result<String> {
+fn new_secret() -> Result<String> {
     loop {
         let mut buf = [0u8; 32];
         std::fs::File::open("/dev/urandom")

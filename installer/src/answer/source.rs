@@ -123,7 +123,7 @@ impl SourceMap {
         }
     }
 
-    pub fn diagnostic(&self, issue: Issue) -> Diagnostic {
+    fn diagnostic(&self, issue: Issue) -> Diagnostic {
         let ((line, column), written) = self.place(&issue.path);
         let (path, message) = match written {
             Some(w) => (w, issue.message),

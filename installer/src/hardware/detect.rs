@@ -31,7 +31,7 @@ impl Sysroot {
     }
 
     /// The running system itself: device nodes and ioctls may be used.
-    pub fn is_live(&self) -> bool {
+    fn is_live(&self) -> bool {
         self.root == Path::new("/")
     }
 

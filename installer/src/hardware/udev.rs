@@ -56,7 +56,7 @@ impl Record {
 }
 
 /// Decodes udev's `\xNN` escapes; anything malformed is kept as written.
-pub fn decode_hex_escapes(s: &str) -> String {
+fn decode_hex_escapes(s: &str) -> String {
     let b = s.as_bytes();
     let mut out = Vec::with_capacity(b.len());
     let mut i = 0;

@@ -103,12 +103,6 @@ impl MdArray {
             .map(|(done, total)| done as f64 / total as f64)
     }
 
-    /// A redundant array running with fewer members than it was made with (RAID0 and
-    /// linear arrays cannot be degraded: they have no redundancy to lose).
-    pub fn is_degraded(&self) -> bool {
-        self.degraded > 0 || !self.missing_slots().is_empty() || self.faulty().next().is_some()
-    }
-
     pub fn in_sync(&self) -> usize {
         self.members
             .iter()
@@ -124,7 +118,7 @@ fn read_trim(p: &Path) -> Option<String> {
 }
 
 /// "123 / 456" → (123, 456); "none" (nothing running) → None.
-pub fn parse_sync_completed(text: &str) -> Option<(u64, u64)> {
+fn parse_sync_completed(text: &str) -> Option<(u64, u64)> {
     let (a, b) = text.split_once('/')?;
     Some((a.trim().parse().ok()?, b.trim().parse().ok()?))
 }
@@ -273,6 +267,12 @@ mod tests {
     use super::fixture::{array, m, TempTree};
     use super::*;
 
+    /// A redundant array running with fewer members than it was made with, by every sign
+    /// sysfs gives.
+    fn is_degraded(a: &MdArray) -> bool {
+        a.degraded > 0 || !a.missing_slots().is_empty() || a.faulty().next().is_some()
+    }
+
     #[test]
     fn a_raid10_without_its_first_disk() {
         let t = TempTree::new("md-raid10-missing");
@@ -294,7 +294,7 @@ mod tests {
         let a = &read_arrays(t.path()).unwrap()[0];
         assert_eq!(a.display(), "/dev/md/data");
         assert_eq!(a.missing_slots(), vec![0]);
-        assert!(a.is_degraded());
+        assert!(is_degraded(a));
         assert_eq!(a.in_sync(), 3);
         assert_eq!(a.sync_ratio(), None);
     }
@@ -321,7 +321,7 @@ mod tests {
         let a = &read_arrays(t.path()).unwrap()[0];
         assert_eq!(a.members[0].role(), MemberRole::Rebuilding);
         assert!(a.missing_slots().is_empty());
-        assert!(a.is_degraded(), "md still counts it until the rebuild ends");
+        assert!(is_degraded(a), "md still counts it until the rebuild ends");
         assert_eq!(a.sync_ratio(), Some(0.25));
     }
 
@@ -367,7 +367,7 @@ mod tests {
             &members,
         );
         let a = &read_arrays(t.path()).unwrap()[0];
-        assert!(!a.is_degraded());
+        assert!(!is_degraded(a));
         assert_eq!(a.sync_ratio(), Some(0.25));
     }
 }

@@ -602,7 +602,7 @@ pub fn describe(r: &Replacement, steps: &[Step]) -> String {
 }
 
 /// Rewrites the ESP list: `old`'s line becomes `new` (comments kept), or `new` is added.
-pub fn edit_esp_list(text: &str, old: Option<&str>, new: &str) -> String {
+fn edit_esp_list(text: &str, old: Option<&str>, new: &str) -> String {
     let mut out = String::new();
     let mut done = false;
     for line in text.lines() {

@@ -491,7 +491,7 @@ impl Status {
 }
 
 /// grub-pc/install_devices from debconf's database (config.dat: stanzas of `Key: value`).
-pub fn debconf_value(config_dat: &str, question: &str) -> Option<String> {
+fn debconf_value(config_dat: &str, question: &str) -> Option<String> {
     let mut in_q = false;
     for line in config_dat.lines() {
         if line.is_empty() {
@@ -508,7 +508,7 @@ pub fn debconf_value(config_dat: &str, question: &str) -> Option<String> {
 }
 
 /// The arrays mdadm.conf names.
-pub fn mdadm_conf_arrays(text: &str) -> Vec<String> {
+fn mdadm_conf_arrays(text: &str) -> Vec<String> {
     text.lines()
         .filter_map(|l| l.strip_prefix("ARRAY "))
         .filter_map(|l| l.split_whitespace().next())

@@ -251,7 +251,7 @@ fn usable_end(d: &Disk) -> u64 {
 /// reshape headroom of 128 MiB, halved while it is above 1/1024 of the member (mdadm's own
 /// rule for small devices), plus 4 MiB for the superblock and the internal bitmap. An
 /// estimate on the safe side, so the sizes in the plan fit what mdadm gives.
-pub fn md_overhead(member: u64) -> u64 {
+fn md_overhead(member: u64) -> u64 {
     let mut headroom = 128 * MIB;
     while headroom > member / 1024 && headroom > MIB {
         headroom /= 2;
@@ -310,7 +310,7 @@ fn with_device_wait(options: &str) -> String {
 /// A deterministic FAT volume id for a disk's ESP, so fstab and the ESP sync hook can name
 /// the ESP before it exists (mkfs.vfat -i). FNV-1a over the host and the disk's stable name:
 /// distinct disks get distinct ids; reinstalling the same machine repeats them, harmlessly.
-pub fn esp_volume_id(hostname: &str, disk_stable: &str) -> String {
+fn esp_volume_id(hostname: &str, disk_stable: &str) -> String {
     let mut h: u32 = 0x811c_9dc5;
     for b in hostname
         .bytes()

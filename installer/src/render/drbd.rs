@@ -44,7 +44,7 @@ pub fn files(plan: &Plan, secrets: &Secrets) -> Vec<RenderedFile> {
 }
 
 /// What `tandem drbd-start` needs to know about this node's resources.
-pub fn node_config(plan: &Plan) -> Option<drbd::NodeConfig> {
+fn node_config(plan: &Plan) -> Option<drbd::NodeConfig> {
     let me = plan.node.clone()?;
     let resources = plan
         .drbd

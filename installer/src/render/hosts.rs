@@ -13,7 +13,7 @@ pub fn hostname(plan: &Plan) -> RenderedFile {
 }
 
 /// This node's address: its cluster address, else its first static IPv4 address.
-pub fn own_address(answer: &Answer, plan: &Plan) -> Option<IpAddr> {
+fn own_address(answer: &Answer, plan: &Plan) -> Option<IpAddr> {
     if let (Some(c), Some(n)) = (&answer.cluster, &plan.node) {
         if let Some(me) = c.nodes.iter().find(|x| &x.name == n) {
             return Some(me.address);

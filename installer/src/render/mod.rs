@@ -18,7 +18,7 @@ pub mod modules;
 pub mod network;
 pub mod resolv;
 
-use crate::answer::{Answer, DrbdSecret};
+use crate::answer::Answer;
 use crate::plan::{Plan, PlannedFile};
 use std::collections::BTreeMap;
 use std::path::PathBuf;
@@ -83,15 +83,6 @@ impl Secrets {
 
     pub fn drbd(&self, resource: &str) -> &str {
         self.drbd.get(resource).map(String::as_str).unwrap_or("")
-    }
-
-    /// Whether the answer asks for any secret to be generated.
-    pub fn needs_generating(answer: &Answer) -> bool {
-        answer
-            .drbd
-            .iter()
-            .flat_map(|d| &d.resources)
-            .any(|r| r.secret == DrbdSecret::Generate)
     }
 }
 

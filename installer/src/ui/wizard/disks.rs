@@ -15,7 +15,7 @@ pub fn eligible(inv: &Inventory) -> Vec<&Disk> {
 }
 
 /// Disks shown as not offered, with the reason. The boot medium is never listed.
-pub fn not_offered(inv: &Inventory) -> Vec<(&Disk, String)> {
+fn not_offered(inv: &Inventory) -> Vec<(&Disk, String)> {
     inv.disks
         .iter()
         .filter(|d| !d.boot_medium)

@@ -140,7 +140,7 @@ pub fn vlans_prompt(d: &Draft, inv: &Inventory) -> Shown {
     )
 }
 
-pub fn parse_vlans(t: &str) -> Result<Vec<u16>, String> {
+fn parse_vlans(t: &str) -> Result<Vec<u16>, String> {
     if t.is_empty() || t == "none" {
         return Ok(vec![]);
     }

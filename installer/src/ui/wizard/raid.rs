@@ -15,7 +15,7 @@ pub fn offered(n: usize) -> Vec<RaidLevel> {
 }
 
 /// The level proposed: the most failure-tolerant parity level the count allows.
-pub fn default_level(n: usize) -> RaidLevel {
+fn default_level(n: usize) -> RaidLevel {
     match n {
         0..=2 => RaidLevel::Raid1,
         3 => RaidLevel::Raid5,
