@@ -249,10 +249,14 @@ impl<'a> Wizard<'a> {
         }
     }
 
+    /// Where the wizard stands, for the tests that drive it (the terminal only follows
+    /// prompts).
+    #[cfg(test)]
     pub fn step(&self) -> Step {
         self.step
     }
 
+    #[cfg(test)]
     pub fn draft(&self) -> &Draft {
         &self.draft
     }
