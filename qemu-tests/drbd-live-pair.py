@@ -45,8 +45,8 @@ def boot(args):
     for name, (mac, _) in NODES.items():
         disk = tvm.new_disk(os.path.join(work, f"{name}-disk.qcow2"), args.size)
         vm = tvm.VM(name, work, [disk],
-                    nics=[{"net": "dgram", "mac": mac, "local": ports[name][0],
-                           "remote": ports[name][1]}],
+                    nics=[tvm.Nic(mac, net="dgram", local=ports[name][0],
+                                  remote=ports[name][1])],
                     cdrom=args.iso, boot="d",
                     extra=["-virtfs", f"local,path={share},mount_tag=h,security_model=none,readonly=on"])
         vm.start("live")

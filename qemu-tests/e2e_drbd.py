@@ -16,15 +16,13 @@ power-cycles beta):
                          changed blocks resync (bytes from DRBD's own log line)
   nodes_healthy          `tandem status` exits 0 on both nodes (issue #13)
 
-Each records its figures with ctx.record(...). The runner imports this module (it matches
-e2e_*.py), which appends CHECKS to e2e.CLUSTER_CHECKS.
+Each records its figures with ctx.record(...). cluster-boot's Scenario (e2e_boots.py) lists
+CHECKS as its checks.
 """
 
 import json
 import re
 import time
-
-import e2e
 
 RES = "r0"
 DEV = "/dev/drbd0"
@@ -172,5 +170,3 @@ def nodes_healthy(ctx, shell_alpha, shell_beta, vm_alpha, vm_beta):
 
 CHECKS = [drbd_first_boot, drbd_block_roundtrip, drbd_full_sync, drbd_peer_down_resync,
           nodes_healthy]
-
-e2e.CLUSTER_CHECKS.extend(CHECKS)
