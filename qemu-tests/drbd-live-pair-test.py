@@ -10,10 +10,14 @@ mismatch. Prints each figure as `FIGURE name value` and ends with `N passed, N f
 """
 
 import json
+import os
 import re
 import socket
 import sys
 import time
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import tvm  # noqa: E402
 
 WORK = sys.argv[1]
 DEV = "/dev/drbd0"
@@ -23,13 +27,7 @@ def rpc(node, cmd, check=True):
     s = socket.socket(socket.AF_UNIX)
     s.connect(WORK + "/rpc.sock")
     s.sendall((node + "\t" + cmd.replace("\n", " ") + "\n").encode())
-    buf = b""
-    while not buf.endswith(b"\n"):
-        c = s.recv(65536)
-        if not c:
-            break
-        buf += c
-    r = json.loads(buf)
+    r = json.loads(tvm.recv_line(s))
     if check and r["rc"] != 0:
         raise AssertionError(f"{node}: `{cmd}` exited {r['rc']}:\n{r['out']}")
     return r["rc"], r["out"]

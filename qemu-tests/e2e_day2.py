@@ -145,6 +145,27 @@ def only_drbd(ctx, sh, tag):
         raise AssertionError(f"tandem status ({tag}) exited {rc} with problems {doc['problems']}")
 
 
+def replace_and_rebuild(ctx, sh, devs, prefix, who, fields):
+    """`tandem disk replace` of each of devs in turn, md's rebuild to every array whole, and
+    `tandem status` naming nothing but DRBD. fields(dev, seconds, output, result): what to
+    record of one replace; prefix names the rebuild's records, who starts its errors."""
+    for dev in devs:
+        t0 = time.time()
+        rc, out = sh.run(f"tandem disk replace {dev} --yes", timeout=1200, check=False)
+        result = tvm.tandem_result(out)
+        ctx.record(**fields(dev, round(time.time() - t0), out, result))
+        if rc != 0 or not result or result.get("result") != "ok":
+            raise AssertionError(f"{who}tandem disk replace {dev} exited {rc}:\n{out}\n"
+                                 + sh.out("tail -n 40 /var/log/tandem/disk-replace.log; true"))
+    t0 = time.time()
+    md = sh.finish_md_resync()
+    ctx.record(**{f"{prefix}rebuild_seconds": round(time.time() - t0),
+                  f"{prefix}mdstat_rebuilt": md.strip().splitlines()})
+    if md.count("[4/4]") != 2:
+        raise AssertionError(f"{who}arrays not whole after the rebuild:\n{md}")
+    only_drbd(ctx, sh, f"{prefix}rebuilt")
+
+
 def expect_refusal(ctx, sh, dev, want):
     rc, out = sh.run(f"tandem disk replace {dev} --yes", timeout=300, check=False)
     if rc != 2 or want not in out:
@@ -214,21 +235,11 @@ def replace_alpha(ctx):
     dry = sh.out(f"tandem disk replace {NEW_SERIAL} --dry-run")
     if "dry run: nothing was written" not in dry or "sgdisk --replicate=" not in dry:
         raise AssertionError(f"--dry-run:\n{dry}")
-    t0 = time.time()
-    rc, out = sh.run(f"tandem disk replace /dev/disk/by-id/virtio-{NEW_SERIAL} --yes", timeout=1200,
-                     check=False)
-    ctx.record(replace_seconds=round(time.time() - t0), replace_output=out.strip().splitlines()[-12:])
-    result = tvm.tandem_result(out)
-    if rc != 0 or not result or result.get("result") != "ok":
-        raise AssertionError(f"tandem disk replace exited {rc}:\n{out}\n"
-                             + sh.out("tail -n 40 /var/log/tandem/disk-replace.log; true"))
-    ctx.record(replace_result=result)
-    t0 = time.time()
-    md = sh.finish_md_resync()
-    ctx.record(rebuild_seconds=round(time.time() - t0), mdstat_rebuilt=md.strip().splitlines())
-    if md.count("[4/4]") != 2:
-        raise AssertionError(f"arrays not whole after the rebuild:\n{md}")
-    only_drbd(ctx, sh, "rebuilt")
+    replace_and_rebuild(
+        ctx, sh, [f"/dev/disk/by-id/virtio-{NEW_SERIAL}"], "", "",
+        lambda dev, seconds, out, result: dict(
+            replace_seconds=seconds, replace_output=out.strip().splitlines()[-12:],
+            replace_result=result))
     grub = sh.out("debconf-show grub-pc | grep 'grub-pc/install_devices:'")
     if f"virtio-{NEW_SERIAL}" not in grub or f"virtio-{serial[0]}" in grub:
         raise AssertionError(f"grub-pc/install_devices not updated:\n{grub}")
@@ -323,20 +334,10 @@ def replace_beta(ctx, lay, disks, vars_file, vm, sh):
             raise AssertionError(f"beta: tandem status lacks {want!r}:\n{text}")
     if rc != 1:
         raise AssertionError(f"beta: tandem status exited {rc}, not 1")
-    for n in ("a", "b"):
-        t0 = time.time()
-        rc, out = sh.run(f"tandem disk replace tandem-new-{n} --yes", timeout=1200, check=False)
-        result = tvm.tandem_result(out)
-        ctx.record(**{f"beta_replace_{n}_seconds": round(time.time() - t0), f"beta_replace_{n}": result})
-        if rc != 0 or not result or result.get("result") != "ok":
-            raise AssertionError(f"beta: tandem disk replace tandem-new-{n} exited {rc}:\n{out}\n"
-                                 + sh.out("tail -n 40 /var/log/tandem/disk-replace.log; true"))
-    t0 = time.time()
-    md = sh.finish_md_resync()
-    ctx.record(beta_rebuild_seconds=round(time.time() - t0), beta_mdstat_rebuilt=md.strip().splitlines())
-    if md.count("[4/4]") != 2:
-        raise AssertionError(f"beta: arrays not whole after the rebuild:\n{md}")
-    only_drbd(ctx, sh, "beta_rebuilt")
+    replace_and_rebuild(
+        ctx, sh, ["tandem-new-a", "tandem-new-b"], "beta_", "beta: ",
+        lambda dev, seconds, out, result: {f"beta_replace_{dev[-1]}_seconds": seconds,
+                                           f"beta_replace_{dev[-1]}": result})
     entries = sh.out("efibootmgr")
     ctx.record(beta_boot_entries=entries.strip().splitlines())
 

@@ -154,6 +154,17 @@ def detect(shell, path):
     return inv
 
 
+def live_install_shell(ctx, vm, mac):
+    """The live system booted from the ISO, its inventory kept as hardware.json (for
+    `tandem render` later), its harness NIC (mac) up: ready to be told to install."""
+    vm.start("install")
+    shell = vm.live_shell(LIVE_TIMEOUT)
+    ctx.log(f"live shell after {vm.elapsed():.0f} s")
+    detect(shell, os.path.join(ctx.work, "hardware.json"))
+    live_net_up(shell, mac)
+    return shell
+
+
 def install_alpha(ctx):
     answer = os.path.join(ctx.answers, "cluster.toml")
     disks = [tvm.new_disk(os.path.join(ctx.work, f"disk{i}.qcow2"), DISK_SIZE) for i in range(4)]
@@ -177,11 +188,7 @@ def install_alpha(ctx):
         else:
             vm = ctx.vm(tvm.VM("alpha", ctx.work, all_disks, node_nics(ALPHA_MACS),
                                firmware="bios", cdrom=ctx.iso, boot="d"))
-            vm.start("install")
-            shell = vm.live_shell(LIVE_TIMEOUT)
-            ctx.log(f"live shell after {vm.elapsed():.0f} s")
-            detect(shell, os.path.join(ctx.work, "hardware.json"))
-            live_net_up(shell, ALPHA_MACS[0])
+            shell = live_install_shell(ctx, vm, ALPHA_MACS[0])
             url = f"{http.guest_url}/answers/{ALPHA_MACS[0]}.toml"
             shell.con.sendline(install_command(url) + "; echo TANDEM-EXIT=$?")
             seen = vm.console.expect(INSTALL_END, INSTALL_TIMEOUT)
@@ -227,11 +234,7 @@ def install_beta(ctx):
     try:
         vm = ctx.vm(tvm.VM("beta", ctx.work, disks, node_nics(BETA_MACS), firmware="uefi",
                            cdrom=ctx.iso, boot="d"))
-        vm.start("install")
-        shell = vm.live_shell(LIVE_TIMEOUT)
-        ctx.log(f"live shell after {vm.elapsed():.0f} s")
-        detect(shell, os.path.join(ctx.work, "hardware.json"))
-        live_net_up(shell, BETA_MACS[0])
+        shell = live_install_shell(ctx, vm, BETA_MACS[0])
         # 1. wipe = "if-empty" over old arrays: refused before any write.
         url = f"{http.guest_url}/answers/{BETA_MACS[0]}.toml"
         rc, out = shell.run(install_command(url), timeout=600, check=False)

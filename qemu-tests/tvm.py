@@ -424,6 +424,18 @@ class VM:
         return self.wait_exit(timeout)
 
 
+def recv_line(sock):
+    """One newline-terminated message from a stream socket (less if the peer closes first):
+    the line protocol of drbd-live-pair.py's command socket, both ends."""
+    buf = b""
+    while not buf.endswith(b"\n"):
+        chunk = sock.recv(65536)
+        if not chunk:
+            break
+        buf += chunk
+    return buf
+
+
 def tandem_result(text):
     """The installer's machine-readable last line, parsed."""
     m = re.search(r"TANDEM-RESULT (\{.*\})", text)
