@@ -83,7 +83,7 @@ def install_and_reboot(vm, origin, timeout=5400):
 
 def embedded(a, work):
     iso = embed(a.image, answer(), work, "embedded")
-    vm = tvm.VM("auto-embedded", work, disks(work, 2), nics=[{"mac": MAC}], cdrom=iso, boot="d")
+    vm = tvm.VM("auto-embedded", work, disks(work, 2), nics=[tvm.Nic(MAC)], cdrom=iso, boot="d")
     try:
         install_and_reboot(vm, r"answer embedded in the image \(/run/live/medium/tandem/answer.toml\)")
     finally:
@@ -104,7 +104,7 @@ def pxe(a, work):
     with open(os.path.join(tftp, "test.ipxe"), "w") as f:
         f.write(f"#!ipxe\ndhcp\nset tandem-base {srv.guest_url}\nchain ${{tandem-base}}/boot.ipxe\n")
     vm = tvm.VM("auto-pxe", work, disks(work, 2),
-                nics=[{"mac": MAC, "tftp": tftp, "bootfile": "test.ipxe"}], boot="n", mem=2048)
+                nics=[tvm.Nic(MAC, tftp=tftp, bootfile="test.ipxe")], boot="n", mem=2048)
     try:
         out = install_and_reboot(vm, r"kernel command line tandem.answer=" + srv.guest_url)
         assert f"medium: {srv.guest_url}" in out, "no HTTP medium line"
@@ -124,7 +124,7 @@ def broken(a, work):
     iso = embed(a.image, answer(level="raid6", count=4), work, "broken")
     ds = disks(work, 3)
     refs = [tvm.new_disk(os.path.join(work, f"ref{i}.qcow2"), "10G") for i in range(3)]
-    vm = tvm.VM("auto-broken", work, ds, nics=[{"mac": MAC}], cdrom=iso, boot="d")
+    vm = tvm.VM("auto-broken", work, ds, nics=[tvm.Nic(MAC)], cdrom=iso, boot="d")
     try:
         con = vm.start()
         con.expect("TANDEM AUTO-INSTALL from answer embedded", 1500)

@@ -37,8 +37,7 @@ import time
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import tvm  # noqa: E402
 
-NICS = [{"mac": "52:54:00:12:34:56", "restrict": True},
-        {"mac": "52:54:00:12:34:57", "restrict": True}]
+NICS = [tvm.Nic("52:54:00:12:34:56"), tvm.Nic("52:54:00:12:34:57")]
 MOUNT_9P = ("mkdir -p /mnt/h && mount -t 9p -o trans=virtio,version=9p2000.L,msize=262144"
             " h /mnt/h")
 
@@ -97,9 +96,9 @@ def degraded_boot(work, disks):
     three, so the disks themselves stay as they were): every array runs degraded."""
     over = [tvm.overlay(d, os.path.join(work, f"degraded{i}.qcow2"))
             for i, d in enumerate(disks[1:], 1)]
-    vm = tvm.VM("bench", work, [], nics=NICS)
     # Keep each remaining disk's serial: GRUB and the by-id paths name them.
-    vm.disks = [(o, {"serial": f"tandem-bench-disk{i}"}) for i, o in enumerate(over, 1)]
+    vm = tvm.VM("bench", work, [tvm.Disk(o, serial=f"tandem-bench-disk{i}")
+                                for i, o in enumerate(over, 1)], nics=NICS)
     vm.start("degraded")
     try:
         sh = vm.login(timeout=1800)

@@ -14,7 +14,6 @@ import argparse
 import os
 import shutil
 import sys
-import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import tvm  # noqa: E402
@@ -45,8 +44,8 @@ def main():
     srv = tvm.HttpServer(www, os.path.join(work, "http.log"))
     disks = [tvm.new_disk(os.path.join(work, f"disk{i}.qcow2"), "20G") for i in range(DISKS)]
     # Serials as the fixture qemu-4disk-virtio-2nic has them.
-    drives = [(d, {"serial": f"tandem-disk{i}"}) for i, d in enumerate(disks)]
-    nics = [{"mac": m} for m in MACS]
+    drives = [tvm.Disk(d, serial=f"tandem-disk{i}") for i, d in enumerate(disks)]
+    nics = [tvm.Nic(m) for m in MACS]
     times = {}
 
     print(f"== demo: live ISO {a.iso}, {DISKS} × 20 GiB virtio disks, 2 virtio NICs, SeaBIOS, TCG")

@@ -10,10 +10,15 @@ mismatch. Prints each figure as `FIGURE name value` and ends with `N passed, N f
 """
 
 import json
+import os
 import re
 import socket
 import sys
 import time
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import e2e_drbd  # noqa: E402
+import tvm  # noqa: E402
 
 WORK = sys.argv[1]
 DEV = "/dev/drbd0"
@@ -23,13 +28,7 @@ def rpc(node, cmd, check=True):
     s = socket.socket(socket.AF_UNIX)
     s.connect(WORK + "/rpc.sock")
     s.sendall((node + "\t" + cmd.replace("\n", " ") + "\n").encode())
-    buf = b""
-    while not buf.endswith(b"\n"):
-        c = s.recv(65536)
-        if not c:
-            break
-        buf += c
-    r = json.loads(buf)
+    r = json.loads(tvm.recv_line(s))
     if check and r["rc"] != 0:
         raise AssertionError(f"{node}: `{cmd}` exited {r['rc']}:\n{r['out']}")
     return r["rc"], r["out"]
@@ -39,19 +38,22 @@ def out(node, cmd):
     return rpc(node, cmd)[1]
 
 
+class Node:
+    """A guest of the pair as e2e_drbd's helpers want a shell: tvm.Shell's out."""
+
+    def __init__(self, name):
+        self.name = name
+
+    def out(self, cmd, timeout=None):
+        return out(self.name, cmd)
+
+
 def state(node):
-    return out(node, "echo $(drbdadm cstate r0) $(drbdadm dstate r0) $(drbdadm role r0)").split()
+    return e2e_drbd.drbd_state(Node(node))
 
 
 def wait(node, pred, timeout, what):
-    start = time.time()
-    last = None
-    while time.time() - start < timeout:
-        last = state(node)
-        if len(last) == 3 and pred(*last):
-            return time.time() - start
-        time.sleep(1)
-    raise AssertionError(f"{what}: {node} still {last}")
+    return e2e_drbd.wait_state(Node(node), pred, timeout, f"{what} ({node})")
 
 
 def figure(name, value):

@@ -22,7 +22,6 @@ import shutil
 import socket
 import sys
 import threading
-import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import tvm  # noqa: E402
@@ -45,8 +44,8 @@ def boot(args):
     for name, (mac, _) in NODES.items():
         disk = tvm.new_disk(os.path.join(work, f"{name}-disk.qcow2"), args.size)
         vm = tvm.VM(name, work, [disk],
-                    nics=[{"net": "dgram", "mac": mac, "local": ports[name][0],
-                           "remote": ports[name][1]}],
+                    nics=[tvm.Nic(mac, net="dgram", local=ports[name][0],
+                                  remote=ports[name][1])],
                     cdrom=args.iso, boot="d",
                     extra=["-virtfs", f"local,path={share},mount_tag=h,security_model=none,readonly=on"])
         vm.start("live")
@@ -54,9 +53,6 @@ def boot(args):
     for name, (mac, ip) in NODES.items():
         sh = vms[name].live_shell()
         shells[name] = sh
-        # Kernel messages on the serial console would split the shell's end markers.
-        sh.con.sendline("dmesg -n 1")
-        time.sleep(2)
         setup = [
             "mkdir -p /mnt/h && mount -t 9p -o trans=virtio,version=9p2000.L,msize=262144 h /mnt/h",
             f"hostnamectl hostname {name} 2>/dev/null || hostname {name}",
@@ -87,13 +83,7 @@ def serve(vms, shells, work):
 
     def handle(conn):
         with conn:
-            data = b""
-            while not data.endswith(b"\n"):
-                chunk = conn.recv(65536)
-                if not chunk:
-                    break
-                data += chunk
-            line = data.decode().rstrip("\n")
+            line = tvm.recv_line(conn).decode().rstrip("\n")
             node, _, cmd = line.partition("\t")
             if node == "quit":
                 for v in vms.values():

@@ -7,11 +7,11 @@ image `make image` built, then boots the results several times through qcow2 ove
 
 Scenario modules
 ----------------
-Every `qemu-tests/e2e_*.py` is imported; each defines
+Every `qemu-tests/e2e_*.py` is imported; each defines (scenario.Scenario)
 
-    SCENARIOS = [dict(name="replace-alpha", needs=["install-alpha"], run=fn,
-                      vms=1,        # QEMU machines it runs at once (default 1; 0: host only)
-                      est=300)]     # rough seconds, for "longest chain first" (default 300)
+    SCENARIOS = [Scenario(name="replace-alpha", needs=("install-alpha",), run=fn,
+                          vms=1,      # QEMU machines it runs at once (default 1; 0: host only)
+                          est=300)]   # rough seconds, for "longest chain first" (default 300)
 
 `fn(ctx)` raises on failure. `ctx` has:
   ctx.name, ctx.work      this scenario's own directory (build/e2e/<name>/), console logs go here
@@ -22,11 +22,11 @@ Every `qemu-tests/e2e_*.py` is imported; each defines
   ctx.record(**fields)    adds fields to this scenario's entry in results.json
   ctx.vm(vm)              registers a tvm.VM so its console tail is printed on failure and
                           it is killed when the scenario ends
+  ctx.checks              the Scenario's checks, in order
 
-An install is a scenario too: its `fn` returns a *layout*, a dict such as
-    {"disks": [...qcow2...], "bystander": raw path or None, "vars": OVMF vars or None,
-     "firmware": "bios" | "uefi", "answer": path, "node": "alpha", "macs": [...]}
-that dependants put overlays on (tvm.overlay) and never write to.
+An install is a scenario too: its `fn` returns a scenario.Layout (disks, bystander, OVMF
+vars, firmware, answer, node, MACs) that dependants put overlays on (tvm.overlay) and never
+write to.
 
 The scheduler runs up to --jobs QEMU machines at a time (2: the CI machine has 2 cores and
 TCG runs one thread per VM), scenarios whose `needs` all passed, longest chain first. A
@@ -37,18 +37,18 @@ what it needs; `--reuse install-alpha` takes that install's layout from the prev
 Cluster checks (both nodes up at once)
 --------------------------------------
 The scenario `cluster-boot` boots alpha and beta together, checks the bond, the VLAN bridge
-and a ping over it, then calls every function in `CLUSTER_CHECKS` in order:
+and a ping over it, then calls every function in its Scenario's `checks` in order:
 
-    import e2e
     def drbd_connected(ctx, shell_alpha, shell_beta, vm_alpha, vm_beta): ...
-    e2e.CLUSTER_CHECKS.append(drbd_connected)
 
 (shells are tvm.Shell logged in as root; a check raises on failure, and one that reboots a
-node returns the new (shell_alpha, shell_beta)). Put such checks in a
-module of your own, qemu-tests/e2e_<topic>.py; it is imported before anything runs.
+node returns the new (shell_alpha, shell_beta)). Put such checks in a module of your own,
+qemu-tests/e2e_<topic>.py (today e2e_drbd.CHECKS), and name them in cluster-boot's
+Scenario in e2e_boots.py.
 """
 
 import argparse
+import dataclasses
 import glob
 import importlib
 import json
@@ -64,13 +64,9 @@ import traceback
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
-# Modules `import e2e`: make that this very module even when run as a script.
-sys.modules.setdefault("e2e", sys.modules[__name__])
 
 import tvm  # noqa: E402
-
-# Functions (ctx, shell_alpha, shell_beta, vm_alpha, vm_beta) run by cluster-boot.
-CLUSTER_CHECKS = []
+from scenario import Layout  # noqa: E402
 
 
 class ScenarioError(Exception):
@@ -80,7 +76,8 @@ class ScenarioError(Exception):
 class Ctx:
     def __init__(self, suite, sc):
         self.suite = suite
-        self.name = sc["name"]
+        self.name = sc.name
+        self.checks = sc.checks
         self.work = os.path.join(suite.out, self.name)
         self.iso = suite.iso
         self.pxe = suite.pxe
@@ -129,7 +126,7 @@ class Suite:
         path = os.path.join(self.out, name, "layout.json")
         if name in self.reuse and os.path.exists(path):
             with open(path) as f:
-                return json.load(f)
+                return Layout.from_json(json.load(f))
         return None
 
     def say(self, msg):
@@ -142,18 +139,14 @@ def discover():
     for path in sorted(glob.glob(os.path.join(HERE, "e2e_*.py"))):
         mod = importlib.import_module(os.path.basename(path)[:-3])
         for sc in getattr(mod, "SCENARIOS", []):
-            sc = dict(sc)
-            sc.setdefault("needs", [])
-            sc.setdefault("vms", 1)
-            sc.setdefault("est", 300)
-            sc["module"] = mod.__name__
-            if sc["name"] in scenarios:
-                raise SystemExit(f"scenario {sc['name']} defined twice")
-            scenarios[sc["name"]] = sc
+            sc = dataclasses.replace(sc, module=mod.__name__)
+            if sc.name in scenarios:
+                raise SystemExit(f"scenario {sc.name} defined twice")
+            scenarios[sc.name] = sc
     for sc in scenarios.values():
-        for n in sc["needs"]:
+        for n in sc.needs:
             if n not in scenarios:
-                raise SystemExit(f"scenario {sc['name']} needs unknown {n}")
+                raise SystemExit(f"scenario {sc.name} needs unknown {n}")
     return scenarios
 
 
@@ -163,7 +156,7 @@ def closure(scenarios, name):
         n = todo.pop()
         if n not in want:
             want.add(n)
-            todo += scenarios[n]["needs"]
+            todo += scenarios[n].needs
     return want
 
 
@@ -173,8 +166,8 @@ def chain_lengths(scenarios):
 
     def length(n):
         if n not in memo:
-            after = [length(m) for m, s in scenarios.items() if n in s["needs"]]
-            memo[n] = scenarios[n]["est"] + max(after, default=0)
+            after = [length(m) for m, s in scenarios.items() if n in s.needs]
+            memo[n] = scenarios[n].est + max(after, default=0)
         return memo[n]
     for n in scenarios:
         length(n)
@@ -195,21 +188,21 @@ def run_one(suite, sc):
     ctx.t0 = time.time()
     entry = {"result": "passed"}
     try:
-        reused = suite.reusable(sc["name"])
+        reused = suite.reusable(sc.name)
         if reused:
-            suite.layouts[sc["name"]] = reused
+            suite.layouts[sc.name] = reused
             ctx.record(reused=True)
         else:
-            layout = sc["run"](ctx)
-            if isinstance(layout, dict):
-                suite.layouts[sc["name"]] = layout
+            layout = sc.run(ctx)
+            if isinstance(layout, Layout):
+                suite.layouts[sc.name] = layout
                 with open(os.path.join(ctx.work, "layout.json"), "w") as f:
-                    json.dump(layout, f, indent=1)
+                    json.dump(layout.to_json(), f, indent=1)
     except Exception as e:  # noqa: BLE001 - any failure of a scenario is its result
         entry = {"result": "failed", "error": f"{type(e).__name__}: {e}"}
         with open(os.path.join(ctx.work, "error.txt"), "w") as f:
             traceback.print_exc(file=f)
-        msg = [f"--- {sc['name']} FAILED: {type(e).__name__}: {str(e)[:3000]}"]
+        msg = [f"--- {sc.name} FAILED: {type(e).__name__}: {str(e)[:3000]}"]
         for vm in ctx.vms:
             log = getattr(vm, "console_log", None)
             if log:
@@ -241,15 +234,15 @@ def schedule(suite, scenarios, names):
     while pending or running:
         with done:
             for sc, entry in finished:
-                del running[sc["name"]]
-                used -= sc["vms"]
-                suite.results[sc["name"]] = entry
-                suite.say(f"== {sc['name']}: {entry['result'].upper()} in {entry['seconds']:.0f} s"
+                del running[sc.name]
+                used -= sc.vms
+                suite.results[sc.name] = entry
+                suite.say(f"== {sc.name}: {entry['result'].upper()} in {entry['seconds']:.0f} s"
                           f" (suite at {time.time() - t_start:.0f} s)")
             finished.clear()
         # Dependants of a failure fail, named as such.
         for n in sorted(pending):
-            bad = [m for m in scenarios[n]["needs"]
+            bad = [m for m in scenarios[n].needs
                    if suite.results.get(m, {}).get("result") == "failed"]
             if bad:
                 pending.discard(n)
@@ -258,16 +251,16 @@ def schedule(suite, scenarios, names):
                 suite.say(f"== {n}: FAILED (needs {', '.join(bad)}, which failed)")
         ready = [n for n in pending
                  if all(suite.results.get(m, {}).get("result") == "passed"
-                        for m in scenarios[n]["needs"])]
+                        for m in scenarios[n].needs)]
         ready.sort(key=lambda n: -chain[n])
         for n in ready:
             sc = scenarios[n]
             # A scenario wider than the machine still runs, alone.
-            if used + sc["vms"] <= suite.jobs or used == 0:
+            if used + sc.vms <= suite.jobs or used == 0:
                 pending.discard(n)
                 running[n] = sc
-                used += sc["vms"]
-                suite.say(f"-> {n} (needs: {', '.join(sc['needs']) or '-'})")
+                used += sc.vms
+                suite.say(f"-> {n} (needs: {', '.join(sc.needs) or '-'})")
                 threading.Thread(target=worker, args=(sc,), daemon=True).start()
         if not running and pending and not ready:
             for n in pending:
@@ -361,7 +354,7 @@ def main():
     scenarios = discover()
     if a.list:
         for n, sc in scenarios.items():
-            print(f"{n:20} needs {', '.join(sc['needs']) or '-':30} ({sc['module']})")
+            print(f"{n:20} needs {', '.join(sc.needs) or '-':30} ({sc.module})")
         return 0
     names = set()
     for o in a.only or scenarios:

@@ -1,7 +1,7 @@
 """Boots of the installed layouts (qemu-tests/e2e.py), each through qcow2 overlays so the
 installed disks stay as the installer left them, and the broken-answer check. Alpha without
-its first disk (3a) and the tandem package (9, `check_package`) are checked by replace-alpha
-(e2e_day2.py), on its way to replacing that disk.
+its first disk (3a) and the tandem package (9) are checked by replace-alpha (e2e_day2.py),
+on its way to replacing that disk.
 
 bystander-untouched  (4) the bystander disk's sha256 (host side) unchanged by alpha's install
 broken-answer        (8) raid6 over 3 disks served over PXE/URL: the validation error with
@@ -12,7 +12,8 @@ cluster-boot         both nodes' first boot at once, checked in order:
                          of the same answer says
                      (2) beta (OVMF): an ESP with GRUB on every disk, the first mounted
                      (6) bond0 with both members, vmbr370 holds the address, nic0 a DHCP
-                         lease, alpha pings beta over VLAN 370; then e2e.CLUSTER_CHECKS
+                         lease, alpha pings beta over VLAN 370; then the scenario's
+                         checks (e2e_drbd.CHECKS)
                      (3b) beta, shut down cleanly, boots without two of its four disks;
                          then replace-beta and upgrade-beta (e2e_day2.py) on that boot
 One boot per node serves all of these: a TCG boot costs about 5 minutes, and the suite's
@@ -25,64 +26,13 @@ import re
 import subprocess
 import time
 
-import e2e
+import e2e_day2
+import e2e_drbd
 import tvm
 from e2e_installs import (LIVE_TIMEOUT, boot_mode, install_command, live_net_up, node_nics, pxe_entries,
                           serve_answer, tftp_script)
-
-BOOT_TIMEOUT = 1200
-
-
-def overlays(ctx, layout, drop=(), tag="boot"):
-    """qcow2 overlays of an installed layout's disks (minus the indexes in drop), the
-    bystander too (over its raw file), and a private copy of its UEFI vars."""
-    disks = []
-    for i, d in enumerate(layout["disks"]):
-        if i in drop:
-            continue
-        disks.append(tvm.overlay(d, os.path.join(ctx.work, f"{tag}-disk{i}.qcow2")))
-    if layout.get("bystander"):
-        disks.append((tvm.overlay(layout["bystander"], os.path.join(ctx.work, f"{tag}-bystander.qcow2"),
-                                  backing_format="raw"), {"serial": "bystander"}))
-    vars_file = None
-    if layout.get("vars"):
-        vars_file = os.path.join(ctx.work, f"{tag}-vars.fd")
-        with open(layout["vars"], "rb") as s, open(vars_file, "wb") as d:
-            d.write(s.read())
-    return disks, vars_file
-
-
-# TCG on a loaded host: the kernel's IO-APIC timer check can miss its ticks and panic
-# ("IO-APIC + timer doesn't work!") before anything of ours runs. That one panic is the
-# emulator's, not the install's: boot once more, and record it.
-TCG_TIMER_PANIC = "IO-APIC + timer doesn't work"
-
-
-def login(ctx, vm, tag="boot", started=False):
-    if not started:
-        vm.start(tag)
-    try:
-        return vm.login(BOOT_TIMEOUT)
-    except tvm.GuestPanic as e:
-        if TCG_TIMER_PANIC not in str(e):
-            raise
-        ctx.log(f"{vm.name}: TCG timer panic, booting again")
-        ctx.record(**{f"tcg_timer_panic_{vm.name}": True})
-        vm.kill()
-        vm.start(tag + "-again")
-        return vm.login(BOOT_TIMEOUT)
-
-
-def boot(ctx, layout, drop=(), nics=None, name=None, extra=()):
-    disks, vars_file = overlays(ctx, layout, drop)
-    disks += list(extra)
-    vm = ctx.vm(tvm.VM(name or layout["node"], ctx.work, disks,
-                       nics if nics is not None else node_nics(layout["macs"]),
-                       firmware=layout["firmware"], vars_file=vars_file, boot="c"))
-    shell = login(ctx, vm)
-    ctx.log(f"{vm.name}: logged in after {vm.elapsed():.0f} s")
-    ctx.record(**{f"login_seconds_{vm.name}": round(vm.elapsed())})
-    return vm, shell
+from guest import login, overlays
+from scenario import Scenario
 
 
 def mdstat(shell, want_members):
@@ -120,13 +70,13 @@ def installed_inventory(ctx, shell):
 
 
 def render(ctx, layout, shell):
-    hardware = layout.get("hardware")
+    hardware = layout.hardware
     if not hardware or not os.path.exists(hardware):
         hardware = installed_inventory(ctx, shell)
     out = os.path.join(ctx.work, "render")
     subprocess.run(["rm", "-rf", out], check=True)
-    subprocess.run([ctx.tandem, "render", "--answer", layout["answer"], "--hardware",
-                    hardware, "--node", layout["node"], "--out", out], check=True,
+    subprocess.run([ctx.tandem, "render", "--answer", layout.answer, "--hardware",
+                    hardware, "--node", layout.node, "--out", out], check=True,
                    stdout=subprocess.DEVNULL)
     return out
 
@@ -201,74 +151,6 @@ def check_beta(ctx, sh):
         raise AssertionError(f"GRUB on {len(found)} of 4 ESPs:\n{out}")
 
 
-def newer_package(ctx):
-    """A second build of the tandem package, one version up, as a raw disk image (the
-    guest reads it back by size: no network, no 9p on the installed node)."""
-    out = os.path.join(ctx.work, "newer-package")
-    subprocess.run(["rm", "-rf", out], check=True)
-    version = "0.1.0+e2e.1"
-    subprocess.run([ctx.tandem_image, "package", "--tandem-bin", ctx.tandem, "--out", out,
-                    "--package-version", version], check=True, stdout=subprocess.DEVNULL)
-    deb = os.path.join(out, f"tandem_{version}_amd64.deb")
-    size = os.path.getsize(deb)
-    disk = deb + ".img"
-    with open(deb, "rb") as s, open(disk, "wb") as d:
-        d.write(s.read())
-        d.write(b"\0" * (-size % 512))
-    return version, size, (disk, {"format": "raw", "serial": "newer-deb"})
-
-
-def check_package(ctx, sh, version, size):
-    """(9) tandem as dpkg sees it on the installed node, then the upgrade."""
-    def q(cmd):
-        rc, out = sh.run(cmd, check=False)
-        return rc, out.strip()
-    before = q("dpkg-query -W -f='${Version} ${Status}' tandem")
-    owner = q("dpkg -S /usr/sbin/tandem")
-    verify = q("dpkg --verify tandem")
-    page = q("man -w tandem; man -w tandem-esp-sync")
-    unit = q("systemctl is-enabled tandem-drbd.service")
-    binver = q("tandem --version")
-    ctx.record(package_before=before, dpkg_S=owner, dpkg_verify=verify, man_w=page,
-               unit_enabled=unit, tandem_version=binver)
-    if before != (0, "0.1.0 install ok installed"):
-        raise AssertionError(f"tandem package: {before}")
-    if owner != (0, "tandem: /usr/sbin/tandem"):
-        raise AssertionError(f"dpkg -S /usr/sbin/tandem: {owner}")
-    if verify != (0, ""):
-        raise AssertionError(f"dpkg --verify tandem: {verify}")
-    if page[0] != 0 or "/usr/share/man/man8/tandem.8.gz" not in page[1] \
-            or "tandem-esp-sync.8.gz" not in page[1]:
-        raise AssertionError(f"man -w: {page}")
-    if unit != (0, "enabled"):
-        raise AssertionError(f"tandem-drbd.service: {unit}")
-    if binver[0] != 0 or not re.fullmatch(r"tandem 0\.1\.0 \(git [0-9a-f]{7,}\)", binver[1]):
-        raise AssertionError(f"tandem --version: {binver}")
-    # The admin changes the conffile; dpkg keeps it (the new package's copy is the same).
-    hook = "/etc/apt/apt.conf.d/99tandem-esp-sync"
-    sh.run(f"echo '// changed by the admin' >> {hook}")
-    t0 = time.time()
-    up = q(f"head -c {size} /dev/disk/by-id/virtio-newer-deb > /tmp/newer.deb && "
-           "DEBIAN_FRONTEND=noninteractive dpkg -i /tmp/newer.deb 2>&1")
-    ctx.record(upgrade=up[1].splitlines()[-6:], upgrade_seconds=round(time.time() - t0))
-    after = q("dpkg-query -W -f='${Version} ${Status}' tandem")
-    verify2 = q("dpkg --verify tandem")
-    kept = q(f"tail -1 {hook}")
-    unit2 = q("systemctl is-enabled tandem-drbd.service")
-    ctx.record(package_after=after, dpkg_verify_after=verify2, unit_enabled_after=unit2)
-    if up[0] != 0:
-        raise AssertionError(f"dpkg -i of the newer package failed:\n{up[1]}")
-    if after != (0, f"{version} install ok installed"):
-        raise AssertionError(f"after the upgrade: {after}")
-    # Only the admin's conffile differs from what dpkg installed.
-    if verify2[1] != f"??5?????? c {hook}":
-        raise AssertionError(f"dpkg --verify after the upgrade: {verify2}")
-    if kept != (0, "// changed by the admin"):
-        raise AssertionError(f"the admin's change to {hook} was lost: {kept}")
-    if unit2 != (0, "enabled"):
-        raise AssertionError(f"tandem-drbd.service after the upgrade: {unit2}")
-
-
 def beta_degraded(ctx, lay, disks, vars_file, vm, sh):
     """(3b) RAID6 without two of its four disks. md refuses to start a degraded RAID5/6
     array whose initial resync never finished ("cannot start dirty degraded array": its
@@ -280,13 +162,12 @@ def beta_degraded(ctx, lay, disks, vars_file, vm, sh):
     ctx.record(resync_seconds=round(time.time() - t0))
     vm.poweroff(sh)
     # Two blank disks in the empty bays and the upgrade's packages: replace-beta runs on
-    # this boot (e2e_day2.py imports this module, hence the late import).
-    import e2e_day2
+    # this boot.
     extra = e2e_day2.beta_extra_disks(ctx)
-    vm2 = ctx.vm(tvm.VM(lay["node"] + "-degraded", ctx.work,
-                        [(d, {"serial": f"tandem-beta-disk{i}"}) for i, d in enumerate(disks)
+    vm2 = ctx.vm(tvm.VM(lay.node + "-degraded", ctx.work,
+                        [tvm.Disk(d, serial=f"tandem-beta-disk{i}") for i, d in enumerate(disks)
                          if i not in (0, 2)] + extra,
-                        node_nics(lay["macs"]), firmware=lay["firmware"],
+                        node_nics(lay.macs), firmware=lay.firmware,
                         vars_file=vars_file, boot="c"))
     sh = login(ctx, vm2)
     ctx.log(f"{vm2.name}: logged in after {vm2.elapsed():.0f} s")
@@ -300,10 +181,10 @@ def beta_degraded(ctx, lay, disks, vars_file, vm, sh):
 
 def bystander_untouched(ctx):
     lay = ctx.layout("install-alpha")
-    now = tvm.sha256_file(lay["bystander"])
+    now = tvm.sha256_file(lay.bystander)
     ctx.record(sha256=now)
-    if now != lay["bystander_sha256"]:
-        raise AssertionError(f"bystander changed: {lay['bystander_sha256']} -> {now}")
+    if now != lay.bystander_sha256:
+        raise AssertionError(f"bystander changed: {lay.bystander_sha256} -> {now}")
 
 
 def broken_answer(ctx):
@@ -322,12 +203,12 @@ def broken_answer(ctx):
         if boot_mode() == "pxe":
             t = tftp_script(ctx, http)
             vm = ctx.vm(tvm.VM("broken", ctx.work, disks,
-                               [{"mac": mac, "net": "user", "tftp": t["dir"], "bootfile": t["file"]}],
+                               [tvm.Nic(mac, tftp=t["dir"], bootfile=t["file"])],
                                boot="n"))
             vm.start("install")
             out = vm.console.expect(r"TANDEM INSTALL FAILED \(exit \d+\)", 1200)
         else:
-            vm = ctx.vm(tvm.VM("broken", ctx.work, disks, [{"mac": mac, "net": "user"}],
+            vm = ctx.vm(tvm.VM("broken", ctx.work, disks, [tvm.Nic(mac)],
                                cdrom=ctx.iso, boot="d"))
             vm.start("install")
             sh = vm.live_shell(LIVE_TIMEOUT)
@@ -354,8 +235,8 @@ def cluster_boot(ctx):
     a_lay, b_lay = ctx.layout("install-alpha"), ctx.layout("install-beta")
     p = [tvm.free_udp_port() for _ in range(4)]
     # nic1 <-> nic1, nic2 <-> nic2: two cables between the machines.
-    a_nics = node_nics(a_lay["macs"], peer=[(p[0], p[1]), (p[2], p[3])])
-    b_nics = node_nics(b_lay["macs"], peer=[(p[1], p[0]), (p[3], p[2])])
+    a_nics = node_nics(a_lay.macs, peer=[(p[0], p[1]), (p[2], p[3])])
+    b_nics = node_nics(b_lay.macs, peer=[(p[1], p[0]), (p[3], p[2])])
     a_disks, _ = overlays(ctx, a_lay, tag="alpha")
     b_disks, b_vars = overlays(ctx, b_lay, tag="beta")
     va = ctx.vm(tvm.VM("alpha", ctx.work, a_disks, a_nics, firmware="bios", boot="c"))
@@ -402,13 +283,13 @@ def cluster_boot(ctx):
     if rc != 0:
         raise AssertionError(f"alpha cannot ping beta over VLAN 370:\n{out}")
     ctx.record(ping=out.strip().splitlines()[-1])
-    for check in e2e.CLUSTER_CHECKS:
+    for check in ctx.checks:
         ctx.log(f"cluster check {check.__module__}.{check.__name__}")
         # A check that rebooted a node hands back the new shells.
         shells = check(ctx, sa, sb, va, vb)
         if shells:
             sa, sb = shells
-    ctx.record(cluster_checks=[f"{c.__module__}.{c.__name__}" for c in e2e.CLUSTER_CHECKS])
+    ctx.record(cluster_checks=[f"{c.__module__}.{c.__name__}" for c in ctx.checks])
     # Alpha is done (its disks are overlays; no clean shutdown needed): its CPU goes to
     # beta's resync and degraded boot.
     va.kill()
@@ -417,9 +298,9 @@ def cluster_boot(ctx):
 
 
 SCENARIOS = [
-    dict(name="bystander-untouched", needs=["install-alpha"], run=bystander_untouched,
-         vms=0, est=10),
-    dict(name="broken-answer", needs=[], run=broken_answer, est=290),
-    dict(name="cluster-boot", needs=["install-alpha", "install-beta"], run=cluster_boot,
-         vms=2, est=1250),
+    Scenario(name="bystander-untouched", needs=("install-alpha",), run=bystander_untouched,
+             vms=0, est=10),
+    Scenario(name="broken-answer", run=broken_answer, est=290),
+    Scenario(name="cluster-boot", needs=("install-alpha", "install-beta"), run=cluster_boot,
+             vms=2, est=1250, checks=tuple(e2e_drbd.CHECKS)),
 ]

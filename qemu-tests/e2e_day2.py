@@ -1,7 +1,7 @@
 """Day 2 on installed nodes (issue #13), through overlays of the installed disks.
 
 replace-alpha   alpha (SeaBIOS, RAID10) boots with its first disk swapped for a blank one
-                (3a: arrays run with 3 of 4); the tandem package checks (9, e2e_boots);
+                (3a: arrays run with 3 of 4); the tandem package checks (9);
                 `tandem status` exits 1 naming the empty slots, in text, JSON and
                 Prometheus form; `tandem disk replace` refuses the bystander (data), a
                 2 GiB disk (too small) and a member (in use) with exit 2, and those disks
@@ -21,10 +21,79 @@ import subprocess
 import time
 
 import tvm
-from e2e_boots import check_package, login, newer_package
 from e2e_installs import DISK_SIZE, node_nics
+from guest import login
+from scenario import Scenario
 
 NEW_SERIAL = "tandem-new-disk"
+
+
+def newer_package(ctx):
+    """A second build of the tandem package, one version up, as a raw disk image (the
+    guest reads it back by size: no network, no 9p on the installed node)."""
+    out = os.path.join(ctx.work, "newer-package")
+    subprocess.run(["rm", "-rf", out], check=True)
+    version = "0.1.0+e2e.1"
+    subprocess.run([ctx.tandem_image, "package", "--tandem-bin", ctx.tandem, "--out", out,
+                    "--package-version", version], check=True, stdout=subprocess.DEVNULL)
+    deb = os.path.join(out, f"tandem_{version}_amd64.deb")
+    size = os.path.getsize(deb)
+    disk = deb + ".img"
+    with open(deb, "rb") as s, open(disk, "wb") as d:
+        d.write(s.read())
+        d.write(b"\0" * (-size % 512))
+    return version, size, tvm.Disk(disk, serial="newer-deb", format="raw")
+
+
+def check_package(ctx, sh, version, size):
+    """(9) tandem as dpkg sees it on the installed node, then the upgrade."""
+    def q(cmd):
+        rc, out = sh.run(cmd, check=False)
+        return rc, out.strip()
+    before = q("dpkg-query -W -f='${Version} ${Status}' tandem")
+    owner = q("dpkg -S /usr/sbin/tandem")
+    verify = q("dpkg --verify tandem")
+    page = q("man -w tandem; man -w tandem-esp-sync")
+    unit = q("systemctl is-enabled tandem-drbd.service")
+    binver = q("tandem --version")
+    ctx.record(package_before=before, dpkg_S=owner, dpkg_verify=verify, man_w=page,
+               unit_enabled=unit, tandem_version=binver)
+    if before != (0, "0.1.0 install ok installed"):
+        raise AssertionError(f"tandem package: {before}")
+    if owner != (0, "tandem: /usr/sbin/tandem"):
+        raise AssertionError(f"dpkg -S /usr/sbin/tandem: {owner}")
+    if verify != (0, ""):
+        raise AssertionError(f"dpkg --verify tandem: {verify}")
+    if page[0] != 0 or "/usr/share/man/man8/tandem.8.gz" not in page[1] \
+            or "tandem-esp-sync.8.gz" not in page[1]:
+        raise AssertionError(f"man -w: {page}")
+    if unit != (0, "enabled"):
+        raise AssertionError(f"tandem-drbd.service: {unit}")
+    if binver[0] != 0 or not re.fullmatch(r"tandem 0\.1\.0 \(git [0-9a-f]{7,}\)", binver[1]):
+        raise AssertionError(f"tandem --version: {binver}")
+    # The admin changes the conffile; dpkg keeps it (the new package's copy is the same).
+    hook = "/etc/apt/apt.conf.d/99tandem-esp-sync"
+    sh.run(f"echo '// changed by the admin' >> {hook}")
+    t0 = time.time()
+    up = q(f"head -c {size} /dev/disk/by-id/virtio-newer-deb > /tmp/newer.deb && "
+           "DEBIAN_FRONTEND=noninteractive dpkg -i /tmp/newer.deb 2>&1")
+    ctx.record(upgrade=up[1].splitlines()[-6:], upgrade_seconds=round(time.time() - t0))
+    after = q("dpkg-query -W -f='${Version} ${Status}' tandem")
+    verify2 = q("dpkg --verify tandem")
+    kept = q(f"tail -1 {hook}")
+    unit2 = q("systemctl is-enabled tandem-drbd.service")
+    ctx.record(package_after=after, dpkg_verify_after=verify2, unit_enabled_after=unit2)
+    if up[0] != 0:
+        raise AssertionError(f"dpkg -i of the newer package failed:\n{up[1]}")
+    if after != (0, f"{version} install ok installed"):
+        raise AssertionError(f"after the upgrade: {after}")
+    # Only the admin's conffile differs from what dpkg installed.
+    if verify2[1] != f"??5?????? c {hook}":
+        raise AssertionError(f"dpkg --verify after the upgrade: {verify2}")
+    if kept != (0, "// changed by the admin"):
+        raise AssertionError(f"the admin's change to {hook} was lost: {kept}")
+    if unit2 != (0, "enabled"):
+        raise AssertionError(f"tandem-drbd.service after the upgrade: {unit2}")
 
 
 def debs_disk(ctx, patterns, serial):
@@ -43,7 +112,7 @@ def debs_disk(ctx, patterns, serial):
     with tarfile.open(path, "w", format=tarfile.USTAR_FORMAT) as t:
         for d in debs:
             t.add(d, arcname=os.path.basename(d))
-    return [os.path.basename(d) for d in debs], (path, {"format": "raw", "serial": serial})
+    return [os.path.basename(d) for d in debs], tvm.Disk(path, serial=serial, format="raw")
 
 
 def upgrade(ctx, sh, serial, names, tag):
@@ -76,6 +145,27 @@ def only_drbd(ctx, sh, tag):
         raise AssertionError(f"tandem status ({tag}) exited {rc} with problems {doc['problems']}")
 
 
+def replace_and_rebuild(ctx, sh, devs, prefix, who, fields):
+    """`tandem disk replace` of each of devs in turn, md's rebuild to every array whole, and
+    `tandem status` naming nothing but DRBD. fields(dev, seconds, output, result): what to
+    record of one replace; prefix names the rebuild's records, who starts its errors."""
+    for dev in devs:
+        t0 = time.time()
+        rc, out = sh.run(f"tandem disk replace {dev} --yes", timeout=1200, check=False)
+        result = tvm.tandem_result(out)
+        ctx.record(**fields(dev, round(time.time() - t0), out, result))
+        if rc != 0 or not result or result.get("result") != "ok":
+            raise AssertionError(f"{who}tandem disk replace {dev} exited {rc}:\n{out}\n"
+                                 + sh.out("tail -n 40 /var/log/tandem/disk-replace.log; true"))
+    t0 = time.time()
+    md = sh.finish_md_resync()
+    ctx.record(**{f"{prefix}rebuild_seconds": round(time.time() - t0),
+                  f"{prefix}mdstat_rebuilt": md.strip().splitlines()})
+    if md.count("[4/4]") != 2:
+        raise AssertionError(f"{who}arrays not whole after the rebuild:\n{md}")
+    only_drbd(ctx, sh, f"{prefix}rebuilt")
+
+
 def expect_refusal(ctx, sh, dev, want):
     rc, out = sh.run(f"tandem disk replace {dev} --yes", timeout=300, check=False)
     if rc != 2 or want not in out:
@@ -87,22 +177,22 @@ def replace_alpha(ctx):
     lay = ctx.layout("install-alpha")
     version, size, deb_disk = newer_package(ctx)
     grub_debs, grub_disk = debs_disk(ctx, ["g/grub2/grub-pc_*.deb", "g/grub2/grub-pc-bin_*.deb"], "grub-debs")
-    ov = [tvm.overlay(d, os.path.join(ctx.work, f"disk{i}.qcow2")) for i, d in enumerate(lay["disks"])]
+    ov = [tvm.overlay(d, os.path.join(ctx.work, f"disk{i}.qcow2")) for i, d in enumerate(lay.disks)]
     serial = [f"tandem-alpha-disk{i}" for i in range(len(ov))]
     new = tvm.new_disk(os.path.join(ctx.work, "new.qcow2"), DISK_SIZE)
     small = tvm.new_disk(os.path.join(ctx.work, "small.qcow2"), "2G")
     small_before = small + ".before"
     subprocess.run(["cp", small, small_before], check=True)
-    bystander = tvm.overlay(lay["bystander"], os.path.join(ctx.work, "bystander.qcow2"),
+    bystander = tvm.overlay(lay.bystander, os.path.join(ctx.work, "bystander.qcow2"),
                             backing_format="raw")
-    disks = [(ov[i], {"serial": serial[i]}) for i in (1, 2, 3)] + [
-        (bystander, {"serial": "bystander"}),
-        (new, {"serial": NEW_SERIAL}),
-        (small, {"serial": "small-disk"}),
+    disks = [tvm.Disk(ov[i], serial=serial[i]) for i in (1, 2, 3)] + [
+        tvm.Disk(bystander, serial="bystander"),
+        tvm.Disk(new, serial=NEW_SERIAL),
+        tvm.Disk(small, serial="small-disk"),
         deb_disk,
         grub_disk,
     ]
-    vm = ctx.vm(tvm.VM("alpha", ctx.work, disks, node_nics(lay["macs"]), firmware="bios", boot="c"))
+    vm = ctx.vm(tvm.VM("alpha", ctx.work, disks, node_nics(lay.macs), firmware="bios", boot="c"))
     sh = login(ctx, vm)
     ctx.log(f"alpha without its first disk: logged in after {vm.elapsed():.0f} s")
     ctx.record(login_seconds_degraded=round(vm.elapsed()))
@@ -145,21 +235,11 @@ def replace_alpha(ctx):
     dry = sh.out(f"tandem disk replace {NEW_SERIAL} --dry-run")
     if "dry run: nothing was written" not in dry or "sgdisk --replicate=" not in dry:
         raise AssertionError(f"--dry-run:\n{dry}")
-    t0 = time.time()
-    rc, out = sh.run(f"tandem disk replace /dev/disk/by-id/virtio-{NEW_SERIAL} --yes", timeout=1200,
-                     check=False)
-    ctx.record(replace_seconds=round(time.time() - t0), replace_output=out.strip().splitlines()[-12:])
-    result = tvm.tandem_result(out)
-    if rc != 0 or not result or result.get("result") != "ok":
-        raise AssertionError(f"tandem disk replace exited {rc}:\n{out}\n"
-                             + sh.out("tail -n 40 /var/log/tandem/disk-replace.log; true"))
-    ctx.record(replace_result=result)
-    t0 = time.time()
-    md = sh.finish_md_resync()
-    ctx.record(rebuild_seconds=round(time.time() - t0), mdstat_rebuilt=md.strip().splitlines())
-    if md.count("[4/4]") != 2:
-        raise AssertionError(f"arrays not whole after the rebuild:\n{md}")
-    only_drbd(ctx, sh, "rebuilt")
+    replace_and_rebuild(
+        ctx, sh, [f"/dev/disk/by-id/virtio-{NEW_SERIAL}"], "", "",
+        lambda dev, seconds, out, result: dict(
+            replace_seconds=seconds, replace_output=out.strip().splitlines()[-12:],
+            replace_result=result))
     grub = sh.out("debconf-show grub-pc | grep 'grub-pc/install_devices:'")
     if f"virtio-{NEW_SERIAL}" not in grub or f"virtio-{serial[0]}" in grub:
         raise AssertionError(f"grub-pc/install_devices not updated:\n{grub}")
@@ -180,7 +260,7 @@ def replace_alpha(ctx):
     vm.poweroff(sh)
 
     changed = []
-    if not tvm.same_content(bystander, lay["bystander"]):
+    if not tvm.same_content(bystander, lay.bystander):
         changed.append("bystander")
     if not tvm.same_content(small, small_before):
         changed.append("small")
@@ -189,8 +269,8 @@ def replace_alpha(ctx):
 
     # The new disk is the only one the firmware may boot, and its RAID10 mirror partner
     # (slot 1) is gone: the system runs on what the replacement wrote.
-    disks2 = [(new, {"serial": NEW_SERIAL, "bootindex": 0})] + [(ov[i], {"serial": serial[i]}) for i in (2, 3)]
-    vm2 = ctx.vm(tvm.VM("alpha-new", ctx.work, disks2, node_nics(lay["macs"]), firmware="bios",
+    disks2 = [tvm.Disk(new, serial=NEW_SERIAL, bootindex=0)] + [tvm.Disk(ov[i], serial=serial[i]) for i in (2, 3)]
+    vm2 = ctx.vm(tvm.VM("alpha-new", ctx.work, disks2, node_nics(lay.macs), firmware="bios",
                         boot="order=c,strict=on"))
     sh = login(ctx, vm2)
     ctx.log(f"alpha from the new disk: logged in after {vm2.elapsed():.0f} s")
@@ -217,7 +297,7 @@ def beta_extra_disks(ctx):
     b = tvm.new_disk(os.path.join(ctx.work, "new-b.qcow2"), DISK_SIZE)
     ctx.efi_debs, debs = debs_disk(ctx, EFI_DEBS, "efi-debs")
     ctx.new_disks = [a, b]
-    return [(a, {"serial": "tandem-new-a"}), (b, {"serial": "tandem-new-b"}), debs]
+    return [tvm.Disk(a, serial="tandem-new-a"), tvm.Disk(b, serial="tandem-new-b"), debs]
 
 
 def esp_hashes(sh):
@@ -254,20 +334,10 @@ def replace_beta(ctx, lay, disks, vars_file, vm, sh):
             raise AssertionError(f"beta: tandem status lacks {want!r}:\n{text}")
     if rc != 1:
         raise AssertionError(f"beta: tandem status exited {rc}, not 1")
-    for n in ("a", "b"):
-        t0 = time.time()
-        rc, out = sh.run(f"tandem disk replace tandem-new-{n} --yes", timeout=1200, check=False)
-        result = tvm.tandem_result(out)
-        ctx.record(**{f"beta_replace_{n}_seconds": round(time.time() - t0), f"beta_replace_{n}": result})
-        if rc != 0 or not result or result.get("result") != "ok":
-            raise AssertionError(f"beta: tandem disk replace tandem-new-{n} exited {rc}:\n{out}\n"
-                                 + sh.out("tail -n 40 /var/log/tandem/disk-replace.log; true"))
-    t0 = time.time()
-    md = sh.finish_md_resync()
-    ctx.record(beta_rebuild_seconds=round(time.time() - t0), beta_mdstat_rebuilt=md.strip().splitlines())
-    if md.count("[4/4]") != 2:
-        raise AssertionError(f"beta: arrays not whole after the rebuild:\n{md}")
-    only_drbd(ctx, sh, "beta_rebuilt")
+    replace_and_rebuild(
+        ctx, sh, ["tandem-new-a", "tandem-new-b"], "beta_", "beta: ",
+        lambda dev, seconds, out, result: {f"beta_replace_{dev[-1]}_seconds": seconds,
+                                           f"beta_replace_{dev[-1]}": result})
     entries = sh.out("efibootmgr")
     ctx.record(beta_boot_entries=entries.strip().splitlines())
 
@@ -290,9 +360,9 @@ def replace_beta(ctx, lay, disks, vars_file, vm, sh):
     vm.poweroff(sh)
 
     a, b = ctx.new_disks
-    disks2 = [(a, {"serial": "tandem-new-a", "bootindex": 0}), (b, {"serial": "tandem-new-b"}),
-              (disks[1], {"serial": "tandem-beta-disk1"})]
-    vm2 = ctx.vm(tvm.VM("beta-new", ctx.work, disks2, node_nics(lay["macs"]), firmware="uefi",
+    disks2 = [tvm.Disk(a, serial="tandem-new-a", bootindex=0), tvm.Disk(b, serial="tandem-new-b"),
+              tvm.Disk(disks[1], serial="tandem-beta-disk1")]
+    vm2 = ctx.vm(tvm.VM("beta-new", ctx.work, disks2, node_nics(lay.macs), firmware="uefi",
                         vars_file=vars_file, boot="c"))
     sh = login(ctx, vm2)
     ctx.log(f"beta from the new disk: logged in after {vm2.elapsed():.0f} s")
@@ -320,5 +390,5 @@ def replace_beta(ctx, lay, disks, vars_file, vm, sh):
 
 
 SCENARIOS = [
-    dict(name="replace-alpha", needs=["install-alpha"], run=replace_alpha, est=900),
+    Scenario(name="replace-alpha", needs=("install-alpha",), run=replace_alpha, est=900),
 ]

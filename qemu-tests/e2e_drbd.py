@@ -16,15 +16,13 @@ power-cycles beta):
                          changed blocks resync (bytes from DRBD's own log line)
   nodes_healthy          `tandem status` exits 0 on both nodes (issue #13)
 
-Each records its figures with ctx.record(...). The runner imports this module (it matches
-e2e_*.py), which appends CHECKS to e2e.CLUSTER_CHECKS.
+Each records its figures with ctx.record(...). cluster-boot's Scenario (e2e_boots.py) lists
+CHECKS as its checks.
 """
 
 import json
 import re
 import time
-
-import e2e
 
 RES = "r0"
 DEV = "/dev/drbd0"
@@ -35,17 +33,17 @@ DELTA_AT = 200 * 256          # 200 MiB
 DELTA_BLOCKS = 1024           # 4 MiB written while the peer is away
 
 
-def _state(sh):
+def drbd_state(sh):
     out = sh.out(f"echo $(drbdadm cstate {RES}) $(drbdadm dstate {RES}) $(drbdadm role {RES})")
     return out.split()
 
 
-def _wait_state(sh, want, timeout, what):
+def wait_state(sh, want, timeout, what):
     """Polls until `want(cstate, dstate, role)` is true; returns the seconds it took."""
     start = time.time()
     last = None
     while time.time() - start < timeout:
-        last = _state(sh)
+        last = drbd_state(sh)
         if len(last) == 3 and want(*last):
             return time.time() - start
         time.sleep(1)
@@ -83,7 +81,7 @@ def drbd_first_boot(ctx, shell_alpha, shell_beta, vm_alpha, vm_beta):
                          journal), f"{name}: no module/utils check in the journal:\n{journal}"
         cfg = json.loads(sh.out("cat /etc/tandem/drbd.json"))
         dual = next(r for r in cfg["resources"] if r["name"] == RES)["dual-primary"]
-        c, d, r = _state(sh)
+        c, d, r = drbd_state(sh)
         assert c == "Connected", f"{name}: cstate {c}"
         assert d == "UpToDate/UpToDate", f"{name}: dstate {d}"
         want_role = "Primary/Primary" if dual else None
@@ -118,7 +116,7 @@ def drbd_block_roundtrip(ctx, shell_alpha, shell_beta, vm_alpha, vm_beta):
 def drbd_full_sync(ctx, shell_alpha, shell_beta, vm_alpha, vm_beta):
     """The figure the skip is measured against: a full sync of the same device."""
     shell_alpha.run(f"drbdadm invalidate-remote {RES}")
-    secs = _wait_state(shell_alpha, lambda c, d, r: c == "Connected" and d == "UpToDate/UpToDate",
+    secs = wait_state(shell_alpha, lambda c, d, r: c == "Connected" and d == "UpToDate/UpToDate",
                        3600, "full sync")
     size_kib = int(shell_alpha.out(f"blockdev --getsize64 {DEV}")) // 1024
     ctx.record(drbd_full_sync_seconds=round(secs, 1), drbd_full_sync_kib=size_kib)
@@ -126,7 +124,7 @@ def drbd_full_sync(ctx, shell_alpha, shell_beta, vm_alpha, vm_beta):
 
 def drbd_peer_down_resync(ctx, shell_alpha, shell_beta, vm_alpha, vm_beta):
     vm_beta.poweroff(shell_beta)
-    _wait_state(shell_alpha, lambda c, d, r: c != "Connected", 120, "alpha noticing beta gone")
+    wait_state(shell_alpha, lambda c, d, r: c != "Connected", 120, "alpha noticing beta gone")
     shell_alpha.run(f"dd if=/dev/urandom of=/tmp/delta bs=4k count={DELTA_BLOCKS} status=none && "
                     f"dd if=/tmp/delta of={DEV} bs=4k seek={DELTA_AT} oflag=direct conv=notrunc "
                     f"status=none")
@@ -135,7 +133,7 @@ def drbd_peer_down_resync(ctx, shell_alpha, shell_beta, vm_alpha, vm_beta):
     vm_beta.start("drbd-rejoin")
     shell_beta = vm_beta.login()
     _service_done(shell_beta)
-    secs = _wait_state(shell_alpha, lambda c, d, r: c == "Connected" and d == "UpToDate/UpToDate",
+    secs = wait_state(shell_alpha, lambda c, d, r: c == "Connected" and d == "UpToDate/UpToDate",
                        600, "resync after beta came back")
     log = shell_alpha.out("dmesg")
     m = re.search(r"will sync (\d+) KB", log)
@@ -172,5 +170,3 @@ def nodes_healthy(ctx, shell_alpha, shell_beta, vm_alpha, vm_beta):
 
 CHECKS = [drbd_first_boot, drbd_block_roundtrip, drbd_full_sync, drbd_peer_down_resync,
           nodes_healthy]
-
-e2e.CLUSTER_CHECKS.extend(CHECKS)

@@ -18,6 +18,7 @@ import shutil
 import subprocess
 
 import tvm
+from scenario import Layout, Scenario
 
 DISK_SIZE = "10G"
 INSTALL_TIMEOUT = 3600
@@ -35,13 +36,10 @@ def boot_mode():
 def node_nics(macs, tftp=None, peer=None):
     """nic0 on user networking (DHCP, the harness); nic1 and nic2 on UDP sockets. peer: a
     list of two (local, remote) port pairs; without it each cable ends nowhere."""
-    nic0 = {"mac": macs[0], "net": "user"}
-    if tftp:
-        nic0.update(tftp=tftp["dir"], bootfile=tftp["file"])
-    nics = [nic0]
+    nics = [tvm.Nic(macs[0], tftp=tftp and tftp["dir"], bootfile=tftp and tftp["file"])]
     for i in (1, 2):
         local, remote = peer[i - 1] if peer else (tvm.free_udp_port(), tvm.free_udp_port())
-        nics.append({"mac": macs[i], "net": "dgram", "local": local, "remote": remote})
+        nics.append(tvm.Nic(macs[i], net="dgram", local=local, remote=remote))
     return nics
 
 
@@ -156,6 +154,17 @@ def detect(shell, path):
     return inv
 
 
+def live_install_shell(ctx, vm, mac):
+    """The live system booted from the ISO, its inventory kept as hardware.json (for
+    `tandem render` later), its harness NIC (mac) up: ready to be told to install."""
+    vm.start("install")
+    shell = vm.live_shell(LIVE_TIMEOUT)
+    ctx.log(f"live shell after {vm.elapsed():.0f} s")
+    detect(shell, os.path.join(ctx.work, "hardware.json"))
+    live_net_up(shell, mac)
+    return shell
+
+
 def install_alpha(ctx):
     answer = os.path.join(ctx.answers, "cluster.toml")
     disks = [tvm.new_disk(os.path.join(ctx.work, f"disk{i}.qcow2"), DISK_SIZE) for i in range(4)]
@@ -165,7 +174,7 @@ def install_alpha(ctx):
     ctx.record(boot=boot_mode())
     http = serve_answer(ctx, answer, ALPHA_MACS[:1], extra=pxe_entries(ctx))
     try:
-        all_disks = disks + [(bystander, {"format": "raw", "serial": "bystander"})]
+        all_disks = disks + [tvm.Disk(bystander, serial="bystander", format="raw")]
         if boot_mode() == "pxe":
             vm = ctx.vm(tvm.VM("alpha", ctx.work, all_disks,
                                node_nics(ALPHA_MACS, tftp=tftp_script(ctx, http)),
@@ -179,11 +188,7 @@ def install_alpha(ctx):
         else:
             vm = ctx.vm(tvm.VM("alpha", ctx.work, all_disks, node_nics(ALPHA_MACS),
                                firmware="bios", cdrom=ctx.iso, boot="d"))
-            vm.start("install")
-            shell = vm.live_shell(LIVE_TIMEOUT)
-            ctx.log(f"live shell after {vm.elapsed():.0f} s")
-            detect(shell, os.path.join(ctx.work, "hardware.json"))
-            live_net_up(shell, ALPHA_MACS[0])
+            shell = live_install_shell(ctx, vm, ALPHA_MACS[0])
             url = f"{http.guest_url}/answers/{ALPHA_MACS[0]}.toml"
             shell.con.sendline(install_command(url) + "; echo TANDEM-EXIT=$?")
             seen = vm.console.expect(INSTALL_END, INSTALL_TIMEOUT)
@@ -199,9 +204,9 @@ def install_alpha(ctx):
     if boot_mode() == "pxe" and fetched != 2:
         raise AssertionError(f"the answer was fetched {fetched} times, not 2 (search + install)")
     ctx.record(bystander_sha256_before=before)
-    return {"disks": disks, "bystander": bystander, "bystander_sha256": before, "vars": None,
-            "firmware": "bios", "answer": answer, "node": "alpha", "macs": ALPHA_MACS,
-            "hardware": os.path.join(ctx.work, "hardware.json")}
+    return Layout(disks=disks, bystander=bystander, bystander_sha256=before, vars=None,
+                  firmware="bios", answer=answer, node="alpha", macs=ALPHA_MACS,
+                  hardware=os.path.join(ctx.work, "hardware.json"))
 
 
 def install_beta(ctx):
@@ -209,7 +214,7 @@ def install_beta(ctx):
     answer = os.path.join(ctx.answers, "cluster.toml")
     # Beta's disks start as alpha's installed ones: old md superblocks, LVM, filesystems.
     disks = [tvm.overlay(d, os.path.join(ctx.work, f"disk{i}.qcow2"))
-             for i, d in enumerate(alpha["disks"])]
+             for i, d in enumerate(alpha.disks)]
     copies = []
     for i, d in enumerate(disks):
         c = os.path.join(ctx.work, f"disk{i}.before.qcow2")
@@ -229,11 +234,7 @@ def install_beta(ctx):
     try:
         vm = ctx.vm(tvm.VM("beta", ctx.work, disks, node_nics(BETA_MACS), firmware="uefi",
                            cdrom=ctx.iso, boot="d"))
-        vm.start("install")
-        shell = vm.live_shell(LIVE_TIMEOUT)
-        ctx.log(f"live shell after {vm.elapsed():.0f} s")
-        detect(shell, os.path.join(ctx.work, "hardware.json"))
-        live_net_up(shell, BETA_MACS[0])
+        shell = live_install_shell(ctx, vm, BETA_MACS[0])
         # 1. wipe = "if-empty" over old arrays: refused before any write.
         url = f"{http.guest_url}/answers/{BETA_MACS[0]}.toml"
         rc, out = shell.run(install_command(url), timeout=600, check=False)
@@ -270,12 +271,12 @@ def install_beta(ctx):
         http.stop()
     for c in copies:
         os.unlink(c)
-    return {"disks": disks, "bystander": None, "vars": vm.vars_file, "firmware": "uefi",
-            "answer": answer, "node": "beta", "macs": BETA_MACS,
-            "hardware": os.path.join(ctx.work, "hardware.json")}
+    return Layout(disks=disks, bystander=None, vars=vm.vars_file, firmware="uefi",
+                  answer=answer, node="beta", macs=BETA_MACS,
+                  hardware=os.path.join(ctx.work, "hardware.json"))
 
 
 SCENARIOS = [
-    dict(name="install-alpha", needs=[], run=install_alpha, est=900),
-    dict(name="install-beta", needs=["install-alpha"], run=install_beta, est=1000),
+    Scenario(name="install-alpha", run=install_alpha, est=900),
+    Scenario(name="install-beta", needs=("install-alpha",), run=install_beta, est=1000),
 ]

@@ -21,6 +21,7 @@ import re
 import shutil
 
 import tvm
+from scenario import Scenario
 from e2e_installs import LIVE_TIMEOUT, install_command, live_net_up, make_bystander
 
 MAC = "52:54:00:e2:0d:00"
@@ -62,7 +63,7 @@ def live(ctx, disks, boot_no):
         os.makedirs(share, exist_ok=True)
         shutil.copy(dev_bin, os.path.join(share, "tandem"))
         extra = ["-virtfs", f"local,path={share},mount_tag=h,security_model=none,readonly=on"]
-    vm = ctx.vm(tvm.VM("cut", ctx.work, disks, [{"mac": MAC, "net": "user"}], firmware="bios",
+    vm = ctx.vm(tvm.VM("cut", ctx.work, disks, [tvm.Nic(MAC)], firmware="bios",
                        cdrom=ctx.iso, boot="d", extra=extra))
     vm.start(f"live{boot_no}")
     sh = vm.live_shell(LIVE_TIMEOUT)
@@ -178,7 +179,7 @@ def run(ctx):
     bystander = os.path.join(ctx.work, "bystander.raw")
     make_bystander(bystander)
     before = tvm.sha256_file(bystander)
-    all_disks = disks + [(bystander, {"format": "raw", "serial": "bystander"})]
+    all_disks = disks + [tvm.Disk(bystander, serial="bystander", format="raw")]
     http, url_empty, url_force = serve(ctx)
     try:
         vm, sh = live(ctx, all_disks, 1)
@@ -216,7 +217,7 @@ def run(ctx):
         shutil.rmtree(os.path.join(ctx.work, "share"), ignore_errors=True)
     bystander_same(ctx, bystander, before, "after the install")
 
-    node = ctx.vm(tvm.VM("cut-node", ctx.work, all_disks, [{"mac": MAC, "net": "user"}],
+    node = ctx.vm(tvm.VM("cut-node", ctx.work, all_disks, [tvm.Nic(MAC)],
                          firmware="bios", boot="c"))
     node.start("boot")
     sh = node.login(1200)
@@ -236,4 +237,4 @@ def run(ctx):
     ctx.record(bystander_sha256=before)
 
 
-SCENARIOS = [dict(name="power-cut", needs=[], run=run, vms=1, est=1600)]
+SCENARIOS = [Scenario(name="power-cut", run=run, vms=1, est=1600)]

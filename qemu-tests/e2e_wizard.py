@@ -29,6 +29,7 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
 
 import tvm  # noqa: E402
+from scenario import Scenario  # noqa: E402
 
 DISK_SIZE = "8G"
 MAC = "52:54:00:12:34:70"
@@ -170,7 +171,7 @@ def run(ctx, tandem_bin=None, medium=None):
     register = getattr(ctx, "vm", lambda v: v)
     log = getattr(ctx, "log", print)
     disks = [tvm.new_disk(os.path.join(work, f"disk{i}.qcow2"), DISK_SIZE) for i in range(2)]
-    nics = [{"mac": MAC, "net": "user", "restrict": True}]
+    nics = [tvm.Nic(MAC)]
     extra = []
     if tandem_bin:
         share = os.path.join(work, "share")
@@ -263,7 +264,7 @@ def run(ctx, tandem_bin=None, medium=None):
         boot.kill()
 
 
-SCENARIOS = [dict(name="wizard-install", needs=[], run=run, vms=1, est=1500)]
+SCENARIOS = [Scenario(name="wizard-install", run=run, vms=1, est=1500)]
 
 
 class StandaloneCtx:

@@ -6,6 +6,7 @@ Everything stays on this host: QEMU user networking (the guest sees the host's 1
 as 10.0.2.2), UDP sockets on 127.0.0.1 between VMs, files. QEMU runs under TCG.
 """
 
+import dataclasses
 import hashlib
 import json
 import os
@@ -266,10 +267,33 @@ class GuestEmergency(RuntimeError):
         super().__init__(f"{vm.name}: emergency mode\n{tail}\n--- in the emergency shell:\n{report}")
 
 
+@dataclasses.dataclass(frozen=True)
+class Disk:
+    """A VM's disk with what the guest sees of it. serial None: tandem-<vm>-disk<index>.
+    bootindex: the firmware's boot order (with strict=on in `boot`, the only disks it
+    tries)."""
+    path: str
+    serial: str | None = None
+    format: str = "qcow2"
+    bootindex: int | None = None
+
+
+@dataclasses.dataclass(frozen=True)
+class Nic:
+    """A virtio NIC. net "user": QEMU's user network, always restricted (see
+    GUEST_HTTP_ADDR), with optional TFTP root and boot file; net "dgram": a UDP socket
+    pair on 127.0.0.1 (local and remote ports) to another VM's NIC."""
+    mac: str
+    net: str = "user"
+    tftp: str | None = None
+    bootfile: str | None = None
+    hostfwd: str | None = None
+    local: int | None = None
+    remote: int | None = None
+
+
 class VM:
-    """One QEMU machine. disks: list of paths (qcow2) or (path, dict(format=..., serial=...));
-    nics: list of dicts {"mac": ..., "net": "user" | "dgram", ...}; user NICs are restricted
-    (see GUEST_HTTP_ADDR)."""
+    """One QEMU machine. disks: paths (qcow2) or Disks; nics: Nics."""
 
     def __init__(self, name, work, disks, nics=(), firmware="bios", mem=2048, cdrom=None,
                  boot="c", vars_file=None, extra=()):
@@ -302,40 +326,37 @@ class VM:
             a += ["-drive", f"if=pflash,format=raw,readonly=on,file={OVMF_CODE}",
                   "-drive", f"if=pflash,format=raw,file={self.vars_file}"]
         for i, d in enumerate(self.disks):
-            opts = {}
-            if isinstance(d, tuple):
-                d, opts = d
-            fmt = opts.get("format", "qcow2")
-            serial = opts.get("serial", f"tandem-{self.name}-disk{i}")
+            if not isinstance(d, Disk):
+                d = Disk(d)
+            fmt = d.format
+            serial = d.serial or f"tandem-{self.name}-disk{i}"
             # md's first resync copies (RAID1/10) or computes (RAID6) zeros over every
             # member; with zero detection those writes stay holes in the qcow2 files, so an
             # e2e run needs a few GiB of disk, not ~20. Raw disks (the bystander) get
             # nothing: their bytes are the evidence.
             zeros = ",discard=unmap,detect-zeroes=unmap" if fmt == "qcow2" else ""
-            # bootindex: the firmware's boot order (with strict=on in `boot`, the only
-            # disks it tries).
-            boot_index = f",bootindex={opts['bootindex']}" if "bootindex" in opts else ""
-            a += ["-drive", f"file={d},if=none,id=d{i},format={fmt}{zeros}",
+            boot_index = f",bootindex={d.bootindex}" if d.bootindex is not None else ""
+            a += ["-drive", f"file={d.path},if=none,id=d{i},format={fmt}{zeros}",
                   "-device", f"virtio-blk-pci,drive=d{i},serial={serial}{boot_index}"]
         for i, n in enumerate(self.nics):
-            kind = n.get("net", "user")
+            kind = n.net
             if kind == "user":
                 opts = "user,id=n%d,restrict=on" % i
                 for k in ("tftp", "bootfile", "hostfwd"):
-                    if n.get(k):
-                        opts += f",{k}={n[k]}"
+                    if getattr(n, k):
+                        opts += f",{k}={getattr(n, k)}"
                 for srv in HttpServer.running:
                     opts += "," + guestfwd(srv.port)
             elif kind == "dgram":
                 # Two VMs' NICs joined point to point by UDP on 127.0.0.1; a peer that is
                 # not running just drops the frames (a cable with nobody at the other end).
                 opts = (f"dgram,id=n{i},local.type=inet,local.host=127.0.0.1,"
-                        f"local.port={n['local']},remote.type=inet,remote.host=127.0.0.1,"
-                        f"remote.port={n['remote']}")
+                        f"local.port={n.local},remote.type=inet,remote.host=127.0.0.1,"
+                        f"remote.port={n.remote}")
             else:
                 raise ValueError(kind)
             a += ["-netdev", opts, "-device",
-                  f"virtio-net-pci,netdev=n{i},mac={n['mac']}"]
+                  f"virtio-net-pci,netdev=n{i},mac={n.mac}"]
         if self.cdrom:
             # bootindex: OVMF ignores -boot d; with old ESPs on the disks (a reinstall) it
             # would boot those first.
@@ -401,6 +422,18 @@ class VM:
     def poweroff(self, shell, timeout=300):
         shell.con.sendline("systemctl poweroff")
         return self.wait_exit(timeout)
+
+
+def recv_line(sock):
+    """One newline-terminated message from a stream socket (less if the peer closes first):
+    the line protocol of drbd-live-pair.py's command socket, both ends."""
+    buf = b""
+    while not buf.endswith(b"\n"):
+        chunk = sock.recv(65536)
+        if not chunk:
+            break
+        buf += chunk
+    return buf
 
 
 def tandem_result(text):
