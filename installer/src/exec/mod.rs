@@ -3,6 +3,7 @@
 //! logs every command; `progress` shows it.
 
 pub mod esp;
+pub mod gpt;
 pub mod initramfs;
 pub mod install;
 pub mod medium;
