@@ -17,7 +17,6 @@ pub const REVISION: &str = env!("TANDEM_REVISION");
 
 pub mod answer;
 pub mod base64;
-pub mod calendar;
 pub mod cli;
 pub mod drbdctl;
 pub mod exec;
