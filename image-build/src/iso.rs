@@ -194,14 +194,9 @@ pub fn xorriso_command(tree: &Path, efi_img: &Path, out: &Path, epoch: i64) -> C
 
 /// The xorriso date form YYYYMMDDhhmmsscc (UTC) of a Unix time.
 pub fn iso_date(epoch: i64) -> String {
-    let (days, secs) = tandem::calendar::split(epoch);
-    let (y, m, d) = tandem::calendar::civil_from_days(days);
-    format!(
-        "{y:04}{m:02}{d:02}{:02}{:02}{:02}00",
-        secs / 3600,
-        secs % 3600 / 60,
-        secs % 60
-    )
+    crate::release::utc(epoch)
+        .strftime("%Y%m%d%H%M%S00")
+        .to_string()
 }
 
 /// Assembles the ISO tree (hard links where possible: the tree is a staging area) and

@@ -4,6 +4,8 @@
 use std::collections::BTreeMap;
 
 use anyhow::{bail, Context, Result};
+use jiff::fmt::rfc2822::DateTimeParser;
+use jiff::Timestamp;
 
 use crate::deb822;
 
@@ -56,34 +58,29 @@ impl Release {
     }
 }
 
-const MONTHS: [&str; 12] = [
-    "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec",
-];
-const DAYS: [&str; 7] = ["Thu", "Fri", "Sat", "Sun", "Mon", "Tue", "Wed"];
-
 /// Parses the RFC 2822 dates of Release files (`Sat, 21 Nov 2026 09:15:44 UTC`) into
-/// Unix seconds. Only UTC/GMT/+0000 zones occur in Debian archives.
+/// Unix seconds. Only UTC zones occur in Debian archives and only they are taken; the
+/// weekday is not checked against the date.
 pub fn parse_date(s: &str) -> Result<i64> {
-    let err = || anyhow::anyhow!("unsupported date {s:?}");
-    let rest = s.split_once(',').map_or(s, |(_, r)| r).trim();
-    let parts: Vec<&str> = rest.split_whitespace().collect();
-    let [day, month, year, time, zone] = parts[..] else {
-        return Err(err());
-    };
+    let zone = s.split_whitespace().last().unwrap_or_default();
     if !["UTC", "GMT", "+0000", "Z"].contains(&zone) {
-        return Err(err());
+        bail!("unsupported date {s:?}");
     }
-    let day: u32 = day.parse().map_err(|_| err())?;
-    let month = MONTHS.iter().position(|m| *m == month).ok_or_else(err)? as u32 + 1;
-    let year: i64 = year.parse().map_err(|_| err())?;
-    let hms: Vec<i64> = time
-        .split(':')
-        .map(|x| x.parse().map_err(|_| err()))
-        .collect::<Result<_>>()?;
-    let [h, m, sec] = hms[..] else {
-        return Err(err());
-    };
-    Ok(tandem::calendar::days_from_civil(year, month, day) * 86400 + h * 3600 + m * 60 + sec)
+    let t = DateTimeParser::new()
+        .relaxed_weekday(true)
+        .parse_timestamp(s)
+        .with_context(|| format!("unsupported date {s:?}"))?;
+    Ok(t.as_second())
+}
+
+/// A Unix time as a jiff timestamp; one beyond jiff's years -9999..=9999 (no archive or
+/// build date) is held at the nearer end.
+pub fn utc(t: i64) -> Timestamp {
+    Timestamp::from_second(t).unwrap_or(if t < 0 {
+        Timestamp::MIN
+    } else {
+        Timestamp::MAX
+    })
 }
 
 /// A Release file's Date: RFC 2822 with the zone written "UTC", as the archive does.
@@ -93,18 +90,7 @@ pub fn format_date(t: i64) -> String {
 
 /// RFC 2822 with the given zone text ("UTC" for Release files, "+0000" for changelogs).
 pub fn format_date_in(t: i64, zone: &str) -> String {
-    let (days, secs) = tandem::calendar::split(t);
-    let (y, m, d) = tandem::calendar::civil_from_days(days);
-    format!(
-        "{}, {:02} {} {} {:02}:{:02}:{:02} {zone}",
-        DAYS[days.rem_euclid(7) as usize],
-        d,
-        MONTHS[(m - 1) as usize],
-        y,
-        secs / 3600,
-        secs % 3600 / 60,
-        secs % 60
-    )
+    format!("{} {zone}", utc(t).strftime("%a, %d %b %Y %H:%M:%S"))
 }
 
 #[cfg(test)]
@@ -119,6 +105,48 @@ mod tests {
         assert_eq!(format_date(t), "Sat, 21 Nov 2026 09:15:44 UTC");
         assert_eq!(format_date(951782400), "Tue, 29 Feb 2000 00:00:00 UTC");
         assert!(parse_date("Sat, 21 Nov 2026 09:15:44 +0200").is_err());
+    }
+
+    /// Where a date library could read Release dates differently from the hand-written
+    /// parser it replaced.
+    #[test]
+    fn release_date_corners() {
+        // Every UTC spelling; the weekday is not checked; no weekday at all.
+        for s in [
+            "Sat, 21 Nov 2026 09:15:44 UTC",
+            "Sat, 21 Nov 2026 09:15:44 GMT",
+            "Sat, 21 Nov 2026 09:15:44 +0000",
+            "Sat, 21 Nov 2026 09:15:44 Z",
+            "Mon, 21 Nov 2026 09:15:44 UTC",
+            "21 Nov 2026 09:15:44 UTC",
+        ] {
+            assert_eq!(parse_date(s).unwrap(), 1795252544, "{s}");
+        }
+        // Leap days, the day before the epoch, the far side of 2038 and of 2100.
+        for (s, t) in [
+            ("Tue, 29 Feb 2000 00:00:00 UTC", 951782400),
+            ("Wed, 31 Dec 1969 23:59:59 UTC", -1),
+            ("Tue, 19 Jan 2038 03:14:08 UTC", 1 << 31),
+            ("Mon, 01 Mar 2100 00:00:00 UTC", 4107542400),
+        ] {
+            assert_eq!(parse_date(s).unwrap(), t, "{s}");
+            assert_eq!(format_date(t), s);
+        }
+        assert_eq!(
+            format_date_in(0, "+0000"),
+            "Thu, 01 Jan 1970 00:00:00 +0000"
+        );
+        // Other zones and what is no date are refused.
+        for s in [
+            "Sat, 21 Nov 2026 09:15:44 -0000",
+            "Sat, 21 Nov 2026 09:15:44 EST",
+            "Sat, 21 Nov 2026 09:15:44",
+            "Sat, 21 Nov 2026 UTC",
+            "Sat, 21 Nop 2026 09:15:44 UTC",
+            "",
+        ] {
+            assert!(parse_date(s).is_err(), "{s}");
+        }
     }
 
     #[test]

@@ -121,4 +121,70 @@ mod tests {
             assert_eq!(compare(b, a), want.reverse(), "{b} vs {a}");
         }
     }
+    /// The corners where a re-implementation (or a crate) could differ, checked pair by
+    /// pair against dpkg itself when it is installed: tildes before and after the end,
+    /// epochs, hyphens inside the upstream part, leading zeros, digit runs past 64 bits,
+    /// letters against punctuation.
+    #[test]
+    fn agrees_with_dpkg_on_the_corners() {
+        let versions = [
+            "0",
+            "0~",
+            "0~~",
+            "0~a",
+            "0a",
+            "0+",
+            "0.",
+            "1.0",
+            "1.0~rc1",
+            "1.0~rc1~",
+            "1.0~~a",
+            "1.0~+",
+            "1.0+~",
+            "1.0+b1",
+            "1.0a",
+            "1.0a~",
+            "1.0.",
+            "1.00",
+            "010",
+            "10",
+            "1.0-0",
+            "1.0-1",
+            "1.0-1~bpo12+1",
+            "1.0-1.1",
+            "1.0-a-1",
+            "1.0-1-1",
+            "1:0",
+            "1:0.1",
+            "0:1.0",
+            "2:0~",
+            "10:1",
+            "1.0-1+deb12u1",
+            "1.0-1+b1",
+            "99999999999999999999",
+            "100000000000000000000",
+        ];
+        let dpkg = |a: &str, op: &str, b: &str| {
+            std::process::Command::new("dpkg")
+                .args(["--compare-versions", a, op, b])
+                .status()
+                .map(|s| s.success())
+        };
+        if dpkg("1", "lt", "2").is_err() {
+            println!("skipped: dpkg is not installed");
+            return;
+        }
+        for (i, a) in versions.iter().enumerate() {
+            for b in &versions[i..] {
+                let want = if dpkg(a, "lt", b).unwrap() {
+                    Less
+                } else if dpkg(a, "gt", b).unwrap() {
+                    Greater
+                } else {
+                    Equal
+                };
+                assert_eq!(compare(a, b), want, "{a} vs {b} (dpkg says {want:?})");
+            }
+        }
+    }
 }

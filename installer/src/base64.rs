@@ -1,55 +1,32 @@
 //! Standard base64 with padding (RFC 4648): OpenSSH public keys are decoded with it and
-//! generated DRBD secrets are encoded with it. Small enough not to warrant a dependency.
+//! generated DRBD secrets are encoded with it. The `base64` crate does the work (ureq
+//! already brings it); this module fixes the one dialect both uses need.
 
-const ALPHABET: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+use ::base64::alphabet;
+use ::base64::engine::general_purpose::{GeneralPurpose, GeneralPurposeConfig};
+use ::base64::engine::DecodePaddingMode;
+use ::base64::Engine;
+
+/// Padded, canonical padding required; unused bits in the last symbol are ignored, as
+/// the hand-written decoder this replaced ignored them, so the key check accepts and
+/// refuses exactly the lines it did.
+const ENGINE: GeneralPurpose = GeneralPurpose::new(
+    &alphabet::STANDARD,
+    GeneralPurposeConfig::new()
+        .with_decode_padding_mode(DecodePaddingMode::RequireCanonical)
+        .with_decode_allow_trailing_bits(true),
+);
 
 pub fn encode(data: &[u8]) -> String {
-    let mut out = String::with_capacity(data.len().div_ceil(3) * 4);
-    for chunk in data.chunks(3) {
-        let b = [
-            chunk[0],
-            *chunk.get(1).unwrap_or(&0),
-            *chunk.get(2).unwrap_or(&0),
-        ];
-        let n = u32::from(b[0]) << 16 | u32::from(b[1]) << 8 | u32::from(b[2]);
-        for i in 0..4 {
-            if i <= chunk.len() {
-                out.push(ALPHABET[(n >> (18 - 6 * i) & 63) as usize] as char);
-            } else {
-                out.push('=');
-            }
-        }
-    }
-    out
+    ENGINE.encode(data)
 }
 
-/// None unless `s` is canonical padded base64.
+/// None unless `s` is padded base64 of at least one byte.
 pub fn decode(s: &str) -> Option<Vec<u8>> {
-    let b = s.as_bytes();
-    if b.is_empty() || !b.len().is_multiple_of(4) {
+    if s.is_empty() {
         return None;
     }
-    let pad = b.iter().rev().take_while(|&&c| c == b'=').count();
-    if pad > 2 {
-        return None;
-    }
-    let val = |c: u8| ALPHABET.iter().position(|&a| a == c).map(|p| p as u32);
-    let mut out = Vec::with_capacity(b.len() / 4 * 3);
-    let last = b.len() / 4 - 1;
-    for (ci, chunk) in b.chunks(4).enumerate() {
-        let mut n = 0u32;
-        for (j, &c) in chunk.iter().enumerate() {
-            let v = if ci == last && j >= 4 - pad {
-                0
-            } else {
-                val(c)?
-            };
-            n = n << 6 | v;
-        }
-        let bytes = [(n >> 16) as u8, (n >> 8) as u8, n as u8];
-        out.extend_from_slice(&bytes[..if ci == last { 3 - pad } else { 3 }]);
-    }
-    Some(out)
+    ENGINE.decode(s).ok()
 }
 
 #[cfg(test)]
@@ -74,5 +51,12 @@ mod tests {
         assert!(decode("a=Gk").is_none());
         assert!(decode("aG!=").is_none());
         assert!(decode("a===").is_none());
+        assert!(decode("").is_none());
+        assert!(decode("aGk=\n").is_none());
+        assert!(decode("aG k=").is_none());
+        // Bits past the last whole byte do not matter (the hand-written decoder of
+        // before ignored them too).
+        assert_eq!(decode("aGl=").unwrap(), b"hi");
+        assert_eq!(decode("aB==").unwrap(), b"h");
     }
 }

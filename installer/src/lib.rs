@@ -25,7 +25,6 @@ pub const REVISION: &str = env!("TANDEM_REVISION");
 pub mod answer;
 pub mod args;
 pub mod base64;
-pub mod calendar;
 pub mod cli;
 mod commands;
 pub mod contract;

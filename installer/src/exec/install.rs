@@ -150,6 +150,22 @@ impl<'a> Executor<'a> {
         })
     }
 
+    fn partition_table(&mut self, t: &super::gpt::Table) -> Result<()> {
+        match super::gpt::write(t)? {
+            super::gpt::Reread::Done | super::gpt::Reread::NotABlockDevice => {
+                self.runner.note(&format!("wrote the GPT of {}", t.dev));
+            }
+            super::gpt::Reread::Refused(e) => {
+                self.runner.note(&format!(
+                    "wrote the GPT of {}; the kernel refused to re-read it ({e})",
+                    t.dev
+                ));
+                self.runner.run(&Cmd::new("partprobe").arg(&t.dev))?;
+            }
+        }
+        Ok(())
+    }
+
     fn task(&mut self, t: &Task) -> Result<()> {
         match t {
             Task::ExclusiveAccess { disks } => {
@@ -160,6 +176,7 @@ impl<'a> Executor<'a> {
             Task::WipePolicy { .. } => self.wipe_policy(),
             Task::DiskSpeed { disks } => self.disk_speed(disks),
             Task::WaitForNodes { nodes } => self.wait_for_nodes(nodes),
+            Task::PartitionTable(t) => self.partition_table(t),
             Task::ShowMdstat => {
                 self.mdstat = std::fs::read_to_string(self.sysroot.join("proc/mdstat"))
                     .context("reading /proc/mdstat")?;

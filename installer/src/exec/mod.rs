@@ -4,6 +4,7 @@
 //! `progress` shows it.
 
 pub mod esp;
+pub mod gpt;
 pub mod initramfs;
 pub mod install;
 pub mod locate;

@@ -109,6 +109,8 @@ pub enum Task {
     /// Under load udev lags the command that asked for the node (`mdadm --action=frozen`
     /// once found no /dev/md/boot 9 s after `mdadm --create` returned).
     WaitForNodes { nodes: Vec<String> },
+    /// A disk's GPT and protective MBR, then the kernel re-reads it (see [`super::gpt`]).
+    PartitionTable(super::gpt::Table),
     /// Read /proc/mdstat back and show it.
     ShowMdstat,
     /// The target's mdadm.conf on the live system too: udev then names the new arrays
@@ -300,21 +302,10 @@ pub fn storage(plan: &Plan, inv: &Inventory, env: &Env) -> Vec<Step> {
             .disk(&d.name)
             .map(|x| u64::from(x.logical_sector.max(512)))
             .unwrap_or(512);
-        let mut c = Cmd::new("sgdisk").arg("--clear");
-        for p in &d.partitions {
-            let n = p.number;
-            let first = p.start_bytes / sector;
-            let last = (p.start_bytes + p.size_bytes) / sector - 1;
-            c = c
-                .arg(format!("--new={n}:{first}:{last}"))
-                .arg(format!("--typecode={n}:{}", p.type_code))
-                .arg(format!(
-                    "--change-name={n}:{}",
-                    crate::hardware::unfinished_label(&p.label)
-                ));
-        }
-        v.push(run(Phase::Partition, c.arg(&d.dev)));
-        v.push(run(Phase::Partition, Cmd::new("partprobe").arg(&d.dev)));
+        v.push(task(
+            Phase::Partition,
+            Task::PartitionTable(super::gpt::Table::planned(d, sector)),
+        ));
     }
     v.push(run(
         Phase::Partition,
@@ -913,6 +904,7 @@ impl fmt::Display for Task {
                 nodes.join(" "),
                 NODE_WAIT.as_secs()
             ),
+            Task::PartitionTable(t) => t.fmt(f),
             Task::ShowMdstat => write!(f, "show /proc/mdstat"),
             Task::LiveMdadmConf(_) => write!(
                 f,
@@ -988,6 +980,7 @@ pub fn device_paths(step: &Step) -> Vec<String> {
         | Action::Tandem(Task::StopOldStacks { disks })
         | Action::Tandem(Task::WipePolicy { disks })
         | Action::Tandem(Task::DiskSpeed { disks }) => disks.iter().map(String::as_str).collect(),
+        Action::Tandem(Task::PartitionTable(t)) => vec![t.dev.as_str()],
         Action::Tandem(_) => vec![],
     };
     args.iter()
