@@ -166,6 +166,8 @@ pub struct Env {
     /// `console=` parameters the installer was booted with; the installed system gets the
     /// same consoles (as debian-installer does), so a serial console stays one.
     pub consoles: Vec<String>,
+    /// Where the executor makes its own temporary mount points (the other ESPs).
+    pub scratch: PathBuf,
 }
 
 impl Env {
@@ -174,6 +176,7 @@ impl Env {
             target: target.into(),
             base,
             consoles: vec![],
+            scratch: std::env::temp_dir(),
         }
     }
 
