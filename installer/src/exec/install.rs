@@ -989,3 +989,7 @@ mod tests {
         );
     }
 }
+
+#[cfg(test)]
+#[path = "task_tests.rs"]
+mod task_tests;
