@@ -536,13 +536,19 @@ fn wait_for_nodes_settles_only_for_missing_nodes() {
     })
     .unwrap();
     assert!(ex.runner.calls().is_empty());
-    // udev "makes" the node while settle runs: here it is there before the first poll.
-    d.file("dev/md/data", "");
-    ex.task(&Task::WaitForNodes {
-        nodes: vec!["/dev/md/data".into()],
-    })
-    .unwrap();
-    assert!(ex.runner.calls().is_empty());
+    // A missing node asks udev once; settle failing is the task's failure (no 60 s wait).
+    ex.runner.reply("udevadm settle", 1, "timeout");
+    let e = ex
+        .task(&Task::WaitForNodes {
+            nodes: vec!["/dev/md/boot".into(), "/dev/md/data".into()],
+        })
+        .unwrap_err();
+    assert!(e.to_string().contains("udevadm settle"), "{e}");
+    assert_eq!(ex.runner.commands(), ["udevadm settle --timeout=60"]);
+    assert_eq!(
+        ex.runner.notes(),
+        ["waiting for udev to create /dev/md/data"]
+    );
 }
 
 /// /dev/md/<name> → md12x with the given members in sysfs, as the kernel shows a running
@@ -660,4 +666,90 @@ fn a_failing_step_stops_the_script_in_its_phase() {
         .notes()
         .iter()
         .any(|n| n.starts_with("FAILED in phase volumes")));
+}
+
+/// /sys/class/block under the test's sysroot: `parts` are (disk, partition) pairs, and
+/// `holders` (md device, its partitions), dm-0 on top of the first md device if `dm`.
+fn fake_block(d: &Dir, parts: &[(&str, &str)], holders: &[(&str, &[&str])], dm: bool) {
+    let sys = d.0.join("sys/class/block");
+    let mk = |p: &str| fs::create_dir_all(sys.join(p)).unwrap();
+    for (disk, part) in parts {
+        mk(&format!("devices/{disk}/{part}/holders"));
+        d.file(
+            &format!("sys/class/block/devices/{disk}/{part}/partition"),
+            "1",
+        );
+        if !sys.join(disk).exists() {
+            std::os::unix::fs::symlink(sys.join(format!("devices/{disk}")), sys.join(disk))
+                .unwrap();
+        }
+        std::os::unix::fs::symlink(sys.join(format!("devices/{disk}/{part}")), sys.join(part))
+            .unwrap();
+    }
+    for (md, members) in holders {
+        mk(&format!("{md}/holders"));
+        for m in *members {
+            mk(&format!("{md}/slaves/{m}"));
+            let disk = parts.iter().find(|(_, p)| p == m).unwrap().0;
+            mk(&format!("devices/{disk}/{m}/holders/{md}"));
+        }
+    }
+    if dm {
+        let md = holders[0].0;
+        mk(&format!("dm-0/slaves/{md}"));
+        mk("dm-0/holders");
+        mk(&format!("{md}/holders/dm-0"));
+        d.file("sys/class/block/dm-0/dm/name", "oldvg-root\n");
+    }
+}
+
+#[test]
+fn stop_old_stacks_takes_down_what_lives_only_on_the_selected_disks() {
+    let c = case("qemu-4disk.toml");
+    let disks: Vec<String> = c.plan.storage.disks.iter().map(|x| x.dev.clone()).collect();
+    let d = Dir::new("stacks");
+    fake_block(
+        &d,
+        &[("vda", "vda1"), ("vdb", "vdb1")],
+        &[("md127", &["vda1", "vdb1"])],
+        false,
+    );
+    let mut ex = executor(&c, &d);
+    ex.task(&Task::StopOldStacks {
+        disks: disks.clone(),
+    })
+    .unwrap();
+    assert_eq!(ex.runner.commands(), ["mdadm --stop /dev/md127"]);
+    // A device-mapper device on top is what is found and removed, by its dm name.
+    let d = Dir::new("stacks-dm");
+    fake_block(
+        &d,
+        &[("vda", "vda1"), ("vdb", "vdb1")],
+        &[("md127", &["vda1", "vdb1"])],
+        true,
+    );
+    let mut ex = executor(&c, &d);
+    ex.task(&Task::StopOldStacks { disks }).unwrap();
+    assert_eq!(ex.runner.commands(), ["dmsetup remove oldvg-root"]);
+}
+
+#[test]
+fn stop_old_stacks_refuses_a_stack_that_spans_an_unselected_disk() {
+    let c = case("qemu-4disk.toml");
+    let d = Dir::new("stacks-other");
+    fake_block(
+        &d,
+        &[("vda", "vda1"), ("sdz", "sdz1")],
+        &[("md127", &["vda1", "sdz1"])],
+        false,
+    );
+    let mut ex = executor(&c, &d);
+    let disks: Vec<String> = c.plan.storage.disks.iter().map(|x| x.dev.clone()).collect();
+    let e = ex.task(&Task::StopOldStacks { disks }).unwrap_err();
+    assert!(
+        e.to_string()
+            .starts_with("refusing to stop md127: it spans the selected disks and /dev/sdz"),
+        "{e}"
+    );
+    assert!(ex.runner.commands().is_empty());
 }
