@@ -454,7 +454,12 @@ impl<'a, S: System> Executor<'a, S> {
             &self.sysroot.join("dev/disk/by-uuid"),
             &scratch,
         );
-        let _ = self.runner.remove_dir_all(&scratch);
+        // Only the empty mount points go: removing recursively would empty an ESP whose
+        // unmount failed.
+        for uuid in &uuids {
+            let _ = self.runner.remove_dir(&scratch.join(uuid));
+        }
+        let _ = self.runner.remove_dir(&scratch);
         for (uuid, o) in res? {
             if let super::esp::EspOutcome::Missing = o {
                 bail!("ESP {uuid} was made but is not found in /dev/disk/by-uuid");

@@ -43,6 +43,8 @@ pub trait System {
     fn set_mode(&mut self, path: &Path, mode: u32) -> io::Result<()>;
     fn remove_file(&mut self, path: &Path) -> io::Result<()>;
     fn remove_dir_all(&mut self, path: &Path) -> io::Result<()>;
+    /// Removes an empty directory (a mount point: one still mounted is not empty).
+    fn remove_dir(&mut self, path: &Path) -> io::Result<()>;
 
     /// Mounts `dev` at `at` (the kernel identifies the filesystem).
     fn mount(&mut self, dev: &Path, at: &Path) -> Result<()>;
@@ -120,6 +122,9 @@ impl System for Runner {
     fn remove_dir_all(&mut self, path: &Path) -> io::Result<()> {
         std::fs::remove_dir_all(path)
     }
+    fn remove_dir(&mut self, path: &Path) -> io::Result<()> {
+        std::fs::remove_dir(path)
+    }
     fn mount(&mut self, dev: &Path, at: &Path) -> Result<()> {
         Runner::run(
             self,
@@ -169,6 +174,7 @@ pub enum Call {
     Copy(PathBuf, PathBuf),
     SetMode(PathBuf, u32),
     Remove(PathBuf),
+    RemoveDir(PathBuf),
     Mount(PathBuf, PathBuf),
     Umount(PathBuf),
     Download(String, PathBuf),
@@ -356,6 +362,11 @@ impl System for Recording {
         self.inside(path);
         self.calls.push(Call::Remove(path.into()));
         std::fs::remove_dir_all(path)
+    }
+    fn remove_dir(&mut self, path: &Path) -> io::Result<()> {
+        self.inside(path);
+        self.calls.push(Call::RemoveDir(path.into()));
+        std::fs::remove_dir(path)
     }
     fn mount(&mut self, dev: &Path, at: &Path) -> Result<()> {
         self.calls.push(Call::Mount(dev.into(), at.into()));

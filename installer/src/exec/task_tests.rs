@@ -407,14 +407,22 @@ fn esp_sync_mounts_each_other_esp_mirrors_and_unmounts_it() {
         want.push(Call::Mount(devs[i].clone(), mnt.clone()));
         want.push(Call::Umount(mnt));
     }
-    want.push(Call::Remove(scratch.clone()));
+    for u in &uuids {
+        want.push(Call::RemoveDir(scratch.join(u)));
+    }
+    want.push(Call::RemoveDir(scratch.clone()));
     assert_eq!(ex.runner.calls(), want);
     assert_eq!(
         ex.runner.mounted.len(),
         1,
         "only the target's ESP stays mounted"
     );
-    assert!(!scratch.exists());
+    // Nothing is really mounted here, so each mount point holds the mirror, as an ESP
+    // whose unmount failed would: the cleanup leaves it whole.
+    assert_eq!(
+        fs::read_to_string(scratch.join(&uuids[2]).join("EFI/BOOT/BOOTX64.EFI")).unwrap(),
+        "grub"
+    );
 }
 
 #[test]
@@ -448,9 +456,14 @@ fn esp_sync_unmounts_even_when_mirroring_fails() {
             Call::CreateDir(mnt.clone()),
             Call::Mount(d.0.join("dev/esp1"), mnt.clone()),
             Call::Umount(mnt),
-            Call::Remove(scratch),
+            Call::RemoveDir(scratch.join(&uuids[0])),
+            Call::RemoveDir(scratch.join(&uuids[1])),
+            Call::RemoveDir(scratch.join(&uuids[2])),
+            Call::RemoveDir(scratch.join(&uuids[3])),
+            Call::RemoveDir(scratch.clone()),
         ]
     );
+    assert!(!scratch.exists(), "empty mount points are removed");
     assert_eq!(ex.runner.mounted.len(), 1, "{:?}", ex.runner.mounted);
 }
 
