@@ -169,6 +169,9 @@ pub fn sync_all(
         let umount = mounted.unmount();
         let report = res.with_context(|| format!("mirroring onto ESP {uuid}"))?;
         umount?;
+        // Only once unmounted, and never recursively: the directory would otherwise be
+        // the ESP itself.
+        let _ = sys.remove_dir(&mnt);
         out.push((uuid.clone(), EspOutcome::Synced(report)));
     }
     Ok(out)

@@ -454,11 +454,7 @@ impl<'a, S: System> Executor<'a, S> {
             &self.sysroot.join("dev/disk/by-uuid"),
             &scratch,
         );
-        // Only the empty mount points go: removing recursively would empty an ESP whose
-        // unmount failed.
-        for uuid in &uuids {
-            let _ = self.runner.remove_dir(&scratch.join(uuid));
-        }
+        // Not recursively: an ESP whose unmount failed is still mounted in there.
         let _ = self.runner.remove_dir(&scratch);
         for (uuid, o) in res? {
             if let super::esp::EspOutcome::Missing = o {
