@@ -153,7 +153,7 @@ impl<'a, S: System> Executor<'a, S> {
     }
 
     fn partition_table(&mut self, t: &super::gpt::Table) -> Result<()> {
-        match super::gpt::write(t)? {
+        match self.runner.write_gpt(t)? {
             super::gpt::Reread::Done | super::gpt::Reread::NotABlockDevice => {
                 self.runner.note(&format!("wrote the GPT of {}", t.dev));
             }

@@ -6,11 +6,12 @@
 //! Files are named by their full path: the real install's are under / and /target, a
 //! test's under its own temporary directory, which [`Recording`] holds every write to.
 
+use super::gpt::{self, Reread};
 use super::runner::{Cmd, CommandFailed, Output, Runner};
 use crate::hardware::speed::{Budget, Reading};
 use crate::render::RenderedFile;
 use anyhow::{Context, Result};
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::io;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -55,6 +56,9 @@ pub trait System {
 
     /// Downloads `url` to `dest`, which must then hold exactly `size` bytes.
     fn download(&mut self, what: &str, url: &str, dest: &Path, size: u64) -> Result<()>;
+
+    /// Writes a disk's partition table and asks the kernel to re-read it.
+    fn write_gpt(&mut self, table: &gpt::Table) -> Result<Reread>;
 
     /// Sequential O_DIRECT read speed of a block device.
     fn measure_read(&mut self, dev: &Path, budget: Budget) -> Result<Reading>;
@@ -151,6 +155,9 @@ impl System for Runner {
     fn download(&mut self, what: &str, url: &str, dest: &Path, size: u64) -> Result<()> {
         crate::http::download(what, url, dest, size, HTTP_DOWNLOAD_PATIENCE)
     }
+    fn write_gpt(&mut self, table: &gpt::Table) -> Result<Reread> {
+        gpt::write(table)
+    }
     fn measure_read(&mut self, dev: &Path, budget: Budget) -> Result<Reading> {
         crate::hardware::speed::measure(dev, budget)
     }
@@ -178,6 +185,8 @@ pub enum Call {
     Mount(PathBuf, PathBuf),
     Umount(PathBuf),
     Download(String, PathBuf),
+    /// A partition table: the disk and its partitions' numbers.
+    WriteGpt(String, Vec<u32>),
     MeasureRead(PathBuf),
     MeasureWrite(PathBuf, u64),
 }
@@ -207,6 +216,8 @@ pub struct Recording {
     pub downloads: BTreeMap<String, Vec<u8>>,
     /// Device → (read MB/s, write MB/s); a device not listed cannot be opened.
     pub speeds: BTreeMap<PathBuf, (f64, f64)>,
+    /// Disks whose kernel refuses to re-read a new partition table (busy).
+    pub reread_refused: BTreeSet<String>,
 }
 
 impl Recording {
@@ -221,6 +232,7 @@ impl Recording {
             mounted: BTreeMap::new(),
             downloads: BTreeMap::new(),
             speeds: BTreeMap::new(),
+            reread_refused: BTreeSet::new(),
         }
     }
 
@@ -400,6 +412,17 @@ impl System for Recording {
             anyhow::bail!("{what}: {url}: {} bytes, expected {size}", body.len());
         }
         std::fs::write(dest, body).with_context(|| format!("writing {}", dest.display()))
+    }
+    fn write_gpt(&mut self, table: &gpt::Table) -> Result<Reread> {
+        self.calls.push(Call::WriteGpt(
+            table.dev.clone(),
+            table.partitions.iter().map(|p| p.number).collect(),
+        ));
+        Ok(if self.reread_refused.contains(&table.dev) {
+            Reread::Refused(io::Error::from_raw_os_error(libc::EBUSY))
+        } else {
+            Reread::Done
+        })
     }
     fn measure_read(&mut self, dev: &Path, _budget: Budget) -> Result<Reading> {
         self.calls.push(Call::MeasureRead(dev.into()));

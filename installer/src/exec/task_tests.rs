@@ -764,3 +764,26 @@ fn stop_old_stacks_refuses_a_stack_that_spans_an_unselected_disk() {
     );
     assert!(ex.runner.commands().is_empty());
 }
+
+#[test]
+fn partition_table_is_written_and_partprobe_runs_only_when_the_kernel_refuses() {
+    let c = case("qemu-4disk.toml");
+    let d = Dir::new("gpt");
+    let mut ex = executor(&c, &d);
+    let disk = &c.plan.storage.disks[0];
+    let table = crate::exec::gpt::Table::planned(disk, 512);
+    let numbers: Vec<u32> = disk.partitions.iter().map(|p| p.number).collect();
+    ex.task(&Task::PartitionTable(table.clone())).unwrap();
+    assert_eq!(
+        ex.runner.calls(),
+        [Call::WriteGpt(disk.dev.clone(), numbers.clone())]
+    );
+    assert_eq!(
+        ex.runner.notes(),
+        [format!("wrote the GPT of {}", disk.dev)]
+    );
+    ex.runner.reread_refused.insert(disk.dev.clone());
+    ex.task(&Task::PartitionTable(table)).unwrap();
+    assert_eq!(ex.runner.commands(), [format!("partprobe {}", disk.dev)]);
+    assert!(ex.runner.notes()[1].contains("the kernel refused to re-read it"));
+}
