@@ -193,7 +193,7 @@ pub fn run(a: InstallArgs) -> Result<()> {
         confirm(plan, &inv)?;
     }
 
-    crate::exec::private_mounts()?;
+    let _mount_namespace = crate::exec::private_mounts()?;
     let mut runner = runner::Runner::with_log(std::path::Path::new(install::LIVE_LOG))
         .with_context(|| format!("opening {}", install::LIVE_LOG))?;
     if let Some(h) = &answer.system.root_password_hash {

@@ -6,7 +6,8 @@
 //! in /etc/tandem/esps. An md RAID1 ESP (metadata 1.0) would avoid this, but firmware that
 //! writes to one member (boot entries, capsule updates) silently breaks that mirror.
 
-use super::runner::{Cmd, Runner};
+use super::guard::MountGuard;
+use super::system::System;
 use anyhow::{Context, Result};
 use std::collections::BTreeSet;
 use std::fs;
@@ -136,13 +137,13 @@ pub enum EspOutcome {
 /// Mirrors `source` (normally /boot/efi) onto every other ESP in `uuids`, mounting each
 /// in turn under `scratch`.
 pub fn sync_all(
-    runner: &mut Runner,
+    sys: &mut dyn System,
     source: &Path,
     uuids: &[String],
     by_uuid_dir: &Path,
     scratch: &Path,
 ) -> Result<Vec<(String, EspOutcome)>> {
-    let source_dev = fs::canonicalize(mounted_device(source)?)
+    let source_dev = fs::canonicalize(sys.mounted_device(source)?)
         .with_context(|| format!("finding the device mounted at {}", source.display()))?;
     let mut out = Vec::new();
     for uuid in uuids {
@@ -159,16 +160,18 @@ pub fn sync_all(
             continue;
         }
         let mnt = scratch.join(uuid);
-        fs::create_dir_all(&mnt).with_context(|| format!("creating {}", mnt.display()))?;
+        sys.create_dir_all(&mnt)
+            .with_context(|| format!("creating {}", mnt.display()))?;
         // No `-t vfat`: the kernel identifies the filesystem, and the device comes only from
         // our own list of ESP UUIDs.
-        runner.run(
-            &Cmd::new("mount").args([&dev.display().to_string(), &mnt.display().to_string()]),
-        )?;
-        let res = mirror(source, &mnt);
-        let umount = runner.run(&Cmd::new("umount").arg(mnt.display().to_string()));
+        let mounted = MountGuard::mount(sys, &dev, &mnt)?;
+        let res = mirror(source, mounted.path());
+        let umount = mounted.unmount();
         let report = res.with_context(|| format!("mirroring onto ESP {uuid}"))?;
         umount?;
+        // Only once unmounted, and never recursively: the directory would otherwise be
+        // the ESP itself.
+        let _ = sys.remove_dir(&mnt);
         out.push((uuid.clone(), EspOutcome::Synced(report)));
     }
     Ok(out)

@@ -17,7 +17,8 @@
 //! asked, the installed packages changed what goes into an initramfs, and the installer
 //! runs the real `update-initramfs -u -k all` instead.
 
-use super::runner::{Cmd, Runner};
+use super::runner::Cmd;
+use super::system::System;
 use crate::render::RenderedFile;
 use anyhow::{Context, Result};
 use std::path::Path;
@@ -144,28 +145,22 @@ fn pad4(out: &mut Vec<u8>) {
 
 /// Appends `archive` to the image at `initrd`, after zero padding to a 4-byte boundary
 /// (newc headers are 4-byte aligned; the kernel skips zeros between archives).
-pub fn append(initrd: &Path, archive: &[u8]) -> Result<()> {
-    use std::io::Write;
+pub fn append(sys: &mut dyn System, initrd: &Path, archive: &[u8]) -> Result<()> {
     let len = std::fs::metadata(initrd)
         .with_context(|| format!("reading {}", initrd.display()))?
         .len();
-    let mut f = std::fs::OpenOptions::new()
-        .append(true)
-        .open(initrd)
-        .with_context(|| format!("opening {}", initrd.display()))?;
     let pad = ((4 - len % 4) % 4) as usize;
-    f.write_all(&vec![0u8; pad])?;
-    f.write_all(archive)
-        .with_context(|| format!("appending to {}", initrd.display()))?;
-    f.sync_all()?;
-    Ok(())
+    let mut data = vec![0u8; pad];
+    data.extend_from_slice(archive);
+    sys.append(initrd, &data)
+        .with_context(|| format!("appending to {}", initrd.display()))
 }
 
 /// The initramfs phase's work: `full` (the real `update-initramfs -u -k all` in the
 /// target) when a package asked for one or `always_full`; otherwise the node's files
 /// (target path, archive path) appended to every image in the target's /boot.
 pub fn build(
-    runner: &mut Runner,
+    runner: &mut dyn System,
     target: &Path,
     files: &[(String, String)],
     full: &Cmd,
@@ -187,7 +182,9 @@ pub fn build(
         let mut entries = Vec::new();
         for (t, a) in files {
             let p = target.join(t.trim_start_matches('/'));
-            let data = std::fs::read(&p).with_context(|| format!("reading {}", p.display()))?;
+            let data = runner
+                .read(&p)
+                .with_context(|| format!("reading {}", p.display()))?;
             entries.push((a.clone(), data, 0o644));
         }
         let archive = newc_archive(&entries);
@@ -196,7 +193,7 @@ pub fn build(
             anyhow::bail!("no initrd.img-* in the target's /boot");
         }
         for img in imgs {
-            append(&img, &archive)?;
+            append(runner, &img, &archive)?;
             runner.note(&format!(
                 "appended {} bytes ({}) to {}",
                 archive.len(),
@@ -210,7 +207,8 @@ pub fn build(
         }
     }
     if requests_file.exists() {
-        std::fs::remove_file(&requests_file)
+        runner
+            .remove_file(&requests_file)
             .with_context(|| format!("removing {}", requests_file.display()))?;
     }
     Ok(())
@@ -303,7 +301,7 @@ mod tests {
         std::fs::write(dir.join("boot/vmlinuz-6.12"), b"k").unwrap();
         assert_eq!(images(&dir).unwrap(), vec![img.clone()]);
         let a = newc_archive(&[("etc/x".into(), b"y".to_vec(), 0o600)]);
-        append(&img, &a).unwrap();
+        append(&mut crate::exec::runner::Runner::unlogged(), &img, &a).unwrap();
         let got = std::fs::read(&img).unwrap();
         assert_eq!(&got[..8], b"abcde\0\0\0");
         assert_eq!(&got[8..], &a[..]);

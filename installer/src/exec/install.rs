@@ -7,13 +7,13 @@ use super::packages;
 use super::progress::Progress;
 use super::runner::{Cmd, CommandFailed, Runner};
 use super::steps::{self, Action, Env, Phase, Step, Task};
+use super::system::System;
 use crate::answer::Answer;
 use crate::hardware::dir_names;
 use crate::plan::Plan;
 use anyhow::{bail, Context, Result};
 use serde::Serialize;
 use std::collections::BTreeSet;
-use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
@@ -21,13 +21,15 @@ use std::time::Instant;
 pub const LIVE_LOG: &str = "/var/log/tandem/install.log";
 const TARGET_LOG_DIR: &str = "/var/log/tandem";
 
-pub struct Executor<'a> {
+/// The executor acts on the machine only through `runner`, a [`System`]: the real one is
+/// the [`Runner`] itself, tests give it a [`super::system::Recording`].
+pub struct Executor<'a, S: System = Runner> {
     pub answer: &'a Answer,
     pub plan: &'a Plan,
     pub env: Env,
     /// The machine's root for detection (`/` when live).
     pub sysroot: PathBuf,
-    pub runner: Runner,
+    pub runner: S,
     pub progress: Progress,
     mdstat: String,
     started: Instant,
@@ -79,13 +81,13 @@ pub struct PhaseTime {
     pub seconds: f64,
 }
 
-impl<'a> Executor<'a> {
+impl<'a, S: System> Executor<'a, S> {
     pub fn new(
         answer: &'a Answer,
         plan: &'a Plan,
         env: Env,
         sysroot: PathBuf,
-        runner: Runner,
+        runner: S,
         progress: Progress,
     ) -> Self {
         Executor {
@@ -151,7 +153,7 @@ impl<'a> Executor<'a> {
     }
 
     fn partition_table(&mut self, t: &super::gpt::Table) -> Result<()> {
-        match super::gpt::write(t)? {
+        match self.runner.write_gpt(t)? {
             super::gpt::Reread::Done | super::gpt::Reread::NotABlockDevice => {
                 self.runner.note(&format!("wrote the GPT of {}", t.dev));
             }
@@ -187,14 +189,17 @@ impl<'a> Executor<'a> {
             Task::LiveMdadmConf(text) => {
                 let p = self.sysroot.join("etc/mdadm/mdadm.conf");
                 if let Some(d) = p.parent() {
-                    std::fs::create_dir_all(d)?;
+                    self.runner.create_dir_all(d)?;
                 }
-                std::fs::write(&p, text).with_context(|| format!("writing {}", p.display()))?;
+                self.runner
+                    .write(&p, text.as_bytes())
+                    .with_context(|| format!("writing {}", p.display()))?;
                 self.runner.note(&format!("wrote {}", p.display()));
                 Ok(())
             }
             Task::Write(f) => {
-                crate::exec::tree::write_tree(&self.env.target, std::slice::from_ref(f))?;
+                self.runner
+                    .write_files(&self.env.target, std::slice::from_ref(f))?;
                 self.runner
                     .note(&format!("wrote {} ({:04o})", f.path, f.mode));
                 Ok(())
@@ -203,11 +208,12 @@ impl<'a> Executor<'a> {
             Task::FetchBase { url, size, dest } => {
                 let dst = self.target_path(dest);
                 if let Some(d) = dst.parent() {
-                    std::fs::create_dir_all(d)
+                    self.runner
+                        .create_dir_all(d)
                         .with_context(|| format!("creating {}", d.display()))?;
                 }
                 let t = std::time::Instant::now();
-                crate::http::download("the base image", url, &dst, *size, HTTP_DOWNLOAD_PATIENCE)?;
+                self.runner.download("the base image", url, &dst, *size)?;
                 let secs = t.elapsed().as_secs_f64();
                 let msg = format!(
                     "downloaded {url}: {size} bytes in {secs:.1} s ({:.1} MB/s)",
@@ -244,7 +250,7 @@ impl<'a> Executor<'a> {
     /// listing and its device check show). A disk that cannot be read or written stops
     /// the install.
     fn disk_speed(&mut self, devs: &[String]) -> Result<()> {
-        use crate::hardware::speed::{measure, measure_write, slower_than_peers, Budget};
+        use crate::hardware::speed::{slower_than_peers, Budget};
         let mut measured: Vec<(DiskSpeed, bool)> = Vec::new();
         for d in self
             .plan
@@ -254,9 +260,13 @@ impl<'a> Executor<'a> {
             .filter(|d| devs.contains(&d.dev))
         {
             let dev = Path::new(&d.dev);
-            let read = measure(dev, Budget::QUICK)
+            let read = self
+                .runner
+                .measure_read(dev, Budget::QUICK)
                 .with_context(|| format!("measuring the read speed of {}", d.dev))?;
-            let write = measure_write(dev, steps::SPEED_WRITE_OFFSET, Budget::QUICK)
+            let write = self
+                .runner
+                .measure_write(dev, steps::SPEED_WRITE_OFFSET, Budget::QUICK)
                 .with_context(|| format!("measuring the write speed of {}", d.dev))?;
             let rotational = std::fs::read_to_string(
                 self.sysroot
@@ -385,7 +395,9 @@ impl<'a> Executor<'a> {
 
     fn verify_debs(&mut self, debs: &[packages::DebToInstall]) -> Result<()> {
         let dir = self.target_path(steps::DEB_DIR);
-        std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
+        self.runner
+            .create_dir_all(&dir)
+            .with_context(|| format!("creating {}", dir.display()))?;
         let mut copies = Vec::new();
         let t = std::time::Instant::now();
         let mut bytes = 0u64;
@@ -395,16 +407,16 @@ impl<'a> Executor<'a> {
                 let size = d.size.with_context(|| {
                     format!("package {} {}: the index gives no Size", d.name, d.version)
                 })?;
-                crate::http::download(
+                self.runner.download(
                     &format!("package {} {}", d.name, d.version),
                     &d.from,
                     &dst,
                     size,
-                    HTTP_DOWNLOAD_PATIENCE,
                 )?;
                 bytes += size;
             } else {
-                std::fs::copy(&d.from, &dst)
+                self.runner
+                    .copy(Path::new(&d.from), &dst)
                     .with_context(|| format!("copying {} from the medium", d.from))?;
             }
             copies.push(dst.display().to_string());
@@ -430,16 +442,20 @@ impl<'a> Executor<'a> {
         self.runner
             .run(&Cmd::new("udevadm").args(["settle", "--timeout=60"]))?;
         let uuids: Vec<String> = self.plan.grub.efi.iter().map(|e| e.uuid.clone()).collect();
-        let scratch = std::env::temp_dir().join(format!("tandem-esp.{}", std::process::id()));
+        let scratch = self
+            .env
+            .scratch
+            .join(format!("tandem-esp.{}", std::process::id()));
         let source = self.target_path("/boot/efi");
         let res = super::esp::sync_all(
             &mut self.runner,
             &source,
             &uuids,
-            Path::new("/dev/disk/by-uuid"),
+            &self.sysroot.join("dev/disk/by-uuid"),
             &scratch,
         );
-        let _ = std::fs::remove_dir_all(&scratch);
+        // Not recursively: an ESP whose unmount failed is still mounted in there.
+        let _ = self.runner.remove_dir(&scratch);
         for (uuid, o) in res? {
             if let super::esp::EspOutcome::Missing = o {
                 bail!("ESP {uuid} was made but is not found in /dev/disk/by-uuid");
@@ -495,16 +511,18 @@ impl<'a> Executor<'a> {
 
     fn save_logs(&mut self) -> Result<()> {
         let dir = self.target_path(TARGET_LOG_DIR);
-        std::fs::create_dir_all(&dir)?;
+        self.runner.create_dir_all(&dir)?;
         let phases = serde_json::to_string_pretty(&self.phase_times())? + "\n";
-        std::fs::write(dir.join("phases.json"), phases)?;
+        self.runner
+            .write(&dir.join("phases.json"), phases.as_bytes())?;
         self.runner.note("log copied to the installed system");
-        copy_log(&self.runner, &dir)?;
+        copy_log(&mut self.runner, &dir)?;
         if let Some(src) = &self.wizard_answer {
             let text = std::fs::read_to_string(src)
                 .with_context(|| format!("reading {}", src.display()))?;
             let dst = self.target_path(KEPT_ANSWER);
-            crate::answer::write_private(&dst, &text)
+            self.runner
+                .write_private(&dst, &text)
                 .with_context(|| format!("writing {}", dst.display()))?;
             self.runner
                 .note(&format!("the wizard's answer kept as {KEPT_ANSWER}"));
@@ -514,10 +532,10 @@ impl<'a> Executor<'a> {
 
     /// On failure: the log stays on the live system and goes into the target if mounted.
     pub fn keep_log_on_failure(&mut self) {
-        if is_mountpoint(&self.env.target) {
+        if self.runner.is_mountpoint(&self.env.target) {
             let dir = self.target_path(TARGET_LOG_DIR);
-            if std::fs::create_dir_all(&dir).is_ok() {
-                let _ = copy_log(&self.runner, &dir);
+            if self.runner.create_dir_all(&dir).is_ok() {
+                let _ = copy_log(&mut self.runner, &dir);
             }
         }
     }
@@ -636,31 +654,18 @@ impl<'a> Executor<'a> {
     }
 }
 
-/// How long one download may keep failing transiently before the install gives up.
-const HTTP_DOWNLOAD_PATIENCE: std::time::Duration = std::time::Duration::from_secs(300);
-
 fn round(x: f64) -> f64 {
     (x * 10.0).round() / 10.0
 }
 
-fn copy_log(runner: &Runner, dir: &Path) -> Result<()> {
-    if let Some(src) = runner.log_path() {
+fn copy_log(sys: &mut impl System, dir: &Path) -> Result<()> {
+    if let Some(src) = sys.log_path().map(Path::to_path_buf) {
         let dst = dir.join("install.log");
-        std::fs::copy(src, &dst)
+        sys.copy(&src, &dst)
             .with_context(|| format!("copying the log to {}", dst.display()))?;
-        std::fs::set_permissions(&dst, std::fs::Permissions::from_mode(0o600))?;
+        sys.set_mode(&dst, 0o600)?;
     }
     Ok(())
-}
-
-fn is_mountpoint(p: &Path) -> bool {
-    let want = p.display().to_string();
-    std::fs::read_to_string("/proc/self/mounts")
-        .map(|m| {
-            m.lines()
-                .any(|l| l.split(' ').nth(1) == Some(want.as_str()))
-        })
-        .unwrap_or(false)
 }
 
 fn partitions_of(sys: &Path, disk: &str) -> Vec<String> {
@@ -985,3 +990,7 @@ mod tests {
         );
     }
 }
+
+#[cfg(test)]
+#[path = "task_tests.rs"]
+mod task_tests;

@@ -10,6 +10,7 @@ use crate::answer::{Answer, Finish};
 use crate::hardware::speed::Budget;
 use crate::hardware::Inventory;
 use crate::plan::{PartRole, Plan};
+use crate::render::chroot::POLICY_RC_D;
 use crate::render::{self, RenderedFile};
 use serde::Serialize;
 use std::fmt;
@@ -165,6 +166,8 @@ pub struct Env {
     /// `console=` parameters the installer was booted with; the installed system gets the
     /// same consoles (as debian-installer does), so a serial console stays one.
     pub consoles: Vec<String>,
+    /// Where the executor makes its own temporary mount points (the other ESPs).
+    pub scratch: PathBuf,
 }
 
 impl Env {
@@ -173,6 +176,7 @@ impl Env {
             target: target.into(),
             base,
             consoles: vec![],
+            scratch: std::env::temp_dir(),
         }
     }
 
@@ -189,8 +193,6 @@ impl Env {
 
 /// The target-relative directory the verified .debs are copied to before dpkg reads them.
 pub const DEB_DIR: &str = "/var/cache/tandem/debs";
-/// policy-rc.d keeps package scripts from starting services in the chroot.
-const POLICY_RC_D: &str = "/usr/sbin/policy-rc.d";
 /// update-initramfs is diverted to a stub that records requests while packages are
 /// configured; the initramfs is finished once, at the end, with mdadm.conf in place.
 const INITRAMFS: &str = "/usr/sbin/update-initramfs";
@@ -545,13 +547,7 @@ pub fn system(plan: &Plan, env: &Env) -> Vec<Step> {
     ));
     v.push(task(
         Phase::System,
-        Task::Write(RenderedFile {
-            path: POLICY_RC_D.into(),
-            mode: 0o755,
-            content:
-                "#!/bin/sh\n# Tandem: no service starts inside the installer's chroot.\nexit 101\n"
-                    .into(),
-        }),
+        Task::Write(render::chroot::policy_rc_d()),
     ));
     v.push(run(
         Phase::System,
@@ -575,27 +571,11 @@ pub fn system(plan: &Plan, env: &Env) -> Vec<Step> {
     v
 }
 
-/// The answer's debconf selections, without GRUB's install devices: while packages are
-/// configured grub-pc must not write to the disks (GRUB goes on them last but one).
-fn preseed(answer: &Answer, plan: &Plan) -> String {
-    let full = render::debconf::selections(answer, plan).content;
-    let mut out: String = full
-        .lines()
-        .filter(|l| !l.starts_with("grub-pc grub-pc/install_devices"))
-        .map(|l| format!("{l}\n"))
-        .collect();
-    if plan.firmware.bios() {
-        out.push_str("grub-pc grub-pc/install_devices multiselect \n");
-        out.push_str("grub-pc grub-pc/install_devices_empty boolean true\n");
-    }
-    out
-}
-
 /// Node packages: checked, then `dpkg --unpack` all and one `dpkg --configure -a`.
 pub fn packages(answer: &Answer, plan: &Plan, debs: &[DebToInstall], env: &Env) -> Vec<Step> {
     let mut v = vec![run(
         Phase::Packages,
-        chroot(env, "debconf-set-selections").stdin(preseed(answer, plan)),
+        chroot(env, "debconf-set-selections").stdin(render::chroot::package_preseed(answer, plan)),
     )];
     if debs.is_empty() {
         return v;
@@ -664,10 +644,10 @@ pub fn configure(answer: &Answer, files: &[RenderedFile], env: &Env) -> Vec<Step
         Phase::Configure,
         chroot(env, "setupcon").args(["--save-only"]),
     ));
-    if let Some(f) = grub_console(&env.consoles) {
+    if let Some(f) = render::console::grub_console(&env.consoles) {
         v.push(task(Phase::Configure, Task::Write(f)));
     }
-    for f in serial_console_waits(&env.consoles) {
+    for f in render::console::serial_console_waits(&env.consoles) {
         v.push(task(Phase::Configure, Task::Write(f)));
     }
     if files
@@ -690,73 +670,6 @@ pub fn consoles_of(cmdline: &str) -> Vec<String> {
         .split_whitespace()
         .filter_map(|w| w.strip_prefix("console="))
         .map(String::from)
-        .collect()
-}
-
-/// GRUB settings that keep the installer's consoles: the kernel gets the same
-/// `console=` list; a serial console also gets GRUB's menu (at its speed).
-pub fn grub_console(consoles: &[String]) -> Option<RenderedFile> {
-    if consoles.is_empty() {
-        return None;
-    }
-    let params: Vec<String> = consoles.iter().map(|c| format!("console={c}")).collect();
-    let mut o = format!(
-        "{}\n# The consoles the installer was booted with.\nGRUB_CMDLINE_LINUX=\"$GRUB_CMDLINE_LINUX {}\"\n",
-        render::HEADER_TEXT,
-        params.join(" ")
-    );
-    let serial = consoles.iter().find_map(|c| {
-        let (unit, opts) = serial_console(c)?;
-        let speed: String = opts.chars().take_while(char::is_ascii_digit).collect();
-        Some((
-            unit,
-            if speed.is_empty() {
-                "115200".into()
-            } else {
-                speed
-            },
-        ))
-    });
-    if let Some((unit, speed)) = serial {
-        o.push_str(&format!(
-            "GRUB_TERMINAL=\"console serial\"\nGRUB_SERIAL_COMMAND=\"serial --unit={unit} --speed={speed}\"\n"
-        ));
-    }
-    Some(RenderedFile {
-        path: "/etc/default/grub.d/tandem-console.cfg".into(),
-        mode: 0o644,
-        content: o,
-    })
-}
-
-/// A `console=` value that names a serial port (`ttyS0,115200n8`): its unit number and
-/// the options after the comma.
-fn serial_console(c: &str) -> Option<(u32, &str)> {
-    let (dev, opts) = c.split_once(',').unwrap_or((c, ""));
-    Some((dev.strip_prefix("ttyS")?.parse().ok()?, opts))
-}
-
-/// A drop-in per serial console that lets its device wait for udev as long as it takes.
-/// The serial getty is bound to `dev-ttyS0.device`; when a slow first boot's coldplug
-/// announces it after systemd's device timeout (90 s), the getty fails on the dependency
-/// and the serial console (IPMI SOL, our QEMU tests) never shows a login. Seen in the
-/// demo's first boot under emulation: "Timed out waiting for device dev-ttyS0.device".
-pub fn serial_console_waits(consoles: &[String]) -> Vec<RenderedFile> {
-    consoles
-        .iter()
-        .filter_map(|c| {
-            let (unit, _) = serial_console(c)?;
-            Some(RenderedFile {
-                path: format!("/etc/systemd/system/dev-ttyS{unit}.device.d/tandem-console.conf"),
-                mode: 0o644,
-                content: format!(
-                    "{}\n# The serial console the installer was booted with: its getty waits for\n\
-                     # the device however slow udev's coldplug is (default: 90 s, then no login).\n\
-                     [Unit]\nJobRunningTimeoutSec=infinity\n",
-                    render::HEADER_TEXT
-                ),
-            })
-        })
         .collect()
 }
 
@@ -1019,33 +932,8 @@ mod tests {
     use super::*;
 
     #[test]
-    fn installer_consoles_carry_over() {
+    fn installer_consoles_are_read_from_the_command_line() {
         let c = consoles_of("BOOT_IMAGE=/live/vmlinuz boot=live console=ttyS0,115200 console=tty0");
         assert_eq!(c, vec!["ttyS0,115200", "tty0"]);
-        let f = grub_console(&c).unwrap();
-        assert!(f.content.contains(
-            "GRUB_CMDLINE_LINUX=\"$GRUB_CMDLINE_LINUX console=ttyS0,115200 console=tty0\""
-        ));
-        assert!(f.content.contains("serial --unit=0 --speed=115200"));
-        let vga = grub_console(&["tty0".to_string()]).unwrap();
-        assert!(!vga.content.contains("GRUB_TERMINAL"));
-        assert!(grub_console(&[]).is_none());
-        let waits = serial_console_waits(&[
-            "ttyS0,115200n8".to_string(),
-            "tty0".to_string(),
-            "ttyS1".to_string(),
-            "ttyS".to_string(),
-        ]);
-        let paths: Vec<&str> = waits.iter().map(|f| f.path.as_str()).collect();
-        assert_eq!(
-            paths,
-            [
-                "/etc/systemd/system/dev-ttyS0.device.d/tandem-console.conf",
-                "/etc/systemd/system/dev-ttyS1.device.d/tandem-console.conf"
-            ]
-        );
-        assert!(waits[0]
-            .content
-            .contains("\n[Unit]\nJobRunningTimeoutSec=infinity\n"));
     }
 }

@@ -5,6 +5,8 @@
 
 pub mod accounts;
 pub mod apt;
+pub mod chroot;
+pub mod console;
 pub mod debconf;
 pub mod drbd;
 pub mod esp;
