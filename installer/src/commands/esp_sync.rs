@@ -16,7 +16,8 @@ pub fn run(source: &Path, list: &Path, by_uuid: &Path, quiet: bool) -> Result<()
     let scratch = std::env::temp_dir().join(format!("tandem-esp-sync.{}", std::process::id()));
     let mut runner = crate::exec::runner::Runner::unlogged();
     let res = esp::sync_all(&mut runner, source, &uuids, by_uuid, &scratch);
-    let _ = std::fs::remove_dir_all(&scratch);
+    // Never recursive: an ESP whose unmount failed must not be emptied.
+    let _ = std::fs::remove_dir(&scratch);
     let mut missing = 0;
     for (uuid, outcome) in res? {
         match outcome {

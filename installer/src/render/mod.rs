@@ -90,8 +90,6 @@ impl Secrets {
 
 /// The first line of every config file Tandem writes (files whose format allows comments).
 pub(crate) const HEADER: &str = "# Written by Tandem from the answer file.";
-/// The same line, for writers outside the renderers.
-pub const HEADER_TEXT: &str = HEADER;
 
 /// The path and mode of every file [`all`] writes: secrets change neither.
 pub fn listing(answer: &Answer, plan: &Plan) -> Vec<PlannedFile> {
