@@ -31,12 +31,16 @@ pub struct Net {
 
 impl Net {
     pub fn new(connect_timeout: Duration, offline: bool) -> Net {
-        let agent = ureq::AgentBuilder::new()
-            .timeout_connect(connect_timeout)
+        let agent = ureq::Agent::config_builder()
+            .timeout_connect(Some(connect_timeout))
             // A stalled mirror must not hang the build forever.
-            .timeout_read(Duration::from_secs(60))
+            .timeout_per_read(Some(Duration::from_secs(60)))
             .user_agent(concat!("tandem-image/", env!("CARGO_PKG_VERSION")))
-            .build();
+            // Hashes are over the bytes as stored; no server should be invited to compress.
+            .accept_encoding("")
+            .max_redirects(5)
+            .build()
+            .into();
         Net {
             agent,
             offline,
@@ -60,27 +64,31 @@ impl Net {
         } else {
             self.requests.fetch_add(1, Ordering::Relaxed);
             match self.agent.get(url).call() {
-                Ok(resp) => resp.into_reader(),
-                Err(ureq::Error::Status(status, _)) => {
+                Ok(resp) => Box::new(resp.into_body().into_reader()),
+                Err(ureq::Error::StatusCode(status)) => {
                     return Err(NetError::Status {
                         url: url.to_string(),
                         status,
                     })
                 }
-                Err(ureq::Error::Transport(t)) => {
-                    let message = t.to_string();
-                    return Err(match t.kind() {
-                        ureq::ErrorKind::Dns
-                        | ureq::ErrorKind::ConnectionFailed
-                        | ureq::ErrorKind::Io => NetError::Unreachable {
-                            url: url.to_string(),
-                            message,
-                        },
-                        _ => NetError::Io {
-                            url: url.to_string(),
-                            message,
-                        },
-                    });
+                // Name resolution, refused connections, timeouts and I/O before a response:
+                // the mirror is not there.
+                Err(
+                    e @ (ureq::Error::HostNotFound
+                    | ureq::Error::ConnectionFailed
+                    | ureq::Error::Timeout(_)
+                    | ureq::Error::Io(_)),
+                ) => {
+                    return Err(NetError::Unreachable {
+                        url: url.to_string(),
+                        message: e.to_string(),
+                    })
+                }
+                Err(e) => {
+                    return Err(NetError::Io {
+                        url: url.to_string(),
+                        message: e.to_string(),
+                    })
                 }
             }
         };
