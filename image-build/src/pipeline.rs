@@ -3,8 +3,8 @@
 //! left in `OUT/work` and `OUT/stage`, so a later stage can be re-run alone (that is how
 //! the reproducibility test rebuilds the ISO from the same roots).
 
-use crate::sets::{self, PackageSets, Source};
-use crate::{base, iso, live, pxe};
+use crate::media::{base, iso, live, pxe};
+use crate::package::sets::{self, PackageSets, Source};
 use anyhow::{bail, Context, Result};
 use std::path::{Path, PathBuf};
 use std::time::Instant;
@@ -211,8 +211,8 @@ pub fn run(args: &BuildArgs) -> Result<()> {
                 timed("rootfs live", || live::bootstrap(&mut ctx))?;
                 println!(
                     "base root {}, live root {}",
-                    mib(crate::rootfs::tree_size(&ctx.base_root())),
-                    mib(crate::rootfs::tree_size(&ctx.live_root()))
+                    mib(crate::media::rootfs::tree_size(&ctx.base_root())),
+                    mib(crate::media::rootfs::tree_size(&ctx.live_root()))
                 );
             }
             Stage::Squashfs => {
@@ -256,17 +256,17 @@ pub fn run(args: &BuildArgs) -> Result<()> {
 /// The tandem package from the build's binary, then the medium's repository with it.
 fn package_and_repo(ctx: &mut Ctx) -> Result<PathBuf> {
     let stage = ctx.stage_dir();
-    let deb = crate::package::build(
+    let deb = crate::media::deb::build(
         &mut ctx.runner,
         &ctx.tandem_bin,
-        crate::package::default_version(),
+        crate::media::deb::default_version(),
         ctx.epoch,
         &ctx.work,
         &stage,
     )?;
     let fetched = ctx.source.local_dir();
     let (repo, suite) = (ctx.medium_repo(), ctx.source.suite.clone());
-    crate::package::medium_repo(
+    crate::media::deb::medium_repo(
         &mut ctx.runner,
         fetched.as_deref(),
         &deb,

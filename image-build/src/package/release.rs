@@ -5,7 +5,7 @@ use std::collections::BTreeMap;
 
 use anyhow::{bail, Context, Result};
 
-use crate::deb822;
+use crate::package::deb822;
 
 #[derive(Debug, Clone)]
 pub struct Release {

@@ -5,7 +5,7 @@
 //! (`fetch=`); the installer reads its answer from a per-machine URL and finds the base
 //! image and repository under `tandem.media=` (the same base URL).
 
-use crate::iso::{link_or_copy, CONSOLES};
+use crate::media::iso::{link_or_copy, CONSOLES};
 use crate::pipeline::Ctx;
 use anyhow::Result;
 use std::path::PathBuf;
@@ -38,7 +38,7 @@ pub fn boot_script(answer_path: &str, append: &str) -> String {
 
 pub fn build(ctx: &mut Ctx, answer_path: &str, append: &str) -> Result<PathBuf> {
     let dir = ctx.out.join("pxe");
-    crate::base::fresh_dir(&dir)?;
+    crate::media::base::fresh_dir(&dir)?;
     std::fs::create_dir_all(&dir)?;
     let live = ctx.stage_dir().join("live");
     for f in ["vmlinuz", "initrd.img", "filesystem.squashfs"] {

@@ -117,7 +117,7 @@ mod tests {
     #[test]
     fn semantically_invalid_answer_is_refused_too() {
         // Well-formed TOML with known keys that the validator rejects (apt without main).
-        let base = include_str!("../../examples/minimal-dhcp.toml");
+        let base = include_str!("../../../examples/minimal-dhcp.toml");
         assert!(
             base.trim_end().ends_with("proxmox = \"none\""),
             "fixture changed"

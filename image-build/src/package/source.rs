@@ -8,11 +8,11 @@ use std::process::Command;
 
 use anyhow::{bail, Context, Result};
 
-use crate::cache::{self, Cache};
-use crate::deb822::{self, Stanza};
-use crate::net::{Net, NetError};
-use crate::profile::Repository;
-use crate::release::{self, Release};
+use crate::package::cache::{self, Cache};
+use crate::package::deb822::{self, Stanza};
+use crate::package::net::{Net, NetError};
+use crate::package::profile::Repository;
+use crate::package::release::{self, Release};
 
 /// A signature problem: the build must stop.
 #[derive(Debug, thiserror::Error)]
@@ -264,7 +264,7 @@ pub fn verify_clearsigned(signed: &[u8], keyring: &Path, url: &str) -> Result<St
 #[cfg(test)]
 mod tests {
     use super::verify_clearsigned;
-    use crate::testrepo;
+    use crate::package::testrepo;
 
     #[test]
     fn signature_by_an_expired_key_is_rejected() {

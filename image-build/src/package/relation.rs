@@ -5,7 +5,8 @@
 use std::cmp::Ordering;
 use std::fmt;
 
-use crate::version;
+// `super`, not a crate path: the fuzz harness includes this file at its crate root.
+use super::version;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Op {

@@ -2,7 +2,7 @@
 //! is far cheaper than in an emulated guest), lay overlays over them, squash them
 //! reproducibly.
 
-use crate::sets::Source;
+use crate::package::sets::Source;
 use anyhow::{bail, Context, Result};
 use std::path::{Path, PathBuf};
 use tandem::exec::runner::Cmd;

@@ -9,9 +9,9 @@ use std::collections::{BTreeMap, HashMap, VecDeque};
 
 use anyhow::{Context, Result};
 
-use crate::deb822::Stanza;
-use crate::relation::{self, Atom, Group};
-use crate::version;
+use crate::package::deb822::Stanza;
+use crate::package::relation::{self, Atom, Group};
+use crate::package::version;
 
 #[derive(Debug, Clone)]
 pub struct Pkg {
@@ -447,7 +447,7 @@ fn provide_ok(atom: &Atom, provided: Option<&str>) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::deb822;
+    use crate::package::deb822;
 
     fn universe(repos: &[(i32, &str)]) -> Universe {
         let mut u = Universe::default();

@@ -10,9 +10,9 @@ use std::path::{Path, PathBuf};
 use anyhow::{Context, Result};
 use serde::Serialize;
 
-use crate::cache::sha256_bytes;
-use crate::release::format_date;
-use crate::resolve::Pkg;
+use crate::package::cache::sha256_bytes;
+use crate::package::release::format_date;
+use crate::package::resolve::Pkg;
 
 pub struct Entry<'a> {
     pub pkg: &'a Pkg,
@@ -112,7 +112,7 @@ pub fn write(dir: &Path, entries: &[Entry], meta: &RepoMeta, manifest: &Manifest
         a.pkg
             .name
             .cmp(&b.pkg.name)
-            .then_with(|| crate::version::compare(&a.pkg.version, &b.pkg.version))
+            .then_with(|| crate::package::version::compare(&a.pkg.version, &b.pkg.version))
     });
     let mut packages = String::new();
     for e in &sorted {

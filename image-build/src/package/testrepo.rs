@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::sync::{Arc, Mutex, OnceLock};
 
-use crate::cache::{file_sha256, sha256_bytes};
+use crate::package::cache::{file_sha256, sha256_bytes};
 
 pub struct Keys {
     home: tempfile::TempDir,

@@ -8,7 +8,7 @@
 //! a Debian development machine) and archived by `dpkg-deb`; every time in it is
 //! SOURCE_DATE_EPOCH, so the same inputs give the same bytes.
 
-use crate::cache::sha256_bytes;
+use crate::package::cache::sha256_bytes;
 use anyhow::{bail, Context, Result};
 use md5::Digest as _;
 use std::io::Write as _;
@@ -26,14 +26,14 @@ const DEPENDS: &str = "init-system-helpers (>= 1.54~), mdadm, lvm2, gdisk, dosfs
 /// Each for one feature: DRBD resources, UEFI boot entries, reading the man pages.
 const RECOMMENDS: &str = "drbd-utils, efibootmgr, man-db";
 
-const UNIT: &str = include_str!("../../installer/debian/tandem-drbd.service");
-const APT_HOOK: &str = include_str!("../../installer/debian/tandem.apt-hook");
-const POSTINST: &str = include_str!("../../installer/debian/postinst");
-const POSTRM: &str = include_str!("../../installer/debian/postrm");
-const COPYRIGHT: &str = include_str!("../../installer/debian/copyright");
-const OVERRIDES: &str = include_str!("../../installer/debian/lintian-overrides");
-const OPERATIONS: &str = include_str!("../../docs/operations.md");
-const ANSWER_FILE: &str = include_str!("../../docs/answer-file.md");
+const UNIT: &str = include_str!("../../../installer/debian/tandem-drbd.service");
+const APT_HOOK: &str = include_str!("../../../installer/debian/tandem.apt-hook");
+const POSTINST: &str = include_str!("../../../installer/debian/postinst");
+const POSTRM: &str = include_str!("../../../installer/debian/postrm");
+const COPYRIGHT: &str = include_str!("../../../installer/debian/copyright");
+const OVERRIDES: &str = include_str!("../../../installer/debian/lintian-overrides");
+const OPERATIONS: &str = include_str!("../../../docs/operations.md");
+const ANSWER_FILE: &str = include_str!("../../../docs/answer-file.md");
 
 const UNIT_PATH: &str = "usr/lib/systemd/system/tandem-drbd.service";
 const APT_HOOK_PATH: &str = "etc/apt/apt.conf.d/99tandem-esp-sync";
@@ -170,7 +170,7 @@ fn changelog(version: &str, epoch: i64) -> String {
 }
 
 fn rfc2822(t: i64) -> String {
-    crate::release::format_date_in(t, "+0000")
+    crate::package::release::format_date_in(t, "+0000")
 }
 
 /// Every file of the package but the control area.
@@ -315,7 +315,7 @@ pub fn build(
         PkgFile::new("DEBIAN/postrm", 0o755, POSTRM),
     ];
     let root = work.join("tandem-deb");
-    crate::base::fresh_dir(&root)?;
+    crate::media::base::fresh_dir(&root)?;
     write_tree(&root, &files, &control_files, epoch)?;
     std::fs::create_dir_all(out_dir)?;
     let deb = out_dir.join(file_name(version));
@@ -429,7 +429,7 @@ pub fn medium_repo(
     suite: &str,
     epoch: i64,
 ) -> Result<()> {
-    crate::base::fresh_dir(dest)?;
+    crate::media::base::fresh_dir(dest)?;
     match fetched {
         Some(src) => {
             runner
@@ -451,7 +451,7 @@ pub fn medium_repo(
     std::fs::create_dir_all(target.parent().context("pool path")?)?;
     std::fs::copy(deb, &target).with_context(|| format!("copying {}", deb.display()))?;
     let stanza = stanza(deb, &pool, runner)?;
-    crate::repo::add_stanza(dest, suite, ARCH, &stanza, epoch)?;
+    crate::package::repo::add_stanza(dest, suite, ARCH, &stanza, epoch)?;
     Ok(())
 }
 
@@ -528,7 +528,7 @@ mod tests {
     /// docs/image-build.md's table names every file the package holds, and its relations.
     #[test]
     fn the_documented_contents_are_the_package() {
-        let doc = include_str!("../../docs/image-build.md");
+        let doc = include_str!("../../../docs/image-build.md");
         let section = doc
             .split("### The tandem package")
             .nth(1)

@@ -2,9 +2,9 @@
 //! the static `tandem` binary, squashed to `live/filesystem.squashfs` with live-boot's
 //! kernel and initramfs next to it.
 
-use crate::base::fresh_dir;
+use crate::media::base::fresh_dir;
+use crate::media::rootfs::{self, Bootstrap};
 use crate::pipeline::Ctx;
-use crate::rootfs::{self, Bootstrap};
 use anyhow::{bail, Context, Result};
 use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
@@ -73,7 +73,7 @@ pub fn image(ctx: &mut Ctx) -> Result<LiveFiles> {
     let dest = root.join("usr/sbin/tandem");
     std::fs::write(&dest, &bin).with_context(|| format!("writing {}", dest.display()))?;
     std::fs::set_permissions(&dest, std::fs::Permissions::from_mode(0o755))?;
-    crate::base::scrub_identity(&root)?;
+    crate::media::base::scrub_identity(&root)?;
     std::fs::write(root.join("etc/hostname"), "tandem-live\n")?;
 
     let version = format!("{} ({})", env!("CARGO_PKG_VERSION"), ctx.epoch);

@@ -9,10 +9,10 @@ use std::process::Command;
 
 use anyhow::{bail, Context, Result};
 
-use crate::cache::Cache;
-use crate::fetch;
-use crate::profile::Profile;
-use crate::resolve::{Resolution, Universe};
+use crate::package::cache::Cache;
+use crate::package::fetch;
+use crate::package::profile::Profile;
+use crate::package::resolve::{Resolution, Universe};
 
 #[derive(clap::Args, Debug, Clone)]
 pub struct ClosureCheckArgs {
@@ -37,7 +37,7 @@ pub fn run(args: &ClosureCheckArgs) -> Result<()> {
         let mut roots: Vec<String> = ours
             .reasons
             .iter()
-            .filter(|(_, r)| !matches!(r, crate::resolve::Reason::Dependency { .. }))
+            .filter(|(_, r)| !matches!(r, crate::package::resolve::Reason::Dependency { .. }))
             .map(|(n, _)| n.clone())
             .collect();
         roots.sort();
@@ -324,8 +324,8 @@ mod tests {
     use std::collections::BTreeMap;
 
     use super::{compare, list_name};
-    use crate::deb822;
-    use crate::resolve::{resolve, Options, Universe};
+    use crate::package::deb822;
+    use crate::package::resolve::{resolve, Options, Universe};
 
     #[test]
     fn differences_are_explained_or_counted() {

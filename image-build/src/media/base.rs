@@ -2,8 +2,8 @@
 //! the installer lays it down with unsquashfs and renders the machine's own files (fstab,
 //! mdadm.conf, hostname, network) at install time, so none of those are in it.
 
+use crate::media::rootfs::{self, Bootstrap};
 use crate::pipeline::Ctx;
-use crate::rootfs::{self, Bootstrap};
 use anyhow::{bail, Context, Result};
 use std::path::Path;
 use tandem::exec::runner::Cmd;

@@ -209,7 +209,7 @@ pub fn iso_date(epoch: i64) -> String {
 pub fn build(ctx: &mut Ctx, menu: &BootMenu) -> Result<(PathBuf, u64)> {
     let stage = ctx.stage_dir();
     let tree = ctx.work.join("iso-tree");
-    crate::base::fresh_dir(&tree)?;
+    crate::media::base::fresh_dir(&tree)?;
     let grub = tree.join("boot/grub");
     std::fs::create_dir_all(&grub)?;
     std::fs::create_dir_all(tree.join("live"))?;
@@ -228,7 +228,7 @@ pub fn build(ctx: &mut Ctx, menu: &BootMenu) -> Result<(PathBuf, u64)> {
     ctx.link_medium_repo(&tree.join("tandem/repo"))?;
 
     let boot = ctx.work.join("boot");
-    crate::base::fresh_dir(&boot)?;
+    crate::media::base::fresh_dir(&boot)?;
     std::fs::create_dir_all(&boot)?;
     let early = boot.join("early.cfg");
     std::fs::write(&early, early_config())?;

@@ -13,7 +13,7 @@ use std::path::{Path, PathBuf};
 use anyhow::{bail, Context, Result};
 use sha2::{Digest, Sha256};
 
-use crate::net::{Net, NetError};
+use crate::package::net::{Net, NetError};
 
 pub struct Cache {
     pub root: PathBuf,

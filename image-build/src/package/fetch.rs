@@ -10,11 +10,11 @@ use std::time::{Instant, SystemTime, UNIX_EPOCH};
 
 use anyhow::{bail, Context, Result};
 
-use crate::cache::Cache;
-use crate::profile::Profile;
-use crate::repo::{self, Entry, Manifest, ManifestPackage, ManifestSet, RepoMeta};
-use crate::resolve::{self, Options, Resolution, Universe};
-use crate::source::Source;
+use crate::package::cache::Cache;
+use crate::package::profile::Profile;
+use crate::package::repo::{self, Entry, Manifest, ManifestPackage, ManifestSet, RepoMeta};
+use crate::package::resolve::{self, Options, Resolution, Universe};
+use crate::package::source::Source;
 
 #[derive(clap::Args, Debug, Clone)]
 pub struct FetchArgs {
@@ -374,7 +374,7 @@ fn manifest(profile: &Profile, sets: &BTreeMap<String, Resolution>, entries: &[E
     packages.sort_by(|a, b| {
         a.name
             .cmp(&b.name)
-            .then_with(|| crate::version::compare(&a.version, &b.version))
+            .then_with(|| crate::package::version::compare(&a.version, &b.version))
     });
     Manifest {
         profile: profile.name.clone(),
@@ -413,7 +413,7 @@ mod tests {
     use std::time::{Duration, Instant};
 
     use super::*;
-    use crate::testrepo::{self, build_repo, keys, pkg, RepoSpec, Server};
+    use crate::package::testrepo::{self, build_repo, keys, pkg, RepoSpec, Server};
 
     /// Two repositories: the archive and an update that carries a newer libfoo.
     fn archive(root: &Path) {
@@ -535,13 +535,13 @@ mod tests {
                 && !packages.contains("Package: unrelated")
         );
         let release = std::fs::read_to_string(repo.join("dists/tandem/Release")).unwrap();
-        assert!(release.contains(&crate::cache::sha256_bytes(packages.as_bytes())));
+        assert!(release.contains(&crate::package::cache::sha256_bytes(packages.as_bytes())));
         assert!(release.contains("Date: Sat, 21 Nov 2026 09:15:44 UTC"));
         // Every pool file matches the SHA256 of its stanza.
-        for st in crate::deb822::parse(&packages).unwrap() {
+        for st in crate::package::deb822::parse(&packages).unwrap() {
             let f = repo.join(st.get("Filename").unwrap());
             assert_eq!(
-                crate::cache::file_sha256(&f).unwrap(),
+                crate::package::cache::file_sha256(&f).unwrap(),
                 st.get("SHA256").unwrap()
             );
         }
@@ -767,7 +767,7 @@ mod tests {
             !t.join("cache/debs").read_dir().unwrap().flatten().any(|f| f
                 .path()
                 .to_string_lossy()
-                .contains(&crate::cache::file_sha256(&deb).unwrap()))
+                .contains(&crate::package::cache::file_sha256(&deb).unwrap()))
         );
         assert!(!t.join("out/repo").exists());
     }

@@ -56,8 +56,8 @@ pub fn parse_list(text: &str) -> Vec<String> {
 /// The stand-in lists for building straight from a Debian mirror.
 pub fn dev_sets() -> PackageSets {
     PackageSets {
-        base: parse_list(include_str!("../dev-sets/base.list")),
-        live: parse_list(include_str!("../dev-sets/live.list")),
+        base: parse_list(include_str!("../../dev-sets/base.list")),
+        live: parse_list(include_str!("../../dev-sets/live.list")),
     }
 }
 
