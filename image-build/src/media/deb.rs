@@ -296,7 +296,7 @@ fn file_name(version: &str) -> String {
 }
 
 /// Builds the package from `binary` into `out_dir`; `work` is scratch space.
-pub fn build(
+pub(crate) fn build(
     runner: &mut Runner,
     binary: &Path,
     version: &str,
@@ -346,27 +346,27 @@ fn check_version(v: &str) -> Result<()> {
 }
 
 /// The version the package gets unless told otherwise: the crate's.
-pub fn default_version() -> &'static str {
+pub(crate) fn default_version() -> &'static str {
     env!("CARGO_PKG_VERSION")
 }
 
 #[derive(clap::Args, Debug)]
-pub struct PackageArgs {
+pub(crate) struct PackageArgs {
     /// The statically linked tandem binary.
     #[arg(long, default_value = "target/x86_64-unknown-linux-gnu/release/tandem")]
-    pub tandem_bin: PathBuf,
+    pub(crate) tandem_bin: PathBuf,
     /// Directory for the .deb.
     #[arg(long, default_value = "build/package")]
-    pub out: PathBuf,
+    pub(crate) out: PathBuf,
     /// Debian version (default: the crate's). A test builds a newer one with e.g. 0.1.0+1.
     #[arg(long = "package-version")]
-    pub version: Option<String>,
+    pub(crate) version: Option<String>,
     /// Timestamp of every file (default: $SOURCE_DATE_EPOCH, else now).
     #[arg(long)]
-    pub source_date_epoch: Option<i64>,
+    pub(crate) source_date_epoch: Option<i64>,
 }
 
-pub fn run(a: &PackageArgs) -> Result<()> {
+pub(crate) fn run(a: &PackageArgs) -> Result<()> {
     let epoch = crate::pipeline::epoch_now(a.source_date_epoch)?;
     let version = a.version.as_deref().unwrap_or(default_version());
     let mut runner = Runner::unlogged();
@@ -382,13 +382,13 @@ pub fn run(a: &PackageArgs) -> Result<()> {
 }
 
 #[derive(clap::Args, Debug)]
-pub struct ManArgs {
+pub(crate) struct ManArgs {
     /// Directory for the pages (man8/ and man1/ below it, uncompressed).
     #[arg(long)]
-    pub out: PathBuf,
+    pub(crate) out: PathBuf,
 }
 
-pub fn write_man(a: &ManArgs, image_cmd: clap::Command) -> Result<()> {
+pub(crate) fn write_man(a: &ManArgs, image_cmd: clap::Command) -> Result<()> {
     let mut n = 0;
     for (cmd, section) in [(tandem::cli::command(), "8"), (image_cmd, "1")] {
         let dir = a.out.join(format!("man{section}"));
@@ -421,7 +421,7 @@ fn stanza(deb: &Path, pool_path: &str, runner: &mut Runner) -> Result<String> {
 
 /// The medium's repository: the fetched one (hard links) with this package added, or this
 /// package alone when the build has no local repository.
-pub fn medium_repo(
+pub(crate) fn medium_repo(
     runner: &mut Runner,
     fetched: Option<&Path>,
     deb: &Path,

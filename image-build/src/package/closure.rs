@@ -15,17 +15,17 @@ use crate::package::profile::Profile;
 use crate::package::resolve::{Resolution, Universe};
 
 #[derive(clap::Args, Debug, Clone)]
-pub struct ClosureCheckArgs {
+pub(crate) struct ClosureCheckArgs {
     #[arg(long)]
-    pub profile: PathBuf,
+    pub(crate) profile: PathBuf,
     #[arg(long, default_value = "/var/cache/tandem")]
-    pub cache: PathBuf,
+    pub(crate) cache: PathBuf,
     /// Use the last verified indexes from the cache.
     #[arg(long)]
-    pub offline: bool,
+    pub(crate) offline: bool,
 }
 
-pub fn run(args: &ClosureCheckArgs) -> Result<()> {
+pub(crate) fn run(args: &ClosureCheckArgs) -> Result<()> {
     let profile = Profile::load(&args.profile)?;
     let cache = Cache::new(args.cache.clone())?;
     let loaded = fetch::load(&profile, &cache, args.offline, true)?;

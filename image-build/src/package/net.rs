@@ -8,7 +8,7 @@ use std::time::Duration;
 
 /// Why a transfer failed; `Unreachable` is the fail-fast case (DNS, refused, timeout).
 #[derive(Debug, thiserror::Error)]
-pub enum NetError {
+pub(crate) enum NetError {
     #[error("cannot reach {url}: {message}")]
     Unreachable { url: String, message: String },
     #[error("{url}: HTTP {status}")]
@@ -21,16 +21,16 @@ pub enum NetError {
     TooLarge { url: String, limit: u64 },
 }
 
-pub struct Net {
+pub(crate) struct Net {
     agent: ureq::Agent,
     /// `--offline`: every network request is refused (file:// still works).
-    pub offline: bool,
+    pub(crate) offline: bool,
     /// Network requests made (file:// reads are not counted); tests assert on it.
-    pub requests: AtomicUsize,
+    pub(crate) requests: AtomicUsize,
 }
 
 impl Net {
-    pub fn new(connect_timeout: Duration, offline: bool) -> Net {
+    pub(crate) fn new(connect_timeout: Duration, offline: bool) -> Net {
         let agent = ureq::Agent::config_builder()
             .timeout_connect(Some(connect_timeout))
             // A stalled mirror must not hang the build forever.
@@ -50,7 +50,12 @@ impl Net {
 
     /// Streams `url` into `out`, returning the number of bytes written. `limit` stops a
     /// transfer that is already larger than expected (a tampered or wrong file).
-    pub fn get(&self, url: &str, out: &mut dyn Write, limit: Option<u64>) -> Result<u64, NetError> {
+    pub(crate) fn get(
+        &self,
+        url: &str,
+        out: &mut dyn Write,
+        limit: Option<u64>,
+    ) -> Result<u64, NetError> {
         let io = |e: std::io::Error| NetError::Io {
             url: url.to_string(),
             message: e.to_string(),
@@ -110,13 +115,13 @@ impl Net {
         }
     }
 
-    pub fn get_bytes(&self, url: &str, limit: Option<u64>) -> Result<Vec<u8>, NetError> {
+    pub(crate) fn get_bytes(&self, url: &str, limit: Option<u64>) -> Result<Vec<u8>, NetError> {
         let mut v = Vec::new();
         self.get(url, &mut v, limit)?;
         Ok(v)
     }
 
-    pub fn request_count(&self) -> usize {
+    pub(crate) fn request_count(&self) -> usize {
         self.requests.load(Ordering::Relaxed)
     }
 }

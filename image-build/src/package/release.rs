@@ -8,16 +8,16 @@ use anyhow::{bail, Context, Result};
 use crate::package::deb822;
 
 #[derive(Debug, Clone)]
-pub struct Release {
-    pub date: Option<i64>,
-    pub valid_until: Option<i64>,
-    pub acquire_by_hash: bool,
+pub(crate) struct Release {
+    pub(crate) date: Option<i64>,
+    pub(crate) valid_until: Option<i64>,
+    pub(crate) acquire_by_hash: bool,
     /// path relative to dists/<suite>/ → (sha256, size)
-    pub sha256: BTreeMap<String, (String, u64)>,
+    pub(crate) sha256: BTreeMap<String, (String, u64)>,
 }
 
 impl Release {
-    pub fn parse(text: &str) -> Result<Release> {
+    pub(crate) fn parse(text: &str) -> Result<Release> {
         let stanzas = deb822::parse(text).context("parsing Release")?;
         let Some(s) = stanzas.first() else {
             bail!("empty Release file")
@@ -63,7 +63,7 @@ const DAYS: [&str; 7] = ["Thu", "Fri", "Sat", "Sun", "Mon", "Tue", "Wed"];
 
 /// Parses the RFC 2822 dates of Release files (`Sat, 21 Nov 2026 09:15:44 UTC`) into
 /// Unix seconds. Only UTC/GMT/+0000 zones occur in Debian archives.
-pub fn parse_date(s: &str) -> Result<i64> {
+fn parse_date(s: &str) -> Result<i64> {
     let err = || anyhow::anyhow!("unsupported date {s:?}");
     let rest = s.split_once(',').map_or(s, |(_, r)| r).trim();
     let parts: Vec<&str> = rest.split_whitespace().collect();
@@ -87,12 +87,12 @@ pub fn parse_date(s: &str) -> Result<i64> {
 }
 
 /// A Release file's Date: RFC 2822 with the zone written "UTC", as the archive does.
-pub fn format_date(t: i64) -> String {
+pub(crate) fn format_date(t: i64) -> String {
     format_date_in(t, "UTC")
 }
 
 /// RFC 2822 with the given zone text ("UTC" for Release files, "+0000" for changelogs).
-pub fn format_date_in(t: i64, zone: &str) -> String {
+pub(crate) fn format_date_in(t: i64, zone: &str) -> String {
     let (days, secs) = tandem::calendar::split(t);
     let (y, m, d) = tandem::calendar::civil_from_days(days);
     format!(
