@@ -2,32 +2,14 @@
 //! Exit codes as `tandem`: 0 success, 2 invalid input (e.g. an answer embed-answer
 //! rejects), 1 anything else.
 
-// Package repository (fetch).
-mod cache;
-mod closure;
-mod deb822;
-mod fetch;
-mod net;
-mod profile;
-mod relation;
-mod release;
-mod repo;
-mod resolve;
-mod source;
-#[cfg(test)]
-mod testrepo;
-mod version;
-
-// Boot media (build, embed-answer).
-mod base;
-mod embed;
-mod iso;
-mod live;
+// Package repository (fetch, closure-check).
 mod package;
+// Boot media (build, embed-answer, package, man).
+mod media;
 mod pipeline;
-mod pxe;
-mod rootfs;
-mod sets;
+
+use media::{deb, embed};
+use package::{closure, fetch};
 
 use std::process::ExitCode;
 
@@ -51,9 +33,9 @@ enum Command {
     /// Validate an answer file and embed it into a copy of an ISO at /tandem/answer.toml.
     EmbedAnswer(embed::EmbedArgs),
     /// Build the tandem Debian package (tandem_VERSION_amd64.deb) from a static binary.
-    Package(package::PackageArgs),
+    Package(deb::PackageArgs),
     /// Write the man pages of tandem (section 8) and tandem-image (section 1) into a directory.
-    Man(package::ManArgs),
+    Man(deb::ManArgs),
 }
 
 /// tandem-image's own command line (its man page is generated from it).
@@ -72,8 +54,8 @@ fn main() -> ExitCode {
         Command::ClosureCheck(args) => closure::run(&args),
         Command::Build(args) => pipeline::run(&args),
         Command::EmbedAnswer(args) => embed::run(&args),
-        Command::Package(args) => package::run(&args),
-        Command::Man(args) => package::write_man(&args, command()),
+        Command::Package(args) => deb::run(&args),
+        Command::Man(args) => deb::write_man(&args, command()),
     };
     tandem::error::exit_code(result, "error")
 }

@@ -3,15 +3,15 @@
 //! left in `OUT/work` and `OUT/stage`, so a later stage can be re-run alone (that is how
 //! the reproducibility test rebuilds the ISO from the same roots).
 
-use crate::sets::{self, PackageSets, Source};
-use crate::{base, iso, live, pxe};
+use crate::media::{base, iso, live, pxe};
+use crate::package::sets::{self, PackageSets, Source};
 use anyhow::{bail, Context, Result};
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 use tandem::exec::runner::{Cmd, Output, Runner};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, clap::ValueEnum)]
-pub enum Stage {
+enum Stage {
     /// mmdebstrap the base and live roots (the slow, package-installing part).
     Rootfs,
     /// Overlays, tandem binary, identity scrub, base.squashfs, live/ squashfs+kernel+initrd.
@@ -25,78 +25,78 @@ pub enum Stage {
 }
 
 #[derive(clap::Args, Debug)]
-pub struct BuildArgs {
+pub(crate) struct BuildArgs {
     /// Output directory: the ISO, pxe/, and work/ + stage/ intermediates.
     #[arg(long, default_value = "build/image")]
-    pub out: PathBuf,
+    pub(crate) out: PathBuf,
     /// The repository `tandem-image fetch` made (DIR/repo with tandem-manifest.json). It is
     /// the package source and goes onto the medium at /tandem/repo.
     #[arg(long)]
-    pub repo: Option<PathBuf>,
+    pub(crate) repo: Option<PathBuf>,
     /// Without --repo: build from this Debian mirror with the development package lists.
     #[arg(long, default_value = "http://deb.debian.org/debian")]
-    pub mirror: String,
+    pub(crate) mirror: String,
     #[arg(long, default_value = "trixie")]
-    pub suite: String,
+    pub(crate) suite: String,
     /// Development only: keep downloaded .debs here between builds from a mirror.
     #[arg(long)]
-    pub deb_cache: Option<PathBuf>,
+    pub(crate) deb_cache: Option<PathBuf>,
     /// The statically linked tandem binary for the live system.
     #[arg(long, default_value = "target/x86_64-unknown-linux-gnu/release/tandem")]
-    pub tandem_bin: PathBuf,
+    pub(crate) tandem_bin: PathBuf,
     /// overlays/ with live/ and target/ trees.
     #[arg(long, default_value = "overlays")]
-    pub overlays: PathBuf,
+    pub(crate) overlays: PathBuf,
     /// Stages to run (default: all, in order).
     #[arg(long, value_enum, value_delimiter = ',')]
-    pub stages: Vec<Stage>,
+    stages: Vec<Stage>,
     /// Timestamp for every date in the outputs (default: $SOURCE_DATE_EPOCH, else now).
     #[arg(long)]
-    pub source_date_epoch: Option<i64>,
+    pub(crate) source_date_epoch: Option<i64>,
     /// Extra kernel parameters for the ISO and PXE boot entries (e.g. tandem.answer=URL).
     #[arg(long, default_value = "")]
-    pub append: String,
+    pub(crate) append: String,
     /// Seconds the ISO's boot menu waits.
     #[arg(long, default_value_t = 3)]
-    pub grub_timeout: u32,
+    grub_timeout: u32,
     /// Answer URL path under the PXE base URL; iPXE variables such as ${net0/mac} expand.
     #[arg(long, default_value = pxe::DEFAULT_ANSWER_PATH)]
-    pub pxe_answer_path: String,
+    pxe_answer_path: String,
     #[arg(long, default_value = "tandem.iso")]
-    pub iso_name: String,
+    pub(crate) iso_name: String,
 }
 
 /// Everything the stages share.
-pub struct Ctx {
-    pub out: PathBuf,
-    pub work: PathBuf,
-    pub source: Source,
-    pub sets: PackageSets,
-    pub deb_cache: Option<PathBuf>,
-    pub tandem_bin: PathBuf,
-    pub overlays: PathBuf,
-    pub epoch: i64,
-    pub iso_name: String,
+pub(crate) struct Ctx {
+    pub(crate) out: PathBuf,
+    pub(crate) work: PathBuf,
+    pub(crate) source: Source,
+    pub(crate) sets: PackageSets,
+    pub(crate) deb_cache: Option<PathBuf>,
+    pub(crate) tandem_bin: PathBuf,
+    pub(crate) overlays: PathBuf,
+    pub(crate) epoch: i64,
+    pub(crate) iso_name: String,
     runner: Runner,
 }
 
 impl Ctx {
-    pub fn base_root(&self) -> PathBuf {
+    pub(crate) fn base_root(&self) -> PathBuf {
         self.work.join("base-root")
     }
-    pub fn live_root(&self) -> PathBuf {
+    pub(crate) fn live_root(&self) -> PathBuf {
         self.work.join("live-root")
     }
-    pub fn stage_dir(&self) -> PathBuf {
+    pub(crate) fn stage_dir(&self) -> PathBuf {
         self.out.join("stage")
     }
     /// The repository the medium carries (stage Package writes it).
-    pub fn medium_repo(&self) -> PathBuf {
+    pub(crate) fn medium_repo(&self) -> PathBuf {
         self.stage_dir().join("repo")
     }
     /// The medium's repository into a medium's tree, as hard links. Every node installs
     /// the tandem package from it: a medium without it is refused here.
-    pub fn link_medium_repo(&mut self, dest: &Path) -> Result<()> {
+    pub(crate) fn link_medium_repo(&mut self, dest: &Path) -> Result<()> {
         let repo = self.medium_repo();
         if !repo.join("dists").is_dir() {
             bail!(
@@ -113,7 +113,7 @@ impl Ctx {
         .with_context(|| format!("linking the package repository into {}", dest.display()))?;
         Ok(())
     }
-    pub fn run(&mut self, cmd: &Cmd) -> Result<Output> {
+    pub(crate) fn run(&mut self, cmd: &Cmd) -> Result<Output> {
         Ok(self.runner.run(cmd)?)
     }
 }
@@ -127,14 +127,14 @@ fn absolute(p: &Path) -> Result<PathBuf> {
 }
 
 /// SOURCE_DATE_EPOCH as the flag, the environment or the clock give it.
-pub fn epoch_now(flag: Option<i64>) -> Result<i64> {
+pub(crate) fn epoch_now(flag: Option<i64>) -> Result<i64> {
     let now = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)?
         .as_secs() as i64;
     epoch_from(flag, std::env::var("SOURCE_DATE_EPOCH").ok(), now)
 }
 
-pub fn epoch_from(flag: Option<i64>, env: Option<String>, now: i64) -> Result<i64> {
+fn epoch_from(flag: Option<i64>, env: Option<String>, now: i64) -> Result<i64> {
     match (flag, env) {
         (Some(e), _) => Ok(e),
         (None, Some(s)) if !s.trim().is_empty() => s
@@ -149,7 +149,7 @@ fn mib(bytes: u64) -> String {
     format!("{:.1} MiB", bytes as f64 / (1 << 20) as f64)
 }
 
-pub fn run(args: &BuildArgs) -> Result<()> {
+pub(crate) fn run(args: &BuildArgs) -> Result<()> {
     let out = absolute(&args.out)?;
     std::fs::create_dir_all(out.join("stage"))?;
     let epoch = epoch_now(args.source_date_epoch)?;
@@ -211,8 +211,8 @@ pub fn run(args: &BuildArgs) -> Result<()> {
                 timed("rootfs live", || live::bootstrap(&mut ctx))?;
                 println!(
                     "base root {}, live root {}",
-                    mib(crate::rootfs::tree_size(&ctx.base_root())),
-                    mib(crate::rootfs::tree_size(&ctx.live_root()))
+                    mib(crate::media::rootfs::tree_size(&ctx.base_root())),
+                    mib(crate::media::rootfs::tree_size(&ctx.live_root()))
                 );
             }
             Stage::Squashfs => {
@@ -256,17 +256,17 @@ pub fn run(args: &BuildArgs) -> Result<()> {
 /// The tandem package from the build's binary, then the medium's repository with it.
 fn package_and_repo(ctx: &mut Ctx) -> Result<PathBuf> {
     let stage = ctx.stage_dir();
-    let deb = crate::package::build(
+    let deb = crate::media::deb::build(
         &mut ctx.runner,
         &ctx.tandem_bin,
-        crate::package::default_version(),
+        crate::media::deb::default_version(),
         ctx.epoch,
         &ctx.work,
         &stage,
     )?;
     let fetched = ctx.source.local_dir();
     let (repo, suite) = (ctx.medium_repo(), ctx.source.suite.clone());
-    crate::package::medium_repo(
+    crate::media::deb::medium_repo(
         &mut ctx.runner,
         fetched.as_deref(),
         &deb,

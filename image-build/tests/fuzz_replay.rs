@@ -2,15 +2,15 @@
 //! minimized corpus of the last campaign, and `regressions/indexes/`) through the same
 //! harness on stable Rust, so a fixed crash stays fixed without nightly or libFuzzer.
 
-#[path = "../src/deb822.rs"]
+#[path = "../src/package/deb822.rs"]
 #[allow(dead_code)]
 mod deb822;
 #[path = "../fuzz/harness.rs"]
 mod harness;
-#[path = "../src/relation.rs"]
+#[path = "../src/package/relation.rs"]
 #[allow(dead_code)]
 mod relation;
-#[path = "../src/version.rs"]
+#[path = "../src/package/version.rs"]
 #[allow(dead_code)]
 mod version;
 

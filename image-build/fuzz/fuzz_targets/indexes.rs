@@ -1,12 +1,12 @@
 #![no_main]
 
-#[path = "../../src/deb822.rs"]
+#[path = "../../src/package/deb822.rs"]
 mod deb822;
 #[path = "../harness.rs"]
 mod harness;
-#[path = "../../src/relation.rs"]
+#[path = "../../src/package/relation.rs"]
 mod relation;
-#[path = "../../src/version.rs"]
+#[path = "../../src/package/version.rs"]
 mod version;
 
 libfuzzer_sys::fuzz_target!(|data: &[u8]| harness::indexes(data));

@@ -13,23 +13,23 @@ use std::path::{Path, PathBuf};
 use anyhow::{bail, Context, Result};
 use sha2::{Digest, Sha256};
 
-use crate::net::{Net, NetError};
+use crate::package::net::{Net, NetError};
 
-pub struct Cache {
-    pub root: PathBuf,
+pub(crate) struct Cache {
+    pub(crate) root: PathBuf,
 }
 
 /// A size or hash mismatch: the file is not what the signed index says.
 #[derive(Debug, thiserror::Error)]
 #[error("{what}: {problem} (from {url})")]
-pub struct IntegrityError {
-    pub what: String,
-    pub url: String,
-    pub problem: String,
+struct IntegrityError {
+    pub(crate) what: String,
+    pub(crate) url: String,
+    pub(crate) problem: String,
 }
 
 impl Cache {
-    pub fn new(root: PathBuf) -> Result<Cache> {
+    pub(crate) fn new(root: PathBuf) -> Result<Cache> {
         for sub in ["debs", "indexes/by-hash", "indexes/release", "tmp"] {
             std::fs::create_dir_all(root.join(sub))
                 .with_context(|| format!("creating cache dir {}", root.join(sub).display()))?;
@@ -37,15 +37,15 @@ impl Cache {
         Ok(Cache { root })
     }
 
-    pub fn deb_path(&self, sha256: &str) -> PathBuf {
+    pub(crate) fn deb_path(&self, sha256: &str) -> PathBuf {
         self.root.join("debs").join(format!("{sha256}.deb"))
     }
 
-    pub fn index_path(&self, sha256: &str) -> PathBuf {
+    pub(crate) fn index_path(&self, sha256: &str) -> PathBuf {
         self.root.join("indexes/by-hash").join(sha256)
     }
 
-    pub fn release_path(&self, key: &str) -> PathBuf {
+    pub(crate) fn release_path(&self, key: &str) -> PathBuf {
         self.root
             .join("indexes/release")
             .join(key)
@@ -55,7 +55,7 @@ impl Cache {
     /// Returns `dest` if it already holds the right content, else downloads `url` into
     /// it, checking size and SHA-256 before the file appears under its final name.
     /// Returns whether the network was used.
-    pub fn fetch_verified(
+    pub(crate) fn fetch_verified(
         &self,
         net: &Net,
         url: &str,
@@ -131,15 +131,15 @@ impl Write for HashingWriter<'_> {
     }
 }
 
-pub fn hex(bytes: &[u8]) -> String {
+fn hex(bytes: &[u8]) -> String {
     bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
-pub fn sha256_bytes(data: &[u8]) -> String {
+pub(crate) fn sha256_bytes(data: &[u8]) -> String {
     hex(&Sha256::digest(data))
 }
 
-pub fn file_sha256(path: &Path) -> Result<String> {
+pub(crate) fn file_sha256(path: &Path) -> Result<String> {
     let mut r =
         BufReader::new(File::open(path).with_context(|| format!("opening {}", path.display()))?);
     let mut h = Sha256::new();
@@ -157,7 +157,13 @@ pub fn file_sha256(path: &Path) -> Result<String> {
 }
 
 /// Checks bytes against an expected (sha256, size) from a signed index.
-pub fn check_bytes(data: &[u8], what: &str, url: &str, sha256: &str, size: u64) -> Result<()> {
+pub(crate) fn check_bytes(
+    data: &[u8],
+    what: &str,
+    url: &str,
+    sha256: &str,
+    size: u64,
+) -> Result<()> {
     if data.len() as u64 != size {
         bail!(IntegrityError {
             what: what.into(),

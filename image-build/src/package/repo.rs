@@ -10,63 +10,63 @@ use std::path::{Path, PathBuf};
 use anyhow::{Context, Result};
 use serde::Serialize;
 
-use crate::cache::sha256_bytes;
-use crate::release::format_date;
-use crate::resolve::Pkg;
+use crate::package::cache::sha256_bytes;
+use crate::package::release::format_date;
+use crate::package::resolve::Pkg;
 
-pub struct Entry<'a> {
-    pub pkg: &'a Pkg,
+pub(crate) struct Entry<'a> {
+    pub(crate) pkg: &'a Pkg,
     /// The verified .deb in the host cache.
-    pub deb: PathBuf,
-    pub size: u64,
-    pub sha256: String,
+    pub(crate) deb: PathBuf,
+    pub(crate) size: u64,
+    pub(crate) sha256: String,
 }
 
-pub struct RepoMeta<'a> {
-    pub suite: &'a str,
-    pub origin: &'a str,
-    pub arch: &'a str,
-    pub date: i64,
-}
-
-#[derive(Serialize)]
-#[serde(rename_all = "kebab-case")]
-pub struct Manifest {
-    pub profile: String,
-    pub suite: String,
-    pub component: String,
-    pub architecture: String,
-    pub sets: BTreeMap<String, ManifestSet>,
-    pub packages: Vec<ManifestPackage>,
+pub(crate) struct RepoMeta<'a> {
+    pub(crate) suite: &'a str,
+    pub(crate) origin: &'a str,
+    pub(crate) arch: &'a str,
+    pub(crate) date: i64,
 }
 
 #[derive(Serialize)]
 #[serde(rename_all = "kebab-case")]
-pub struct ManifestSet {
-    pub description: String,
-    pub extends: Vec<String>,
+pub(crate) struct Manifest {
+    pub(crate) profile: String,
+    pub(crate) suite: String,
+    pub(crate) component: String,
+    pub(crate) architecture: String,
+    pub(crate) sets: BTreeMap<String, ManifestSet>,
+    pub(crate) packages: Vec<ManifestPackage>,
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub(crate) struct ManifestSet {
+    pub(crate) description: String,
+    pub(crate) extends: Vec<String>,
     /// Names the profile lists for this set (and the sets it extends).
-    pub requested: Vec<String>,
+    pub(crate) requested: Vec<String>,
     /// Essential and priority packages every closure starts from.
-    pub priority: Vec<String>,
+    pub(crate) priority: Vec<String>,
     /// Full dependency closure of priority + requested, sorted.
-    pub closure: Vec<String>,
+    pub(crate) closure: Vec<String>,
 }
 
 #[derive(Serialize)]
 #[serde(rename_all = "kebab-case")]
-pub struct ManifestPackage {
-    pub name: String,
-    pub version: String,
-    pub architecture: String,
-    pub filename: String,
-    pub size: u64,
-    pub sha256: String,
+pub(crate) struct ManifestPackage {
+    pub(crate) name: String,
+    pub(crate) version: String,
+    pub(crate) architecture: String,
+    pub(crate) filename: String,
+    pub(crate) size: u64,
+    pub(crate) sha256: String,
 }
 
 /// `pool/<component>/<prefix>/<source>/<file>` → `pool/main/<prefix>/<source>/<file>`:
 /// everything lands in one component on the medium.
-pub fn pool_path(pkg: &Pkg) -> String {
+pub(crate) fn pool_path(pkg: &Pkg) -> String {
     let filename = pkg.stanza.get("Filename").unwrap_or_default();
     let mut parts = filename.split('/');
     if let (Some("pool"), Some(_component), Some(prefix), Some(source), Some(file)) = (
@@ -106,13 +106,18 @@ pub fn pool_path(pkg: &Pkg) -> String {
 }
 
 /// Writes the repository into `dir` (which must not exist yet).
-pub fn write(dir: &Path, entries: &[Entry], meta: &RepoMeta, manifest: &Manifest) -> Result<()> {
+pub(crate) fn write(
+    dir: &Path,
+    entries: &[Entry],
+    meta: &RepoMeta,
+    manifest: &Manifest,
+) -> Result<()> {
     let mut sorted: Vec<&Entry> = entries.iter().collect();
     sorted.sort_by(|a, b| {
         a.pkg
             .name
             .cmp(&b.pkg.name)
-            .then_with(|| crate::version::compare(&a.pkg.version, &b.pkg.version))
+            .then_with(|| crate::package::version::compare(&a.pkg.version, &b.pkg.version))
     });
     let mut packages = String::new();
     for e in &sorted {
@@ -193,7 +198,13 @@ fn replace(path: &Path, data: &[u8]) -> Result<()> {
 
 /// Adds (or replaces) one package's stanza in a written repository, with its manifest
 /// entry; an empty `dir` becomes a repository of that one package.
-pub fn add_stanza(dir: &Path, suite: &str, arch: &str, stanza: &str, date: i64) -> Result<()> {
+pub(crate) fn add_stanza(
+    dir: &Path,
+    suite: &str,
+    arch: &str,
+    stanza: &str,
+    date: i64,
+) -> Result<()> {
     let field = |s: &str, f: &str| {
         s.lines()
             .find_map(|l| l.strip_prefix(&format!("{f}: ")))

@@ -12,13 +12,13 @@ use anyhow::{Context, Result};
 use std::path::{Path, PathBuf};
 use tandem::exec::runner::Cmd;
 
-pub const VOLUME_ID: &str = "TANDEM";
+const VOLUME_ID: &str = "TANDEM";
 /// Marker file GRUB searches for to find the medium, whatever firmware or device.
-pub const MARKER: &str = ".tandem";
+const MARKER: &str = ".tandem";
 const GRUB_LIB: &str = "/usr/lib/grub";
 
 /// Kernel command-line basics for both boot paths.
-pub const CONSOLES: &str = "console=ttyS0,115200 console=tty0";
+pub(crate) const CONSOLES: &str = "console=ttyS0,115200 console=tty0";
 
 /// Modules built into both GRUB images; no module is loaded from the medium, so the
 /// medium's GRUB can never mismatch its core image.
@@ -47,14 +47,14 @@ const COMMON_MODULES: &[&str] = &[
 
 /// What goes on the kernel command line and in the boot menu.
 #[derive(Debug, Clone)]
-pub struct BootMenu {
-    pub timeout_secs: u32,
+pub(crate) struct BootMenu {
+    pub(crate) timeout_secs: u32,
     /// Extra kernel parameters for every entry (e.g. `tandem.answer=...`).
-    pub append: String,
+    pub(crate) append: String,
 }
 
 /// GRUB's early config, built into both images: find the medium, read its grub.cfg.
-pub fn early_config() -> String {
+fn early_config() -> String {
     format!(
         "search --no-floppy --set=root --file /{MARKER}\n\
          set prefix=($root)/boot/grub\n\
@@ -62,7 +62,7 @@ pub fn early_config() -> String {
     )
 }
 
-pub fn grub_cfg(menu: &BootMenu) -> String {
+fn grub_cfg(menu: &BootMenu) -> String {
     let append = if menu.append.trim().is_empty() {
         String::new()
     } else {
@@ -93,7 +93,7 @@ pub fn grub_cfg(menu: &BootMenu) -> String {
     )
 }
 
-pub fn grub_bios_command(early: &Path, out: &Path) -> Cmd {
+fn grub_bios_command(early: &Path, out: &Path) -> Cmd {
     Cmd::new("grub-mkimage")
         .args(["-O", "i386-pc-eltorito", "-d"])
         .arg(format!("{GRUB_LIB}/i386-pc"))
@@ -105,7 +105,7 @@ pub fn grub_bios_command(early: &Path, out: &Path) -> Cmd {
         .arg("biosdisk")
 }
 
-pub fn grub_efi_command(early: &Path, out: &Path) -> Cmd {
+fn grub_efi_command(early: &Path, out: &Path) -> Cmd {
     Cmd::new("grub-mkimage")
         .args(["-O", "x86_64-efi", "-d"])
         .arg(format!("{GRUB_LIB}/x86_64-efi"))
@@ -119,14 +119,14 @@ pub fn grub_efi_command(early: &Path, out: &Path) -> Cmd {
 
 /// FAT sectors (512 B) for an EFI image holding `payload` bytes, with room for the FAT
 /// itself, rounded up to whole MiB.
-pub fn efi_image_sectors(payload: u64) -> u64 {
+fn efi_image_sectors(payload: u64) -> u64 {
     let bytes = payload + payload / 4 + 256 * 1024;
     bytes.div_ceil(1 << 20) * 2048
 }
 
 /// mtools commands that make the EFI FAT image. The volume serial is fixed; mtools takes
 /// file and directory times from SOURCE_DATE_EPOCH.
-pub fn efi_image_commands(img: &Path, bootx64: &Path, sectors: u64, epoch: i64) -> Vec<Cmd> {
+fn efi_image_commands(img: &Path, bootx64: &Path, sectors: u64, epoch: i64) -> Vec<Cmd> {
     let i = img.display().to_string();
     let e = epoch.to_string();
     vec![
@@ -157,7 +157,7 @@ pub fn efi_image_commands(img: &Path, bootx64: &Path, sectors: u64, epoch: i64) 
 
 /// `xorriso -as mkisofs` for the hybrid layout: GRUB's hybrid MBR, ISO at offset 16
 /// sectors, the EFI image appended as GPT partition 2 and named by the El Torito EFI entry.
-pub fn xorriso_command(tree: &Path, efi_img: &Path, out: &Path, epoch: i64) -> Cmd {
+pub(crate) fn xorriso_command(tree: &Path, efi_img: &Path, out: &Path, epoch: i64) -> Cmd {
     Cmd::new("xorriso")
         .args(["-as", "mkisofs", "-o"])
         .arg(out.display().to_string())
@@ -193,18 +193,18 @@ pub fn xorriso_command(tree: &Path, efi_img: &Path, out: &Path, epoch: i64) -> C
 }
 
 /// The xorriso date form YYYYMMDDhhmmsscc (UTC) of a Unix time.
-pub fn iso_date(epoch: i64) -> String {
-    crate::release::utc(epoch)
+fn iso_date(epoch: i64) -> String {
+    crate::package::release::utc(epoch)
         .strftime("%Y%m%d%H%M%S00")
         .to_string()
 }
 
 /// Assembles the ISO tree (hard links where possible: the tree is a staging area) and
 /// writes the ISO. Returns its size.
-pub fn build(ctx: &mut Ctx, menu: &BootMenu) -> Result<(PathBuf, u64)> {
+pub(crate) fn build(ctx: &mut Ctx, menu: &BootMenu) -> Result<(PathBuf, u64)> {
     let stage = ctx.stage_dir();
     let tree = ctx.work.join("iso-tree");
-    crate::base::fresh_dir(&tree)?;
+    crate::media::base::fresh_dir(&tree)?;
     let grub = tree.join("boot/grub");
     std::fs::create_dir_all(&grub)?;
     std::fs::create_dir_all(tree.join("live"))?;
@@ -223,7 +223,7 @@ pub fn build(ctx: &mut Ctx, menu: &BootMenu) -> Result<(PathBuf, u64)> {
     ctx.link_medium_repo(&tree.join("tandem/repo"))?;
 
     let boot = ctx.work.join("boot");
-    crate::base::fresh_dir(&boot)?;
+    crate::media::base::fresh_dir(&boot)?;
     std::fs::create_dir_all(&boot)?;
     let early = boot.join("early.cfg");
     std::fs::write(&early, early_config())?;
@@ -246,7 +246,7 @@ pub fn build(ctx: &mut Ctx, menu: &BootMenu) -> Result<(PathBuf, u64)> {
     Ok((iso, size))
 }
 
-pub fn link_or_copy(from: &Path, to: &Path) -> Result<()> {
+pub(crate) fn link_or_copy(from: &Path, to: &Path) -> Result<()> {
     if std::fs::hard_link(from, to).is_err() {
         std::fs::copy(from, to)
             .with_context(|| format!("copying {} to {}", from.display(), to.display()))?;

@@ -2,27 +2,27 @@
 //! is far cheaper than in an emulated guest), lay overlays over them, squash them
 //! reproducibly.
 
-use crate::sets::Source;
+use crate::package::sets::Source;
 use anyhow::{bail, Context, Result};
 use std::path::{Path, PathBuf};
 use tandem::exec::runner::Cmd;
 
 /// One mmdebstrap run into a directory.
 #[derive(Debug, Clone)]
-pub struct Bootstrap<'a> {
-    pub source: &'a Source,
-    pub packages: &'a [String],
-    pub target: &'a Path,
+pub(crate) struct Bootstrap<'a> {
+    pub(crate) source: &'a Source,
+    pub(crate) packages: &'a [String],
+    pub(crate) target: &'a Path,
     /// Development only: a directory of .deb files kept between runs, so a rebuild from a
     /// remote mirror does not download everything again.
-    pub deb_cache: Option<&'a Path>,
+    pub(crate) deb_cache: Option<&'a Path>,
     /// Shell snippets run after installation with the root in `$1` (mounts still up).
-    pub customize: Vec<String>,
-    pub source_date_epoch: i64,
+    pub(crate) customize: Vec<String>,
+    pub(crate) source_date_epoch: i64,
 }
 
 impl Bootstrap<'_> {
-    pub fn command(&self) -> Cmd {
+    pub(crate) fn command(&self) -> Cmd {
         let mut c = Cmd::new("mmdebstrap")
             .arg("--mode=root")
             .arg("--variant=minbase")
@@ -77,7 +77,7 @@ impl Bootstrap<'_> {
 /// SOURCE_DATE_EPOCH, sets the creation time and every file time to it (it refuses the
 /// equivalent -mkfs-time/-all-time flags when that variable is in the environment, as it is
 /// in reproducible builds, so the variable is the one way).
-pub fn squashfs_command(root: &Path, out: &Path, epoch: i64, excludes: &[&str]) -> Cmd {
+pub(crate) fn squashfs_command(root: &Path, out: &Path, epoch: i64, excludes: &[&str]) -> Cmd {
     let mut c = Cmd::new("mksquashfs")
         .arg(root.display().to_string())
         .arg(out.display().to_string())
@@ -91,7 +91,7 @@ pub fn squashfs_command(root: &Path, out: &Path, epoch: i64, excludes: &[&str]) 
 }
 
 /// Copies an overlay tree over a root (modes and symlinks kept).
-pub fn overlay_command(overlay: &Path, root: &Path) -> Cmd {
+pub(crate) fn overlay_command(overlay: &Path, root: &Path) -> Cmd {
     Cmd::new("cp")
         .arg("-a")
         .arg("--no-preserve=ownership")
@@ -100,7 +100,7 @@ pub fn overlay_command(overlay: &Path, root: &Path) -> Cmd {
 }
 
 /// The single installed kernel and its initramfs in `root/boot`.
-pub fn kernel_files(root: &Path) -> Result<(PathBuf, PathBuf)> {
+pub(crate) fn kernel_files(root: &Path) -> Result<(PathBuf, PathBuf)> {
     let boot = root.join("boot");
     let mut kernels: Vec<String> = std::fs::read_dir(&boot)
         .with_context(|| format!("reading {}", boot.display()))?
@@ -128,7 +128,7 @@ pub fn kernel_files(root: &Path) -> Result<(PathBuf, PathBuf)> {
 
 /// True when an ELF executable has no program interpreter: it needs no dynamic loader and
 /// runs on any x86-64 Linux, whatever libc the live system has.
-pub fn is_static_elf(bytes: &[u8]) -> Result<bool> {
+pub(crate) fn is_static_elf(bytes: &[u8]) -> Result<bool> {
     const PT_INTERP: u32 = 3;
     if bytes.len() < 64 || &bytes[..4] != b"\x7fELF" {
         bail!("not an ELF file");
@@ -153,7 +153,7 @@ pub fn is_static_elf(bytes: &[u8]) -> Result<bool> {
 }
 
 /// Directory size in bytes (apparent sizes, symlinks not followed).
-pub fn tree_size(dir: &Path) -> u64 {
+pub(crate) fn tree_size(dir: &Path) -> u64 {
     let mut total = 0;
     let mut stack = vec![dir.to_path_buf()];
     while let Some(d) = stack.pop() {

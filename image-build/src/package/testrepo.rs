@@ -8,13 +8,13 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::sync::{Arc, Mutex, OnceLock};
 
-use crate::cache::{file_sha256, sha256_bytes};
+use crate::package::cache::{file_sha256, sha256_bytes};
 
-pub struct Keys {
+pub(crate) struct Keys {
     home: tempfile::TempDir,
     /// Binary keyrings with the public key of each test key.
-    pub good: PathBuf,
-    pub other: PathBuf,
+    pub(crate) good: PathBuf,
+    pub(crate) other: PathBuf,
 }
 
 static KEYS: OnceLock<Keys> = OnceLock::new();
@@ -67,7 +67,7 @@ fn kill_agent(home: &Path) {
         .output();
 }
 
-pub fn keys() -> &'static Keys {
+pub(crate) fn keys() -> &'static Keys {
     KEYS.get_or_init(|| {
         let _g = GPG.lock().unwrap_or_else(|e| e.into_inner());
         let home = tempfile::Builder::new()
@@ -88,7 +88,7 @@ pub fn keys() -> &'static Keys {
     })
 }
 
-pub fn clearsign(text: &str, uid: &str) -> Vec<u8> {
+fn clearsign(text: &str, uid: &str) -> Vec<u8> {
     let k = keys();
     let _g = GPG.lock().unwrap_or_else(|e| e.into_inner());
     let dir = tempfile::tempdir().unwrap();
@@ -111,14 +111,14 @@ pub fn clearsign(text: &str, uid: &str) -> Vec<u8> {
     std::fs::read(out).unwrap()
 }
 
-pub struct FakePkg {
-    pub name: &'static str,
-    pub version: &'static str,
-    pub arch: &'static str,
-    pub extra: &'static str,
+pub(crate) struct FakePkg {
+    pub(crate) name: &'static str,
+    pub(crate) version: &'static str,
+    pub(crate) arch: &'static str,
+    pub(crate) extra: &'static str,
 }
 
-pub fn pkg(name: &'static str, version: &'static str, extra: &'static str) -> FakePkg {
+pub(crate) fn pkg(name: &'static str, version: &'static str, extra: &'static str) -> FakePkg {
     FakePkg {
         name,
         version,
@@ -153,19 +153,19 @@ fn build_deb(p: &FakePkg, out: &Path) {
     );
 }
 
-pub struct RepoSpec<'a> {
-    pub suite: &'a str,
-    pub component: &'a str,
-    pub pkgs: Vec<FakePkg>,
-    pub signer: &'a str,
-    pub valid_until: Option<&'a str>,
+pub(crate) struct RepoSpec<'a> {
+    pub(crate) suite: &'a str,
+    pub(crate) component: &'a str,
+    pub(crate) pkgs: Vec<FakePkg>,
+    pub(crate) signer: &'a str,
+    pub(crate) valid_until: Option<&'a str>,
     /// Publish Packages.xz (not .gz) with `Acquire-By-Hash: yes`, as Debian's
     /// trixie-updates and trixie-security do.
-    pub xz_by_hash: bool,
+    pub(crate) xz_by_hash: bool,
 }
 
 /// Writes a signed repository under `root` (dists/, pool/) and returns the Packages text.
-pub fn build_repo(root: &Path, spec: &RepoSpec) -> String {
+pub(crate) fn build_repo(root: &Path, spec: &RepoSpec) -> String {
     let mut packages = String::new();
     for p in &spec.pkgs {
         let rel = format!(
@@ -239,13 +239,13 @@ pub fn build_repo(root: &Path, spec: &RepoSpec) -> String {
 }
 
 /// A static file server on 127.0.0.1; records every requested path.
-pub struct Server {
-    pub url: String,
-    pub requests: Arc<Mutex<Vec<String>>>,
+pub(crate) struct Server {
+    pub(crate) url: String,
+    pub(crate) requests: Arc<Mutex<Vec<String>>>,
 }
 
 impl Server {
-    pub fn start(root: PathBuf) -> Server {
+    pub(crate) fn start(root: PathBuf) -> Server {
         let listener = TcpListener::bind("127.0.0.1:0").unwrap();
         let url = format!("http://{}", listener.local_addr().unwrap());
         let requests = Arc::new(Mutex::new(Vec::new()));
@@ -285,7 +285,7 @@ impl Server {
         Server { url, requests }
     }
 
-    pub fn count(&self, suffix: &str) -> usize {
+    pub(crate) fn count(&self, suffix: &str) -> usize {
         self.requests
             .lock()
             .unwrap()
@@ -296,7 +296,7 @@ impl Server {
 }
 
 /// Writes a profile for the given repositories (name, url, suite, component, keyring).
-pub fn write_profile(
+pub(crate) fn write_profile(
     dir: &Path,
     repos: &[(&str, &str, &str, &str, &Path)],
     sets: &BTreeMap<&str, Vec<&str>>,
@@ -320,7 +320,10 @@ pub fn write_profile(
 
 /// A key that expires `secs` seconds after creation, and `text` clearsigned with it right
 /// away: (keyring, signed). The caller waits for the expiry.
-pub fn sign_with_expiring_key(text: &str, secs: u32) -> (tempfile::TempDir, PathBuf, Vec<u8>) {
+pub(crate) fn sign_with_expiring_key(
+    text: &str,
+    secs: u32,
+) -> (tempfile::TempDir, PathBuf, Vec<u8>) {
     let home = tempfile::Builder::new()
         .prefix("tge")
         .tempdir_in("/tmp")

@@ -9,22 +9,22 @@ use tandem::exec::runner::{Cmd, Runner};
 
 /// Where the live system finds an embedded answer (under live-boot's medium mount,
 /// `/run/live/medium`).
-pub const ANSWER_PATH: &str = "/tandem/answer.toml";
+const ANSWER_PATH: &str = "/tandem/answer.toml";
 
 #[derive(clap::Args, Debug)]
-pub struct EmbedArgs {
+pub(crate) struct EmbedArgs {
     /// The Tandem ISO to start from (left untouched).
-    pub iso: PathBuf,
+    pub(crate) iso: PathBuf,
     /// The answer file (TOML) to embed.
-    pub answer: PathBuf,
+    pub(crate) answer: PathBuf,
     /// The new ISO.
     #[arg(short, long)]
-    pub output: PathBuf,
+    pub(crate) output: PathBuf,
 }
 
 /// Re-writes `iso` as `out` with the answer added; `-boot_image any replay` carries the
 /// El Torito entries, hybrid MBR, GPT and the appended EFI partition over.
-pub fn xorriso_command(iso: &Path, answer: &Path, out: &Path) -> Cmd {
+pub(crate) fn xorriso_command(iso: &Path, answer: &Path, out: &Path) -> Cmd {
     Cmd::new("xorriso")
         .args(["-indev"])
         .arg(iso.display().to_string())
@@ -38,7 +38,7 @@ pub fn xorriso_command(iso: &Path, answer: &Path, out: &Path) -> Cmd {
         .arg("-commit")
 }
 
-pub fn run(args: &EmbedArgs) -> Result<()> {
+pub(crate) fn run(args: &EmbedArgs) -> Result<()> {
     // Validation first: errors are the input's fault (exit 2) and stop before any write.
     let loaded = tandem::session::validate_answers(&args.answer, None, None)?;
     if !args.iso.is_file() {
@@ -119,7 +119,7 @@ mod tests {
     #[test]
     fn semantically_invalid_answer_is_refused_too() {
         // Well-formed TOML with known keys that the validator rejects (apt without main).
-        let base = include_str!("../../examples/minimal-dhcp.toml");
+        let base = include_str!("../../../examples/minimal-dhcp.toml");
         assert!(
             base.trim_end().ends_with("proxmox = \"none\""),
             "fixture changed"

@@ -8,7 +8,7 @@
 //! a Debian development machine) and archived by `dpkg-deb`; every time in it is
 //! SOURCE_DATE_EPOCH, so the same inputs give the same bytes.
 
-use crate::cache::sha256_bytes;
+use crate::package::cache::sha256_bytes;
 use anyhow::{bail, Context, Result};
 use md5::Digest as _;
 use std::io::Write as _;
@@ -26,14 +26,14 @@ const DEPENDS: &str = "init-system-helpers (>= 1.54~), mdadm, lvm2, gdisk, dosfs
 /// Each for one feature: DRBD resources, UEFI boot entries, reading the man pages.
 const RECOMMENDS: &str = "drbd-utils, efibootmgr, man-db";
 
-const UNIT: &str = include_str!("../../installer/debian/tandem-drbd.service");
-const APT_HOOK: &str = include_str!("../../installer/debian/tandem.apt-hook");
-const POSTINST: &str = include_str!("../../installer/debian/postinst");
-const POSTRM: &str = include_str!("../../installer/debian/postrm");
-const COPYRIGHT: &str = include_str!("../../installer/debian/copyright");
-const OVERRIDES: &str = include_str!("../../installer/debian/lintian-overrides");
-const OPERATIONS: &str = include_str!("../../docs/operations.md");
-const ANSWER_FILE: &str = include_str!("../../docs/answer-file.md");
+const UNIT: &str = include_str!("../../../installer/debian/tandem-drbd.service");
+const APT_HOOK: &str = include_str!("../../../installer/debian/tandem.apt-hook");
+const POSTINST: &str = include_str!("../../../installer/debian/postinst");
+const POSTRM: &str = include_str!("../../../installer/debian/postrm");
+const COPYRIGHT: &str = include_str!("../../../installer/debian/copyright");
+const OVERRIDES: &str = include_str!("../../../installer/debian/lintian-overrides");
+const OPERATIONS: &str = include_str!("../../../docs/operations.md");
+const ANSWER_FILE: &str = include_str!("../../../docs/answer-file.md");
 
 const UNIT_PATH: &str = "usr/lib/systemd/system/tandem-drbd.service";
 const APT_HOOK_PATH: &str = "etc/apt/apt.conf.d/99tandem-esp-sync";
@@ -170,7 +170,7 @@ fn changelog(version: &str, epoch: i64) -> String {
 }
 
 fn rfc2822(t: i64) -> String {
-    crate::release::format_date_in(t, "+0000")
+    crate::package::release::format_date_in(t, "+0000")
 }
 
 /// Every file of the package but the control area.
@@ -296,7 +296,7 @@ fn file_name(version: &str) -> String {
 }
 
 /// Builds the package from `binary` into `out_dir`; `work` is scratch space.
-pub fn build(
+pub(crate) fn build(
     runner: &mut Runner,
     binary: &Path,
     version: &str,
@@ -315,7 +315,7 @@ pub fn build(
         PkgFile::new("DEBIAN/postrm", 0o755, POSTRM),
     ];
     let root = work.join("tandem-deb");
-    crate::base::fresh_dir(&root)?;
+    crate::media::base::fresh_dir(&root)?;
     write_tree(&root, &files, &control_files, epoch)?;
     std::fs::create_dir_all(out_dir)?;
     let deb = out_dir.join(file_name(version));
@@ -346,27 +346,27 @@ fn check_version(v: &str) -> Result<()> {
 }
 
 /// The version the package gets unless told otherwise: the crate's.
-pub fn default_version() -> &'static str {
+pub(crate) fn default_version() -> &'static str {
     env!("CARGO_PKG_VERSION")
 }
 
 #[derive(clap::Args, Debug)]
-pub struct PackageArgs {
+pub(crate) struct PackageArgs {
     /// The statically linked tandem binary.
     #[arg(long, default_value = "target/x86_64-unknown-linux-gnu/release/tandem")]
-    pub tandem_bin: PathBuf,
+    pub(crate) tandem_bin: PathBuf,
     /// Directory for the .deb.
     #[arg(long, default_value = "build/package")]
-    pub out: PathBuf,
+    pub(crate) out: PathBuf,
     /// Debian version (default: the crate's). A test builds a newer one with e.g. 0.1.0+1.
     #[arg(long = "package-version")]
-    pub version: Option<String>,
+    pub(crate) version: Option<String>,
     /// Timestamp of every file (default: $SOURCE_DATE_EPOCH, else now).
     #[arg(long)]
-    pub source_date_epoch: Option<i64>,
+    pub(crate) source_date_epoch: Option<i64>,
 }
 
-pub fn run(a: &PackageArgs) -> Result<()> {
+pub(crate) fn run(a: &PackageArgs) -> Result<()> {
     let epoch = crate::pipeline::epoch_now(a.source_date_epoch)?;
     let version = a.version.as_deref().unwrap_or(default_version());
     let mut runner = Runner::unlogged();
@@ -382,13 +382,13 @@ pub fn run(a: &PackageArgs) -> Result<()> {
 }
 
 #[derive(clap::Args, Debug)]
-pub struct ManArgs {
+pub(crate) struct ManArgs {
     /// Directory for the pages (man8/ and man1/ below it, uncompressed).
     #[arg(long)]
-    pub out: PathBuf,
+    pub(crate) out: PathBuf,
 }
 
-pub fn write_man(a: &ManArgs, image_cmd: clap::Command) -> Result<()> {
+pub(crate) fn write_man(a: &ManArgs, image_cmd: clap::Command) -> Result<()> {
     let mut n = 0;
     for (cmd, section) in [(tandem::args::command(), "8"), (image_cmd, "1")] {
         let dir = a.out.join(format!("man{section}"));
@@ -421,7 +421,7 @@ fn stanza(deb: &Path, pool_path: &str, runner: &mut Runner) -> Result<String> {
 
 /// The medium's repository: the fetched one (hard links) with this package added, or this
 /// package alone when the build has no local repository.
-pub fn medium_repo(
+pub(crate) fn medium_repo(
     runner: &mut Runner,
     fetched: Option<&Path>,
     deb: &Path,
@@ -429,7 +429,7 @@ pub fn medium_repo(
     suite: &str,
     epoch: i64,
 ) -> Result<()> {
-    crate::base::fresh_dir(dest)?;
+    crate::media::base::fresh_dir(dest)?;
     match fetched {
         Some(src) => {
             runner
@@ -451,7 +451,7 @@ pub fn medium_repo(
     std::fs::create_dir_all(target.parent().context("pool path")?)?;
     std::fs::copy(deb, &target).with_context(|| format!("copying {}", deb.display()))?;
     let stanza = stanza(deb, &pool, runner)?;
-    crate::repo::add_stanza(dest, suite, ARCH, &stanza, epoch)?;
+    crate::package::repo::add_stanza(dest, suite, ARCH, &stanza, epoch)?;
     Ok(())
 }
 
@@ -528,7 +528,7 @@ mod tests {
     /// docs/image-build.md's table names every file the package holds, and its relations.
     #[test]
     fn the_documented_contents_are_the_package() {
-        let doc = include_str!("../../docs/image-build.md");
+        let doc = include_str!("../../../docs/image-build.md");
         let section = doc
             .split("### The tandem package")
             .nth(1)

@@ -9,32 +9,32 @@ use std::collections::{BTreeMap, HashMap, VecDeque};
 
 use anyhow::{Context, Result};
 
-use crate::deb822::Stanza;
-use crate::relation::{self, Atom, Group};
-use crate::version;
+use crate::package::deb822::Stanza;
+use crate::package::relation::{self, Atom, Group};
+use crate::package::version;
 
 #[derive(Debug, Clone)]
-pub struct Pkg {
-    pub name: String,
-    pub version: String,
-    pub arch: String,
-    pub priority: String,
-    pub essential: bool,
+pub(crate) struct Pkg {
+    pub(crate) name: String,
+    pub(crate) version: String,
+    pub(crate) arch: String,
+    pub(crate) priority: String,
+    pub(crate) essential: bool,
     /// Pre-Depends first, then Depends.
-    pub depends: Vec<Group>,
-    pub recommends: Vec<Group>,
-    pub provides: Vec<Atom>,
+    pub(crate) depends: Vec<Group>,
+    pub(crate) recommends: Vec<Group>,
+    pub(crate) provides: Vec<Atom>,
     /// Index of the repository in the profile, and its pin priority.
-    pub repo: usize,
-    pub pin: i32,
-    pub stanza: Stanza,
+    pub(crate) repo: usize,
+    pub(crate) pin: i32,
+    pub(crate) stanza: Stanza,
 }
 
 #[derive(Default)]
-pub struct Universe {
+pub(crate) struct Universe {
     /// The architecture being built; `all` packages are kept too.
-    pub arch: String,
-    pub pkgs: Vec<Pkg>,
+    pub(crate) arch: String,
+    pub(crate) pkgs: Vec<Pkg>,
     /// name → package indexes, best first (pin, then version).
     by_name: HashMap<String, Vec<usize>>,
     /// virtual name → (provider index, provided version)
@@ -53,7 +53,13 @@ fn priority_rank(p: &str) -> u8 {
 
 impl Universe {
     /// Adds the stanzas of one index. Only `arch` and `all` packages are kept.
-    pub fn add(&mut self, repo: usize, pin: i32, stanzas: Vec<Stanza>, arch: &str) -> Result<()> {
+    pub(crate) fn add(
+        &mut self,
+        repo: usize,
+        pin: i32,
+        stanzas: Vec<Stanza>,
+        arch: &str,
+    ) -> Result<()> {
         self.arch = arch.to_string();
         for stanza in stanzas {
             let (Some(name), Some(ver), Some(a)) = (
@@ -96,7 +102,7 @@ impl Universe {
     }
 
     /// Builds the lookup tables; call after the last `add`.
-    pub fn index(&mut self) {
+    pub(crate) fn index(&mut self) {
         self.by_name.clear();
         self.providers.clear();
         for (i, p) in self.pkgs.iter().enumerate() {
@@ -129,12 +135,12 @@ impl Universe {
         }
     }
 
-    pub fn candidate(&self, name: &str) -> Option<&Pkg> {
+    pub(crate) fn candidate(&self, name: &str) -> Option<&Pkg> {
         self.by_name.get(name).map(|l| &self.pkgs[l[0]])
     }
 
     /// Candidates (best version per name), in name order.
-    pub fn candidates(&self) -> Vec<usize> {
+    pub(crate) fn candidates(&self) -> Vec<usize> {
         let mut v: Vec<usize> = self.by_name.values().map(|l| l[0]).collect();
         v.sort_by(|&a, &b| self.pkgs[a].name.cmp(&self.pkgs[b].name));
         v
@@ -143,7 +149,7 @@ impl Universe {
 
 /// Why a package is in the closure.
 #[derive(Debug, Clone)]
-pub enum Reason {
+pub(crate) enum Reason {
     Requested,
     Priority(String),
     Essential,
@@ -152,31 +158,31 @@ pub enum Reason {
 
 /// An alternative decision, kept so differences to apt can be explained.
 #[derive(Debug, Clone)]
-pub struct Choice {
-    pub by: String,
-    pub group: String,
-    pub picked: String,
+pub(crate) struct Choice {
+    pub(crate) by: String,
+    pub(crate) group: String,
+    pub(crate) picked: String,
 }
 
 #[derive(Debug, Default)]
-pub struct Resolution {
+pub(crate) struct Resolution {
     /// package name → package index
-    pub chosen: BTreeMap<String, usize>,
-    pub reasons: HashMap<String, Reason>,
-    pub choices: Vec<Choice>,
+    pub(crate) chosen: BTreeMap<String, usize>,
+    pub(crate) reasons: HashMap<String, Reason>,
+    pub(crate) choices: Vec<Choice>,
 }
 
 #[derive(Debug, thiserror::Error)]
 #[error("cannot resolve the package set:\n  {}", .problems.join("\n  "))]
-pub struct ResolveError {
-    pub problems: Vec<String>,
+pub(crate) struct ResolveError {
+    pub(crate) problems: Vec<String>,
 }
 
-pub struct Options<'a> {
-    pub recommends: bool,
-    pub priorities: &'a [String],
-    pub essential: bool,
-    pub priority_exclude: &'a [String],
+pub(crate) struct Options<'a> {
+    pub(crate) recommends: bool,
+    pub(crate) priorities: &'a [String],
+    pub(crate) essential: bool,
+    pub(crate) priority_exclude: &'a [String],
 }
 
 struct Resolver<'u> {
@@ -188,7 +194,7 @@ struct Resolver<'u> {
     problems: Vec<String>,
 }
 
-pub fn resolve(
+pub(crate) fn resolve(
     u: &Universe,
     requested: &[String],
     opts: &Options,
@@ -447,7 +453,7 @@ fn provide_ok(atom: &Atom, provided: Option<&str>) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::deb822;
+    use crate::package::deb822;
 
     fn universe(repos: &[(i32, &str)]) -> Universe {
         let mut u = Universe::default();

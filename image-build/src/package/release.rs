@@ -7,19 +7,19 @@ use anyhow::{bail, Context, Result};
 use jiff::fmt::rfc2822::DateTimeParser;
 use jiff::Timestamp;
 
-use crate::deb822;
+use crate::package::deb822;
 
 #[derive(Debug, Clone)]
-pub struct Release {
-    pub date: Option<i64>,
-    pub valid_until: Option<i64>,
-    pub acquire_by_hash: bool,
+pub(crate) struct Release {
+    pub(crate) date: Option<i64>,
+    pub(crate) valid_until: Option<i64>,
+    pub(crate) acquire_by_hash: bool,
     /// path relative to dists/<suite>/ → (sha256, size)
-    pub sha256: BTreeMap<String, (String, u64)>,
+    pub(crate) sha256: BTreeMap<String, (String, u64)>,
 }
 
 impl Release {
-    pub fn parse(text: &str) -> Result<Release> {
+    pub(crate) fn parse(text: &str) -> Result<Release> {
         let stanzas = deb822::parse(text).context("parsing Release")?;
         let Some(s) = stanzas.first() else {
             bail!("empty Release file")
@@ -61,7 +61,7 @@ impl Release {
 /// Parses the RFC 2822 dates of Release files (`Sat, 21 Nov 2026 09:15:44 UTC`) into
 /// Unix seconds. Only UTC zones occur in Debian archives and only they are taken; the
 /// weekday is not checked against the date.
-pub fn parse_date(s: &str) -> Result<i64> {
+fn parse_date(s: &str) -> Result<i64> {
     let zone = s.split_whitespace().last().unwrap_or_default();
     if !["UTC", "GMT", "+0000", "Z"].contains(&zone) {
         bail!("unsupported date {s:?}");
@@ -75,7 +75,7 @@ pub fn parse_date(s: &str) -> Result<i64> {
 
 /// A Unix time as a jiff timestamp; one beyond jiff's years -9999..=9999 (no archive or
 /// build date) is held at the nearer end.
-pub fn utc(t: i64) -> Timestamp {
+pub(crate) fn utc(t: i64) -> Timestamp {
     Timestamp::from_second(t).unwrap_or(if t < 0 {
         Timestamp::MIN
     } else {
@@ -84,12 +84,12 @@ pub fn utc(t: i64) -> Timestamp {
 }
 
 /// A Release file's Date: RFC 2822 with the zone written "UTC", as the archive does.
-pub fn format_date(t: i64) -> String {
+pub(crate) fn format_date(t: i64) -> String {
     format_date_in(t, "UTC")
 }
 
 /// RFC 2822 with the given zone text ("UTC" for Release files, "+0000" for changelogs).
-pub fn format_date_in(t: i64, zone: &str) -> String {
+pub(crate) fn format_date_in(t: i64, zone: &str) -> String {
     format!("{} {zone}", utc(t).strftime("%a, %d %b %Y %H:%M:%S"))
 }
 

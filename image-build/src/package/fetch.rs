@@ -10,69 +10,69 @@ use std::time::{Instant, SystemTime, UNIX_EPOCH};
 
 use anyhow::{bail, Context, Result};
 
-use crate::cache::Cache;
-use crate::profile::Profile;
-use crate::repo::{self, Entry, Manifest, ManifestPackage, ManifestSet, RepoMeta};
-use crate::resolve::{self, Options, Resolution, Universe};
-use crate::source::Source;
+use crate::package::cache::Cache;
+use crate::package::profile::Profile;
+use crate::package::repo::{self, Entry, Manifest, ManifestPackage, ManifestSet, RepoMeta};
+use crate::package::resolve::{self, Options, Resolution, Universe};
+use crate::package::source::Source;
 
 #[derive(clap::Args, Debug, Clone)]
-pub struct FetchArgs {
+pub(crate) struct FetchArgs {
     /// Image profile (TOML), e.g. image-build/profiles/default.toml.
     #[arg(long)]
-    pub profile: PathBuf,
+    pub(crate) profile: PathBuf,
     /// Output directory; the repository is written to OUT/repo.
     #[arg(long)]
-    pub out: PathBuf,
+    pub(crate) out: PathBuf,
     /// Host cache of verified .debs and indexes, keyed by SHA-256.
     #[arg(long, default_value = "/var/cache/tandem")]
-    pub cache: PathBuf,
+    pub(crate) cache: PathBuf,
     /// Reuse the last verified InRelease/Packages and cached .debs; no network.
     #[arg(long)]
-    pub offline: bool,
+    pub(crate) offline: bool,
     /// Parallel downloads.
     #[arg(long, default_value_t = 4)]
-    pub jobs: usize,
+    jobs: usize,
     /// Date of the written Release file, in seconds since 1970; without it, the newest
     /// source Release date (same inputs, same output either way).
     #[arg(long, env = "SOURCE_DATE_EPOCH", value_name = "SECONDS")]
-    pub source_date_epoch: Option<i64>,
+    pub(crate) source_date_epoch: Option<i64>,
 }
 
 #[derive(Debug, Default)]
-pub struct Summary {
-    pub packages: usize,
-    pub bytes: u64,
-    pub downloaded: usize,
-    pub downloaded_bytes: u64,
+pub(crate) struct Summary {
+    pub(crate) packages: usize,
+    pub(crate) bytes: u64,
+    pub(crate) downloaded: usize,
+    downloaded_bytes: u64,
     /// Network requests for .debs only (index requests are counted separately).
-    pub deb_requests: usize,
-    pub index_requests: usize,
+    deb_requests: usize,
+    index_requests: usize,
     /// InRelease + Packages fetch, verification and parsing.
-    pub index_secs: f64,
+    index_secs: f64,
     /// Dependency closure of every set.
-    pub resolve_secs: f64,
-    pub download_secs: f64,
+    resolve_secs: f64,
+    download_secs: f64,
 }
 
 /// Verified indexes of every repository of a profile, loaded into a resolver universe.
-pub struct Loaded<'p> {
-    pub sources: Vec<Source<'p>>,
-    pub universe: Universe,
+pub(crate) struct Loaded<'p> {
+    pub(crate) sources: Vec<Source<'p>>,
+    pub(crate) universe: Universe,
     /// Per source: (component, verified Packages text), kept for the apt comparison.
-    pub indexes: Vec<Vec<(String, String)>>,
+    pub(crate) indexes: Vec<Vec<(String, String)>>,
     /// Per source: the verified (signature-stripped) InRelease text.
-    pub release_texts: Vec<String>,
-    pub newest_date: i64,
+    pub(crate) release_texts: Vec<String>,
+    newest_date: i64,
 }
 
-pub fn now() -> i64 {
+pub(crate) fn now() -> i64 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .map_or(0, |d| d.as_secs() as i64)
 }
 
-pub fn load<'p>(
+pub(crate) fn load<'p>(
     profile: &'p Profile,
     cache: &Cache,
     offline: bool,
@@ -118,7 +118,7 @@ pub fn load<'p>(
 }
 
 /// Resolves every set of the profile; returns (set name → resolution).
-pub fn resolve_sets(
+pub(crate) fn resolve_sets(
     profile: &Profile,
     universe: &Universe,
 ) -> Result<BTreeMap<String, Resolution>> {
@@ -145,7 +145,7 @@ pub fn resolve_sets(
     Ok(out)
 }
 
-pub fn run(args: &FetchArgs) -> Result<()> {
+pub(crate) fn run(args: &FetchArgs) -> Result<()> {
     let s = fetch(args)?;
     eprintln!(
         "tandem-image fetch: {} packages, {:.1} MiB in {}; {} downloaded ({:.1} MiB, {} requests) in {:.1} s, {} from cache; indexes {:.1} s ({} requests), resolve {:.2} s",
@@ -164,7 +164,7 @@ pub fn run(args: &FetchArgs) -> Result<()> {
     Ok(())
 }
 
-pub fn fetch(args: &FetchArgs) -> Result<Summary> {
+pub(crate) fn fetch(args: &FetchArgs) -> Result<Summary> {
     let profile = Profile::load(&args.profile)?;
     let cache = Cache::new(args.cache.clone())?;
     let t0 = Instant::now();
@@ -374,7 +374,7 @@ fn manifest(profile: &Profile, sets: &BTreeMap<String, Resolution>, entries: &[E
     packages.sort_by(|a, b| {
         a.name
             .cmp(&b.name)
-            .then_with(|| crate::version::compare(&a.version, &b.version))
+            .then_with(|| crate::package::version::compare(&a.version, &b.version))
     });
     Manifest {
         profile: profile.name.clone(),
@@ -413,7 +413,7 @@ mod tests {
     use std::time::{Duration, Instant};
 
     use super::*;
-    use crate::testrepo::{self, build_repo, keys, pkg, RepoSpec, Server};
+    use crate::package::testrepo::{self, build_repo, keys, pkg, RepoSpec, Server};
 
     /// Two repositories: the archive and an update that carries a newer libfoo.
     fn archive(root: &Path) {
@@ -535,13 +535,13 @@ mod tests {
                 && !packages.contains("Package: unrelated")
         );
         let release = std::fs::read_to_string(repo.join("dists/tandem/Release")).unwrap();
-        assert!(release.contains(&crate::cache::sha256_bytes(packages.as_bytes())));
+        assert!(release.contains(&crate::package::cache::sha256_bytes(packages.as_bytes())));
         assert!(release.contains("Date: Sat, 21 Nov 2026 09:15:44 UTC"));
         // Every pool file matches the SHA256 of its stanza.
-        for st in crate::deb822::parse(&packages).unwrap() {
+        for st in crate::package::deb822::parse(&packages).unwrap() {
             let f = repo.join(st.get("Filename").unwrap());
             assert_eq!(
-                crate::cache::file_sha256(&f).unwrap(),
+                crate::package::cache::file_sha256(&f).unwrap(),
                 st.get("SHA256").unwrap()
             );
         }
@@ -767,7 +767,7 @@ mod tests {
             !t.join("cache/debs").read_dir().unwrap().flatten().any(|f| f
                 .path()
                 .to_string_lossy()
-                .contains(&crate::cache::file_sha256(&deb).unwrap()))
+                .contains(&crate::package::cache::file_sha256(&deb).unwrap()))
         );
         assert!(!t.join("out/repo").exists());
     }

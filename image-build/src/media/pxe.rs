@@ -5,18 +5,18 @@
 //! (`fetch=`); the installer reads its answer from a per-machine URL and finds the base
 //! image and repository under `tandem.media=` (the same base URL).
 
-use crate::iso::{link_or_copy, CONSOLES};
+use crate::media::iso::{link_or_copy, CONSOLES};
 use crate::pipeline::Ctx;
 use anyhow::Result;
 use std::path::PathBuf;
 
 /// Default answer location, relative to the base URL; `${net0/mac}` is expanded by iPXE
 /// (colon-separated lower-case MAC of the booting NIC).
-pub const DEFAULT_ANSWER_PATH: &str = "answers/${net0/mac}.toml";
+pub(crate) const DEFAULT_ANSWER_PATH: &str = "answers/${net0/mac}.toml";
 
 /// boot.ipxe. The HTTP base URL is `${tandem-base}` when the DHCP server or a chaining
 /// script set it, else `http://${next-server}` (the TFTP server, usually the same host).
-pub fn boot_script(answer_path: &str, append: &str) -> String {
+fn boot_script(answer_path: &str, append: &str) -> String {
     let append = if append.trim().is_empty() {
         String::new()
     } else {
@@ -36,9 +36,9 @@ pub fn boot_script(answer_path: &str, append: &str) -> String {
     )
 }
 
-pub fn build(ctx: &mut Ctx, answer_path: &str, append: &str) -> Result<PathBuf> {
+pub(crate) fn build(ctx: &mut Ctx, answer_path: &str, append: &str) -> Result<PathBuf> {
     let dir = ctx.out.join("pxe");
-    crate::base::fresh_dir(&dir)?;
+    crate::media::base::fresh_dir(&dir)?;
     std::fs::create_dir_all(&dir)?;
     let live = ctx.stage_dir().join("live");
     for f in ["vmlinuz", "initrd.img", "filesystem.squashfs"] {

@@ -10,16 +10,16 @@ use std::path::{Path, PathBuf};
 
 /// An apt source for mmdebstrap, as one sources.list line.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Source {
-    pub uri: String,
-    pub suite: String,
-    pub components: Vec<String>,
+pub(crate) struct Source {
+    pub(crate) uri: String,
+    pub(crate) suite: String,
+    pub(crate) components: Vec<String>,
     /// A local repository made by `fetch` is unsigned; its files were verified when fetched.
-    pub trusted: bool,
+    pub(crate) trusted: bool,
 }
 
 impl Source {
-    pub fn sources_line(&self) -> String {
+    pub(crate) fn sources_line(&self) -> String {
         let opts = if self.trusted { "[trusted=yes] " } else { "" };
         format!(
             "deb {opts}{} {} {}",
@@ -30,22 +30,22 @@ impl Source {
     }
 
     /// The local directory behind a `file://` source, which the ISO carries as its repo.
-    pub fn local_dir(&self) -> Option<PathBuf> {
+    pub(crate) fn local_dir(&self) -> Option<PathBuf> {
         self.uri.strip_prefix("file://").map(PathBuf::from)
     }
 }
 
 /// The package sets a build needs.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct PackageSets {
+pub(crate) struct PackageSets {
     /// Every installed node (laid down from `base.squashfs`).
-    pub base: Vec<String>,
+    pub(crate) base: Vec<String>,
     /// The installer's live system.
-    pub live: Vec<String>,
+    pub(crate) live: Vec<String>,
 }
 
 /// Package names from a list file: one per line, `#` comments and blank lines ignored.
-pub fn parse_list(text: &str) -> Vec<String> {
+fn parse_list(text: &str) -> Vec<String> {
     text.lines()
         .map(|l| l.split('#').next().unwrap_or("").trim())
         .filter(|l| !l.is_empty())
@@ -54,10 +54,10 @@ pub fn parse_list(text: &str) -> Vec<String> {
 }
 
 /// The stand-in lists for building straight from a Debian mirror.
-pub fn dev_sets() -> PackageSets {
+fn dev_sets() -> PackageSets {
     PackageSets {
-        base: parse_list(include_str!("../dev-sets/base.list")),
-        live: parse_list(include_str!("../dev-sets/live.list")),
+        base: parse_list(include_str!("../../dev-sets/base.list")),
+        live: parse_list(include_str!("../../dev-sets/live.list")),
     }
 }
 
@@ -66,7 +66,7 @@ pub fn dev_sets() -> PackageSets {
 /// (or `package`), or an object holding such a list under `requested` (what `fetch`
 /// writes: the profile's names; apt resolves their dependencies from the repository,
 /// which holds the whole closure) or `packages`.
-pub fn from_manifest(json: &str) -> Result<(PackageSets, Option<String>)> {
+fn from_manifest(json: &str) -> Result<(PackageSets, Option<String>)> {
     let v: Value = serde_json::from_str(json).context("tandem-manifest.json is not JSON")?;
     let sets = v.get("sets").unwrap_or(&v);
     let get = |name: &str| -> Result<Vec<String>> {
@@ -114,7 +114,7 @@ fn set_names(set: &Value) -> Vec<String> {
 
 /// Source and sets for a build: a fetched repository when given, else the mirror with the
 /// development lists.
-pub fn resolve(
+pub(crate) fn resolve(
     repo: Option<&Path>,
     mirror: &str,
     suite: &str,

@@ -24,22 +24,22 @@ struct RawProfile {
 
 /// The resolved profile, after `extends` merging.
 #[derive(Debug, Clone)]
-pub struct Profile {
-    pub name: String,
-    pub architecture: String,
-    pub output: Output,
-    pub resolver: ResolverOptions,
-    pub repositories: Vec<Repository>,
-    pub sets: BTreeMap<String, PackageSet>,
+pub(crate) struct Profile {
+    pub(crate) name: String,
+    pub(crate) architecture: String,
+    pub(crate) output: Output,
+    pub(crate) resolver: ResolverOptions,
+    pub(crate) repositories: Vec<Repository>,
+    pub(crate) sets: BTreeMap<String, PackageSet>,
 }
 
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields, rename_all = "kebab-case")]
-pub struct Output {
+pub(crate) struct Output {
     /// Suite (and codename) of the repository written to the medium.
-    pub suite: String,
+    pub(crate) suite: String,
     #[serde(default = "default_origin")]
-    pub origin: String,
+    pub(crate) origin: String,
 }
 
 fn default_origin() -> String {
@@ -48,20 +48,20 @@ fn default_origin() -> String {
 
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields, rename_all = "kebab-case")]
-pub struct ResolverOptions {
+pub(crate) struct ResolverOptions {
     /// Follow Recommends as well as Depends/Pre-Depends.
     #[serde(default)]
-    pub recommends: bool,
+    pub(crate) recommends: bool,
     /// Every package with one of these priorities is included (`required`, `important`).
     #[serde(default = "default_priorities")]
-    pub priorities: Vec<String>,
+    pub(crate) priorities: Vec<String>,
     /// Include every `Essential: yes` package.
     #[serde(default = "yes")]
-    pub essential: bool,
+    pub(crate) essential: bool,
     /// Packages not taken in by `priorities` (e.g. `ifupdown`, which conflicts with the
     /// requested `ifupdown2`). They still come in when something depends on them.
     #[serde(default)]
-    pub priority_exclude: Vec<String>,
+    pub(crate) priority_exclude: Vec<String>,
 }
 
 fn default_priorities() -> Vec<String> {
@@ -74,21 +74,21 @@ fn yes() -> bool {
 
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields, rename_all = "kebab-case")]
-pub struct Repository {
+pub(crate) struct Repository {
     /// Short name used in messages and cache paths.
-    pub name: String,
+    pub(crate) name: String,
     /// `http://...` or `file:///...` base URL (the directory holding `dists/`).
-    pub url: String,
-    pub suite: String,
-    pub components: Vec<String>,
+    pub(crate) url: String,
+    pub(crate) suite: String,
+    pub(crate) components: Vec<String>,
     /// OpenPGP keyring (binary or armored) that must have signed InRelease. Relative
     /// paths are relative to the profile file.
-    pub keyring: PathBuf,
+    pub(crate) keyring: PathBuf,
     /// Like an apt pin priority: a higher priority wins over a higher version.
     #[serde(default = "default_priority")]
-    pub priority: i32,
+    pub(crate) priority: i32,
     #[serde(default = "default_connect_timeout")]
-    pub connect_timeout_seconds: u64,
+    pub(crate) connect_timeout_seconds: u64,
 }
 
 fn default_priority() -> i32 {
@@ -101,18 +101,18 @@ fn default_connect_timeout() -> u64 {
 
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields, rename_all = "kebab-case")]
-pub struct PackageSet {
+pub(crate) struct PackageSet {
     #[serde(default)]
-    pub description: String,
+    pub(crate) description: String,
     /// Sets this one is installed on top of (their packages are resolved together).
     #[serde(default)]
-    pub extends: Vec<String>,
+    pub(crate) extends: Vec<String>,
     #[serde(default)]
-    pub packages: Vec<String>,
+    pub(crate) packages: Vec<String>,
 }
 
 impl Profile {
-    pub fn load(path: &Path) -> Result<Profile> {
+    pub(crate) fn load(path: &Path) -> Result<Profile> {
         let mut chain = Vec::new();
         let profile = load_raw(path, &mut chain)?;
         profile
@@ -122,7 +122,7 @@ impl Profile {
     }
 
     /// Packages the given set is resolved with: its own and those of the sets it extends.
-    pub fn set_roots(&self, set: &str) -> Vec<String> {
+    pub(crate) fn set_roots(&self, set: &str) -> Vec<String> {
         let mut out = Vec::new();
         let mut seen = Vec::new();
         self.collect_roots(set, &mut out, &mut seen);

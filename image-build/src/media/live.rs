@@ -2,14 +2,14 @@
 //! the static `tandem` binary, squashed to `live/filesystem.squashfs` with live-boot's
 //! kernel and initramfs next to it.
 
-use crate::base::fresh_dir;
+use crate::media::base::fresh_dir;
+use crate::media::rootfs::{self, Bootstrap};
 use crate::pipeline::Ctx;
-use crate::rootfs::{self, Bootstrap};
 use anyhow::{bail, Context, Result};
 use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
 
-pub fn bootstrap(ctx: &mut Ctx) -> Result<()> {
+pub(crate) fn bootstrap(ctx: &mut Ctx) -> Result<()> {
     let root = ctx.live_root();
     fresh_dir(&root)?;
     let sets = ctx.sets.clone();
@@ -41,12 +41,12 @@ fn udev_rules_into_initramfs(rules: &Path) -> Vec<String> {
 }
 
 /// What the live stage leaves in `stage/live`.
-pub struct LiveFiles {
-    pub squashfs_bytes: u64,
-    pub version: String,
+pub(crate) struct LiveFiles {
+    pub(crate) squashfs_bytes: u64,
+    pub(crate) version: String,
 }
 
-pub fn image(ctx: &mut Ctx) -> Result<LiveFiles> {
+pub(crate) fn image(ctx: &mut Ctx) -> Result<LiveFiles> {
     let root = ctx.live_root();
     if !root.join("usr/bin/dpkg").exists() {
         bail!(
@@ -73,7 +73,7 @@ pub fn image(ctx: &mut Ctx) -> Result<LiveFiles> {
     let dest = root.join("usr/sbin/tandem");
     std::fs::write(&dest, &bin).with_context(|| format!("writing {}", dest.display()))?;
     std::fs::set_permissions(&dest, std::fs::Permissions::from_mode(0o755))?;
-    crate::base::scrub_identity(&root)?;
+    crate::media::base::scrub_identity(&root)?;
     std::fs::write(root.join("etc/hostname"), "tandem-live\n")?;
 
     let version = format!("{} ({})", env!("CARGO_PKG_VERSION"), ctx.epoch);
@@ -125,7 +125,7 @@ fn check_live_initramfs(ctx: &mut Ctx, root: &Path, initrd: &Path) -> Result<()>
 
 /// Copies a file, setting its mtime aside: reproducibility is handled where files are
 /// packed (mksquashfs, xorriso).
-pub fn copy_file(from: &Path, to: &Path) -> Result<()> {
+fn copy_file(from: &Path, to: &Path) -> Result<()> {
     std::fs::copy(from, to)
         .with_context(|| format!("copying {} to {}", from.display(), to.display()))?;
     Ok(())

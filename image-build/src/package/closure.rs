@@ -9,23 +9,23 @@ use std::process::Command;
 
 use anyhow::{bail, Context, Result};
 
-use crate::cache::Cache;
-use crate::fetch;
-use crate::profile::Profile;
-use crate::resolve::{Resolution, Universe};
+use crate::package::cache::Cache;
+use crate::package::fetch;
+use crate::package::profile::Profile;
+use crate::package::resolve::{Resolution, Universe};
 
 #[derive(clap::Args, Debug, Clone)]
-pub struct ClosureCheckArgs {
+pub(crate) struct ClosureCheckArgs {
     #[arg(long)]
-    pub profile: PathBuf,
+    pub(crate) profile: PathBuf,
     #[arg(long, default_value = "/var/cache/tandem")]
-    pub cache: PathBuf,
+    pub(crate) cache: PathBuf,
     /// Use the last verified indexes from the cache.
     #[arg(long)]
-    pub offline: bool,
+    pub(crate) offline: bool,
 }
 
-pub fn run(args: &ClosureCheckArgs) -> Result<()> {
+pub(crate) fn run(args: &ClosureCheckArgs) -> Result<()> {
     let profile = Profile::load(&args.profile)?;
     let cache = Cache::new(args.cache.clone())?;
     let loaded = fetch::load(&profile, &cache, args.offline, true)?;
@@ -37,7 +37,7 @@ pub fn run(args: &ClosureCheckArgs) -> Result<()> {
         let mut roots: Vec<String> = ours
             .reasons
             .iter()
-            .filter(|(_, r)| !matches!(r, crate::resolve::Reason::Dependency { .. }))
+            .filter(|(_, r)| !matches!(r, crate::package::resolve::Reason::Dependency { .. }))
             .map(|(n, _)| n.clone())
             .collect();
         roots.sort();
@@ -324,8 +324,8 @@ mod tests {
     use std::collections::BTreeMap;
 
     use super::{compare, list_name};
-    use crate::deb822;
-    use crate::resolve::{resolve, Options, Universe};
+    use crate::package::deb822;
+    use crate::package::resolve::{resolve, Options, Universe};
 
     #[test]
     fn differences_are_explained_or_counted() {

@@ -8,35 +8,35 @@ use std::process::Command;
 
 use anyhow::{bail, Context, Result};
 
-use crate::cache::{self, Cache};
-use crate::deb822::{self, Stanza};
-use crate::net::{Net, NetError};
-use crate::profile::Repository;
-use crate::release::{self, Release};
+use crate::package::cache::{self, Cache};
+use crate::package::deb822::{self, Stanza};
+use crate::package::net::{Net, NetError};
+use crate::package::profile::Repository;
+use crate::package::release::{self, Release};
 
 /// A signature problem: the build must stop.
 #[derive(Debug, thiserror::Error)]
 #[error("{url}: signature check against keyring {keyring} failed: {detail}")]
-pub struct SignatureError {
-    pub url: String,
-    pub keyring: String,
-    pub detail: String,
+struct SignatureError {
+    pub(crate) url: String,
+    pub(crate) keyring: String,
+    detail: String,
 }
 
-pub struct Source<'a> {
-    pub repo: &'a Repository,
-    pub net: Net,
+pub(crate) struct Source<'a> {
+    pub(crate) repo: &'a Repository,
+    pub(crate) net: Net,
 }
 
-pub struct LoadedIndex {
-    pub component: String,
+pub(crate) struct LoadedIndex {
+    pub(crate) component: String,
     /// The verified, decompressed Packages text.
-    pub text: String,
-    pub stanzas: Vec<Stanza>,
+    pub(crate) text: String,
+    pub(crate) stanzas: Vec<Stanza>,
 }
 
 impl<'a> Source<'a> {
-    pub fn new(repo: &'a Repository, offline: bool) -> Source<'a> {
+    pub(crate) fn new(repo: &'a Repository, offline: bool) -> Source<'a> {
         Source {
             repo,
             net: Net::new(
@@ -54,7 +54,7 @@ impl<'a> Source<'a> {
         )
     }
 
-    pub fn file_url(&self, filename: &str) -> String {
+    pub(crate) fn file_url(&self, filename: &str) -> String {
         format!("{}/{}", self.repo.url.trim_end_matches('/'), filename)
     }
 
@@ -73,7 +73,12 @@ impl<'a> Source<'a> {
 
     /// Fetches (or, offline, reuses the last verified) InRelease and returns its verified
     /// content, parsed.
-    pub fn release(&self, cache: &Cache, offline: bool, now: i64) -> Result<(Release, String)> {
+    pub(crate) fn release(
+        &self,
+        cache: &Cache,
+        offline: bool,
+        now: i64,
+    ) -> Result<(Release, String)> {
         let url = format!("{}/InRelease", self.dists_url());
         let cached = cache.release_path(&self.cache_key());
         let signed = if offline {
@@ -120,7 +125,7 @@ impl<'a> Source<'a> {
 
     /// Fetches the Packages index of every component for `arch`, verified against the
     /// release. Components the release does not list are skipped with a warning, as apt does.
-    pub fn indexes(
+    pub(crate) fn indexes(
         &self,
         release: &Release,
         arch: &str,
@@ -205,7 +210,7 @@ fn decompress(raw: &[u8], ext: &str) -> Result<String> {
 /// Verifies a clearsigned file with gpgv and returns the signed text. Accepts only if
 /// at least one signature is valid and made by a key in `keyring`, and none is bad
 /// (apt's rule); unknown extra signatures (e.g. a newer archive key) are tolerated.
-pub fn verify_clearsigned(signed: &[u8], keyring: &Path, url: &str) -> Result<String> {
+fn verify_clearsigned(signed: &[u8], keyring: &Path, url: &str) -> Result<String> {
     let fail = |detail: String| SignatureError {
         url: url.into(),
         keyring: keyring.display().to_string(),
@@ -264,7 +269,7 @@ pub fn verify_clearsigned(signed: &[u8], keyring: &Path, url: &str) -> Result<St
 #[cfg(test)]
 mod tests {
     use super::verify_clearsigned;
-    use crate::testrepo;
+    use crate::package::testrepo;
 
     #[test]
     fn signature_by_an_expired_key_is_rejected() {

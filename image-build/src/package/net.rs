@@ -8,7 +8,7 @@ use std::time::Duration;
 
 /// Why a transfer failed; `Unreachable` is the fail-fast case (DNS, refused, timeout).
 #[derive(Debug, thiserror::Error)]
-pub enum NetError {
+pub(crate) enum NetError {
     #[error("cannot reach {url}: {message}")]
     Unreachable { url: String, message: String },
     #[error("{url}: HTTP {status}")]
@@ -21,22 +21,26 @@ pub enum NetError {
     TooLarge { url: String, limit: u64 },
 }
 
-pub struct Net {
+pub(crate) struct Net {
     agent: ureq::Agent,
     /// `--offline`: every network request is refused (file:// still works).
-    pub offline: bool,
+    pub(crate) offline: bool,
     /// Network requests made (file:// reads are not counted); tests assert on it.
-    pub requests: AtomicUsize,
+    pub(crate) requests: AtomicUsize,
 }
 
 impl Net {
-    pub fn new(connect_timeout: Duration, offline: bool) -> Net {
-        let agent = ureq::AgentBuilder::new()
-            .timeout_connect(connect_timeout)
+    pub(crate) fn new(connect_timeout: Duration, offline: bool) -> Net {
+        let agent = ureq::Agent::config_builder()
+            .timeout_connect(Some(connect_timeout))
             // A stalled mirror must not hang the build forever.
-            .timeout_read(Duration::from_secs(60))
+            .timeout_per_read(Some(Duration::from_secs(60)))
             .user_agent(concat!("tandem-image/", env!("CARGO_PKG_VERSION")))
-            .build();
+            // Hashes are over the bytes as stored; no server should be invited to compress.
+            .accept_encoding("")
+            .max_redirects(5)
+            .build()
+            .into();
         Net {
             agent,
             offline,
@@ -46,7 +50,12 @@ impl Net {
 
     /// Streams `url` into `out`, returning the number of bytes written. `limit` stops a
     /// transfer that is already larger than expected (a tampered or wrong file).
-    pub fn get(&self, url: &str, out: &mut dyn Write, limit: Option<u64>) -> Result<u64, NetError> {
+    pub(crate) fn get(
+        &self,
+        url: &str,
+        out: &mut dyn Write,
+        limit: Option<u64>,
+    ) -> Result<u64, NetError> {
         let io = |e: std::io::Error| NetError::Io {
             url: url.to_string(),
             message: e.to_string(),
@@ -60,27 +69,31 @@ impl Net {
         } else {
             self.requests.fetch_add(1, Ordering::Relaxed);
             match self.agent.get(url).call() {
-                Ok(resp) => resp.into_reader(),
-                Err(ureq::Error::Status(status, _)) => {
+                Ok(resp) => Box::new(resp.into_body().into_reader()),
+                Err(ureq::Error::StatusCode(status)) => {
                     return Err(NetError::Status {
                         url: url.to_string(),
                         status,
                     })
                 }
-                Err(ureq::Error::Transport(t)) => {
-                    let message = t.to_string();
-                    return Err(match t.kind() {
-                        ureq::ErrorKind::Dns
-                        | ureq::ErrorKind::ConnectionFailed
-                        | ureq::ErrorKind::Io => NetError::Unreachable {
-                            url: url.to_string(),
-                            message,
-                        },
-                        _ => NetError::Io {
-                            url: url.to_string(),
-                            message,
-                        },
-                    });
+                // Name resolution, refused connections, timeouts and I/O before a response:
+                // the mirror is not there.
+                Err(
+                    e @ (ureq::Error::HostNotFound
+                    | ureq::Error::ConnectionFailed
+                    | ureq::Error::Timeout(_)
+                    | ureq::Error::Io(_)),
+                ) => {
+                    return Err(NetError::Unreachable {
+                        url: url.to_string(),
+                        message: e.to_string(),
+                    })
+                }
+                Err(e) => {
+                    return Err(NetError::Io {
+                        url: url.to_string(),
+                        message: e.to_string(),
+                    })
                 }
             }
         };
@@ -102,13 +115,13 @@ impl Net {
         }
     }
 
-    pub fn get_bytes(&self, url: &str, limit: Option<u64>) -> Result<Vec<u8>, NetError> {
+    pub(crate) fn get_bytes(&self, url: &str, limit: Option<u64>) -> Result<Vec<u8>, NetError> {
         let mut v = Vec::new();
         self.get(url, &mut v, limit)?;
         Ok(v)
     }
 
-    pub fn request_count(&self) -> usize {
+    pub(crate) fn request_count(&self) -> usize {
         self.requests.load(Ordering::Relaxed)
     }
 }

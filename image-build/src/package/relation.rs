@@ -5,10 +5,11 @@
 use std::cmp::Ordering;
 use std::fmt;
 
-use crate::version;
+// `super`, not a crate path: the fuzz harness includes this file at its crate root.
+use super::version;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Op {
+pub(crate) enum Op {
     Lt,
     Le,
     Eq,
@@ -28,7 +29,7 @@ impl Op {
         })
     }
 
-    pub fn as_str(self) -> &'static str {
+    pub(crate) fn as_str(self) -> &'static str {
         match self {
             Op::Lt => "<<",
             Op::Le => "<=",
@@ -39,7 +40,7 @@ impl Op {
     }
 
     /// Whether `have OP want` holds.
-    pub fn holds(self, have: &str, want: &str) -> bool {
+    pub(crate) fn holds(self, have: &str, want: &str) -> bool {
         let ord = version::compare(have, want);
         match self {
             Op::Lt => ord == Ordering::Less,
@@ -53,12 +54,12 @@ impl Op {
 
 /// One atom: `name[:arch] [(op version)]`.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Atom {
-    pub name: String,
+pub(crate) struct Atom {
+    pub(crate) name: String,
     /// `any`, `native` or an architecture name; we build for one architecture, so all
     /// qualifiers resolve to the same package set.
-    pub arch: Option<String>,
-    pub constraint: Option<(Op, String)>,
+    pub(crate) arch: Option<String>,
+    pub(crate) constraint: Option<(Op, String)>,
 }
 
 impl fmt::Display for Atom {
@@ -75,9 +76,9 @@ impl fmt::Display for Atom {
 }
 
 /// A group of alternatives `a | b | c`.
-pub type Group = Vec<Atom>;
+pub(crate) type Group = Vec<Atom>;
 
-pub fn display_group(g: &[Atom]) -> String {
+pub(crate) fn display_group(g: &[Atom]) -> String {
     g.iter()
         .map(Atom::to_string)
         .collect::<Vec<_>>()
@@ -86,12 +87,12 @@ pub fn display_group(g: &[Atom]) -> String {
 
 #[derive(Debug, thiserror::Error)]
 #[error("bad relation {text:?}: {message}")]
-pub struct RelationError {
-    pub text: String,
-    pub message: String,
+pub(crate) struct RelationError {
+    pub(crate) text: String,
+    pub(crate) message: String,
 }
 
-pub fn parse_atom(text: &str) -> Result<Atom, RelationError> {
+pub(crate) fn parse_atom(text: &str) -> Result<Atom, RelationError> {
     let err = |m: &str| RelationError {
         text: text.to_string(),
         message: m.to_string(),
@@ -139,7 +140,7 @@ pub fn parse_atom(text: &str) -> Result<Atom, RelationError> {
 }
 
 /// Parses a whole relation field into groups of alternatives.
-pub fn parse(text: &str) -> Result<Vec<Group>, RelationError> {
+pub(crate) fn parse(text: &str) -> Result<Vec<Group>, RelationError> {
     let mut groups = Vec::new();
     for group in text.split(',') {
         if group.trim().is_empty() {

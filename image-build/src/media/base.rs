@@ -2,13 +2,13 @@
 //! the installer lays it down with unsquashfs and renders the machine's own files (fstab,
 //! mdadm.conf, hostname, network) at install time, so none of those are in it.
 
+use crate::media::rootfs::{self, Bootstrap};
 use crate::pipeline::Ctx;
-use crate::rootfs::{self, Bootstrap};
 use anyhow::{bail, Context, Result};
 use std::path::Path;
 use tandem::exec::runner::Cmd;
 
-pub fn bootstrap(ctx: &mut Ctx) -> Result<()> {
+pub(crate) fn bootstrap(ctx: &mut Ctx) -> Result<()> {
     let root = ctx.base_root();
     fresh_dir(&root)?;
     let sets = ctx.sets.clone();
@@ -31,8 +31,8 @@ pub fn bootstrap(ctx: &mut Ctx) -> Result<()> {
 /// update-initramfs in the installer. FSTYPE: fsck for the root file system types a node
 /// can have; with the default `auto` the fsck hook reads them from /etc/fstab, which is
 /// rendered per node and is only the packages' placeholder here.
-pub const INITRAMFS_CONF: &str = "/etc/initramfs-tools/conf.d/tandem";
-pub const INITRAMFS_CONF_TEXT: &str =
+const INITRAMFS_CONF: &str = "/etc/initramfs-tools/conf.d/tandem";
+const INITRAMFS_CONF_TEXT: &str =
     "# Tandem: fsck for every root file system type a node can have.\nFSTYPE=ext4,xfs\n";
 
 /// mmdebstrap customize hooks (the chroot's /proc, /sys, /dev are mounted): the
@@ -49,7 +49,7 @@ fn initramfs_hooks() -> Vec<String> {
 }
 
 /// Overlay, identity scrub, initramfs check, squashfs.
-pub fn image(ctx: &mut Ctx) -> Result<u64> {
+pub(crate) fn image(ctx: &mut Ctx) -> Result<u64> {
     let root = ctx.base_root();
     if !root.join("usr/bin/dpkg").exists() {
         bail!(
@@ -87,7 +87,7 @@ const TARGET_UNITS: &[&str] = &["tandem-ssh-hostkeys.service"];
 /// sources), which the installer renders per machine. Package conffiles (fstab,
 /// mdadm.conf, interfaces) stay as the packages' generic versions: deleting a conffile
 /// would make dpkg keep it deleted on upgrades.
-pub fn scrub_identity(root: &Path) -> Result<()> {
+pub(crate) fn scrub_identity(root: &Path) -> Result<()> {
     std::fs::write(root.join("etc/machine-id"), "uninitialized\n")
         .context("resetting /etc/machine-id")?;
     for f in [
@@ -147,7 +147,7 @@ fn check_initramfs(ctx: &mut Ctx, root: &Path) -> Result<()> {
 }
 
 /// What an md+LVM root needs in the initramfs, judged from an `lsinitramfs` listing.
-pub fn missing_in_initramfs(listing: &str) -> Vec<&'static str> {
+fn missing_in_initramfs(listing: &str) -> Vec<&'static str> {
     type Present = fn(&str) -> bool;
     // The installer only appends node files to this image (no rebuild), so it must
     // already hold everything a node's first boot needs, fsck included.
@@ -175,7 +175,7 @@ pub fn missing_in_initramfs(listing: &str) -> Vec<&'static str> {
 /// there): removing through such a mount would delete the repository itself. So they are
 /// unmounted first, deepest first; one that will not go stops the build with nothing
 /// removed.
-pub fn fresh_dir(dir: &Path) -> Result<()> {
+pub(crate) fn fresh_dir(dir: &Path) -> Result<()> {
     if dir.exists() {
         let abs =
             std::fs::canonicalize(dir).with_context(|| format!("resolving {}", dir.display()))?;

@@ -3,22 +3,22 @@
 //! Field order and raw text are kept so stanzas can be written back unchanged.
 
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Stanza {
+pub(crate) struct Stanza {
     /// (field name, value) in file order; multi-line values keep their newlines and
     /// the leading space of continuation lines.
-    pub fields: Vec<(String, String)>,
+    pub(crate) fields: Vec<(String, String)>,
 }
 
 impl Stanza {
     /// Field lookup; field names are case-insensitive in deb822.
-    pub fn get(&self, name: &str) -> Option<&str> {
+    pub(crate) fn get(&self, name: &str) -> Option<&str> {
         self.fields
             .iter()
             .find(|(k, _)| k.eq_ignore_ascii_case(name))
             .map(|(_, v)| v.as_str())
     }
 
-    pub fn set(&mut self, name: &str, value: String) {
+    pub(crate) fn set(&mut self, name: &str, value: String) {
         match self
             .fields
             .iter_mut()
@@ -29,12 +29,12 @@ impl Stanza {
         }
     }
 
-    pub fn remove(&mut self, name: &str) {
+    pub(crate) fn remove(&mut self, name: &str) {
         self.fields.retain(|(k, _)| !k.eq_ignore_ascii_case(name));
     }
 
     /// Renders the stanza (without the separating blank line).
-    pub fn render(&self) -> String {
+    pub(crate) fn render(&self) -> String {
         let mut out = String::new();
         for (k, v) in &self.fields {
             out.push_str(k);
@@ -51,9 +51,9 @@ impl Stanza {
 
 #[derive(Debug, thiserror::Error)]
 #[error("line {line}: {message}")]
-pub struct ParseError {
-    pub line: usize,
-    pub message: String,
+pub(crate) struct ParseError {
+    pub(crate) line: usize,
+    pub(crate) message: String,
 }
 
 /// deb822(5)'s field names: printable ASCII without ':' and space, not starting with the
@@ -68,7 +68,7 @@ fn field_name_ok(name: &str) -> bool {
 }
 
 /// Parses every stanza of a deb822 document.
-pub fn parse(text: &str) -> Result<Vec<Stanza>, ParseError> {
+pub(crate) fn parse(text: &str) -> Result<Vec<Stanza>, ParseError> {
     let mut stanzas = Vec::new();
     let mut fields: Vec<(String, String)> = Vec::new();
     // Lines end at '\n' only: `str::lines` also drops a '\r' before it, so a value ending
