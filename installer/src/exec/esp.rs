@@ -177,25 +177,6 @@ pub fn sync_all(
     Ok(out)
 }
 
-/// The device mounted at `mountpoint`, from /proc/self/mountinfo.
-pub fn mounted_device(mountpoint: &Path) -> Result<PathBuf> {
-    let info = fs::read_to_string("/proc/self/mountinfo").context("reading mountinfo")?;
-    let want = fs::canonicalize(mountpoint)
-        .with_context(|| format!("{} does not exist", mountpoint.display()))?;
-    for line in info.lines() {
-        let f: Vec<&str> = line.split(' ').collect();
-        let Some(sep) = f.iter().position(|x| *x == "-") else {
-            continue;
-        };
-        if f.get(4).map(|m| Path::new(m) == want).unwrap_or(false) {
-            if let Some(src) = f.get(sep + 2) {
-                return Ok(PathBuf::from(src));
-            }
-        }
-    }
-    anyhow::bail!("nothing is mounted at {}", mountpoint.display())
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;

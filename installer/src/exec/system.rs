@@ -150,7 +150,7 @@ impl System for Runner {
             .unwrap_or(false)
     }
     fn mounted_device(&mut self, mountpoint: &Path) -> Result<PathBuf> {
-        super::esp::mounted_device(mountpoint)
+        mounted_device(mountpoint)
     }
     fn download(&mut self, what: &str, url: &str, dest: &Path, size: u64) -> Result<()> {
         crate::http::download(what, url, dest, size, HTTP_DOWNLOAD_PATIENCE)
@@ -450,4 +450,22 @@ impl System for Recording {
             seconds: 1.0,
         })
     }
+}
+/// The device mounted at `mountpoint`, from /proc/self/mountinfo.
+pub fn mounted_device(mountpoint: &Path) -> Result<PathBuf> {
+    let info = std::fs::read_to_string("/proc/self/mountinfo").context("reading mountinfo")?;
+    let want = std::fs::canonicalize(mountpoint)
+        .with_context(|| format!("{} does not exist", mountpoint.display()))?;
+    for line in info.lines() {
+        let f: Vec<&str> = line.split(' ').collect();
+        let Some(sep) = f.iter().position(|x| *x == "-") else {
+            continue;
+        };
+        if f.get(4).map(|m| Path::new(m) == want).unwrap_or(false) {
+            if let Some(src) = f.get(sep + 2) {
+                return Ok(PathBuf::from(src));
+            }
+        }
+    }
+    anyhow::bail!("nothing is mounted at {}", mountpoint.display())
 }

@@ -682,7 +682,7 @@ fn fill_esp(dev: &Path) -> Result<()> {
     let scratch = std::env::temp_dir().join(format!("tandem-replace-{}", std::process::id()));
     let target = Mounted::new(dev, scratch.join("new"), false)?;
     let boot_efi = Path::new("/boot/efi");
-    let source = if crate::exec::esp::mounted_device(boot_efi).is_ok() {
+    let source = if crate::exec::system::mounted_device(boot_efi).is_ok() {
         None
     } else {
         let list = std::fs::read_to_string(crate::contract::ESP_LIST).unwrap_or_default();

@@ -543,7 +543,7 @@ pub fn collect(sysroot: &Path, compare_esps: bool) -> Result<Facts> {
         .map(|t| crate::contract::read_esp_list(&t));
     let mut esps = BTreeMap::new();
     if let Some(list) = &esp_list {
-        let mounted = crate::exec::esp::mounted_device(&p("boot/efi"))
+        let mounted = crate::exec::system::mounted_device(&p("boot/efi"))
             .ok()
             .and_then(|d| std::fs::canonicalize(d).ok());
         for uuid in list {
