@@ -85,7 +85,7 @@ impl fmt::Display for Table {
 }
 
 /// The partition type GUID behind each role's sgdisk code (EF02, EF00, FD00).
-pub fn type_of(role: PartRole) -> Type {
+fn type_of(role: PartRole) -> Type {
     match role {
         PartRole::BiosBoot => partition_types::BIOS,
         PartRole::Esp => partition_types::EFI,

@@ -81,7 +81,7 @@ pub fn node_files(files: &[RenderedFile]) -> Vec<(String, String)> {
 
 /// A newc ("070701") cpio archive of regular files (mode 0644 unless given), with an
 /// entry for every parent directory first, owned by root, times zero.
-pub fn newc_archive(files: &[(String, Vec<u8>, u32)]) -> Vec<u8> {
+fn newc_archive(files: &[(String, Vec<u8>, u32)]) -> Vec<u8> {
     let mut dirs: Vec<String> = Vec::new();
     for (path, _, _) in files {
         let mut acc = String::new();

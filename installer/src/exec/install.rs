@@ -498,7 +498,7 @@ impl<'a, S: System> Executor<'a, S> {
         Ok(())
     }
 
-    pub fn phase_times(&self) -> Vec<PhaseTime> {
+    fn phase_times(&self) -> Vec<PhaseTime> {
         self.progress
             .phases
             .iter()

@@ -167,7 +167,7 @@ fn read_named(what: &str, p: &Places, origin: Origin) -> Result<Found> {
 const MAX_ANSWER_BYTES: u64 = 1 << 20;
 
 /// GETs an answer (retries as [`crate::http`] does: a missing per-MAC answer is final).
-pub fn fetch_http(url: &str, token: Option<&str>, patience: Duration) -> Result<String> {
+fn fetch_http(url: &str, token: Option<&str>, patience: Duration) -> Result<String> {
     crate::http::get_text("the answer", url, token, MAX_ANSWER_BYTES, patience)
 }
 

@@ -143,7 +143,7 @@ impl Medium {
     }
 
     /// The .debs that complete `wanted` (name, why) on top of the base image.
-    pub fn debs_wanted(
+    fn debs_wanted(
         &self,
         wanted: &[(String, String)],
         base: &BaseImage,

@@ -72,7 +72,7 @@ pub fn stanzas(text: &str) -> Vec<BTreeMap<String, String>> {
 
 /// `a (>= 1) | b:any, c` → [["a", "b"], ["c"]]: names only. Versions are not compared —
 /// base and repository are one consistent snapshot.
-pub fn parse_relations(field: &str) -> Vec<Vec<String>> {
+fn parse_relations(field: &str) -> Vec<Vec<String>> {
     field
         .split(',')
         .map(|group| {
