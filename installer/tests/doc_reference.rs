@@ -12,6 +12,9 @@
 //! `.ci/host-deps`.
 //!
 //! `docs/install.md`'s scenario table names every e2e scenario (`qemu-tests/e2e_*.py`).
+//!
+//! `docs/crates.md` names the crates the workspace takes, with a version where it says
+//! one: each is in Cargo.lock, at that version.
 
 use serde_json::{Map, Value};
 use std::collections::BTreeSet;
@@ -309,5 +312,73 @@ fn the_install_guide_lists_every_e2e_scenario_and_only_those() {
     assert_eq!(
         declared, listed,
         "the e2e modules' SCENARIOS (left) and docs/install.md's scenario table (right) differ"
+    );
+}
+
+/// (name, version) of every package in Cargo.lock.
+fn locked_packages(root: &std::path::Path) -> BTreeSet<(String, String)> {
+    let lock = std::fs::read_to_string(root.join("Cargo.lock")).expect("Cargo.lock");
+    let mut out = BTreeSet::new();
+    for block in lock.split("[[package]]").skip(1) {
+        let field = |k: &str| {
+            block.lines().find_map(|l| {
+                l.strip_prefix(k)
+                    .and_then(|v| v.strip_prefix(" = \""))
+                    .and_then(|v| v.strip_suffix('"'))
+                    .map(str::to_string)
+            })
+        };
+        if let (Some(n), Some(v)) = (field("name"), field("version")) {
+            out.insert((n, v));
+        }
+    }
+    out
+}
+
+#[test]
+fn the_crates_table_names_the_locked_crates_at_their_versions() {
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+    let locked = locked_packages(&root);
+    let doc = std::fs::read_to_string(root.join("docs/crates.md")).expect("docs/crates.md");
+    let mut checked = 0;
+    // The header is the first "| " row; the separator row starts "|-".
+    for row in doc.lines().filter(|l| l.starts_with("| ")).skip(1) {
+        let Some(cell) = row.split('|').nth(2).map(str::trim) else {
+            continue;
+        };
+        if !cell.starts_with("crate") {
+            continue;
+        }
+        // `name` [version]: the code spans of the cell that are crate names.
+        let parts: Vec<&str> = cell.split('`').collect();
+        for (i, name) in parts.iter().enumerate().skip(1).step_by(2) {
+            let is_name = name
+                .chars()
+                .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-' || c == '_');
+            if !is_name {
+                continue;
+            }
+            let version = parts
+                .get(i + 1)
+                .and_then(|t| t.split_whitespace().next())
+                .map(|v| v.trim_end_matches([',', ';', ')']))
+                .filter(|v| {
+                    v.split('.').count() == 3 && v.split('.').all(|x| x.parse::<u32>().is_ok())
+                });
+            let found = locked
+                .iter()
+                .any(|(n, v)| n == name && version.is_none_or(|want| v == want));
+            assert!(
+                found,
+                "docs/crates.md names crate {name} {} but Cargo.lock has {:?}",
+                version.unwrap_or("(any version)"),
+                locked.iter().filter(|(n, _)| n == name).collect::<Vec<_>>()
+            );
+            checked += 1;
+        }
+    }
+    assert!(
+        checked >= 10,
+        "only {checked} crates found in docs/crates.md"
     );
 }
