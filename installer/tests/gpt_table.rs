@@ -31,7 +31,7 @@ fn disk(size: u64, bios: bool) -> PlannedDisk {
     partitions.push(part(n, PartRole::Data, "data", start, data));
     PlannedDisk {
         name: "img".into(),
-        dev: String::new(),
+        dev: "".into(),
         stable_path: String::new(),
         model: None,
         size_bytes: size,
@@ -42,7 +42,7 @@ fn disk(size: u64, bios: bool) -> PlannedDisk {
 fn part(number: u32, role: PartRole, name: &str, start: u64, size: u64) -> PlannedPartition {
     PlannedPartition {
         number,
-        dev: format!("/dev/img{number}"),
+        dev: format!("/dev/img{number}").into(),
         role,
         type_code: role.type_code().into(),
         label: format!("tandem-{name}-0"),

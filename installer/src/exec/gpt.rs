@@ -55,7 +55,7 @@ impl Table {
             })
             .collect();
         Table {
-            dev: d.dev.clone(),
+            dev: d.dev.to_string(),
             sector,
             partitions,
         }

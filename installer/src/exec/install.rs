@@ -257,7 +257,7 @@ impl<'a, S: System> Executor<'a, S> {
             .storage
             .disks
             .iter()
-            .filter(|d| devs.contains(&d.dev))
+            .filter(|d| devs.iter().any(|x| d.dev == *x))
         {
             let dev = Path::new(&d.dev);
             let read = self

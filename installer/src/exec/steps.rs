@@ -242,7 +242,11 @@ pub fn script(
 }
 
 fn disk_devs(plan: &Plan) -> Vec<String> {
-    plan.storage.disks.iter().map(|d| d.dev.clone()).collect()
+    plan.storage
+        .disks
+        .iter()
+        .map(|d| d.dev.to_string())
+        .collect()
 }
 
 pub fn checks(plan: &Plan) -> Vec<Step> {
@@ -319,7 +323,7 @@ pub fn storage(plan: &Plan, inv: &Inventory, env: &Env) -> Vec<Step> {
             nodes: st
                 .disks
                 .iter()
-                .flat_map(|d| d.partitions.iter().map(|p| p.dev.clone()))
+                .flat_map(|d| d.partitions.iter().map(|p| p.dev.to_string()))
                 .collect(),
         },
     ));
@@ -347,7 +351,7 @@ pub fn storage(plan: &Plan, inv: &Inventory, env: &Env) -> Vec<Step> {
             .unwrap_or((&plan.hostname, &a.md_name));
         let mut c = Cmd::new("mdadm").args([
             "--create".to_string(),
-            a.dev.clone(),
+            a.dev.to_string(),
             "--run".into(),
             format!("--metadata={}", a.metadata),
             format!("--level={}", a.level.md_level()),
@@ -369,7 +373,7 @@ pub fn storage(plan: &Plan, inv: &Inventory, env: &Env) -> Vec<Step> {
         v.push(task(
             Phase::Raid,
             Task::WaitForNodes {
-                nodes: vec![a.dev.clone()],
+                nodes: vec![a.dev.to_string()],
             },
         ));
         // No resync while we write: it would halve the install's disk bandwidth. The
@@ -402,7 +406,7 @@ pub fn storage(plan: &Plan, inv: &Inventory, env: &Env) -> Vec<Step> {
             "--physicalextentsize".to_string(),
             format!("{}k", vg.extent_bytes / 1024),
             vg.name.clone(),
-            vg.pv.clone(),
+            vg.pv.to_string(),
         ]),
     ));
     for lv in &vg.volumes {
@@ -425,7 +429,7 @@ pub fn storage(plan: &Plan, inv: &Inventory, env: &Env) -> Vec<Step> {
     v.push(task(
         Phase::Volumes,
         Task::WaitForNodes {
-            nodes: vg.volumes.iter().map(|lv| lv.dev.clone()).collect(),
+            nodes: vg.volumes.iter().map(|lv| lv.dev.to_string()).collect(),
         },
     ));
     for fs in &st.filesystems {
@@ -483,7 +487,7 @@ fn mounts(plan: &Plan) -> Vec<(String, String, bool)> {
                 .iter()
                 .find(|f| f.mount.as_deref() == Some(m.mountpoint.as_str()))?;
             Some((
-                fs.dev.clone(),
+                fs.dev.to_string(),
                 m.mountpoint.clone(),
                 fs.fstype == FsType::Vfat,
             ))
@@ -922,7 +926,7 @@ pub fn esp_partitions(plan: &Plan) -> Vec<(String, u32)> {
         .iter()
         .filter_map(|d| {
             d.partition(PartRole::Esp)
-                .map(|p| (d.dev.clone(), p.number))
+                .map(|p| (d.dev.to_string(), p.number))
         })
         .collect()
 }

@@ -174,7 +174,13 @@ fn disk_speed_measures_exactly_the_steps_disks_and_names_the_slow_one() {
     let c = case("qemu-4disk.toml");
     let d = Dir::new("speed");
     let mut ex = executor(&c, &d);
-    let devs: Vec<String> = c.plan.storage.disks.iter().map(|x| x.dev.clone()).collect();
+    let devs: Vec<String> = c
+        .plan
+        .storage
+        .disks
+        .iter()
+        .map(|x| x.dev.to_string())
+        .collect();
     for (i, dev) in devs.iter().enumerate() {
         let write = if i == 2 { 20.0 } else { 200.0 };
         ex.runner.speeds.insert(PathBuf::from(dev), (500.0, write));
@@ -717,7 +723,13 @@ fn fake_block(d: &Dir, parts: &[(&str, &str)], holders: &[(&str, &[&str])], dm: 
 #[test]
 fn stop_old_stacks_takes_down_what_lives_only_on_the_selected_disks() {
     let c = case("qemu-4disk.toml");
-    let disks: Vec<String> = c.plan.storage.disks.iter().map(|x| x.dev.clone()).collect();
+    let disks: Vec<String> = c
+        .plan
+        .storage
+        .disks
+        .iter()
+        .map(|x| x.dev.to_string())
+        .collect();
     let d = Dir::new("stacks");
     fake_block(
         &d,
@@ -755,7 +767,13 @@ fn stop_old_stacks_refuses_a_stack_that_spans_an_unselected_disk() {
         false,
     );
     let mut ex = executor(&c, &d);
-    let disks: Vec<String> = c.plan.storage.disks.iter().map(|x| x.dev.clone()).collect();
+    let disks: Vec<String> = c
+        .plan
+        .storage
+        .disks
+        .iter()
+        .map(|x| x.dev.to_string())
+        .collect();
     let e = ex.task(&Task::StopOldStacks { disks }).unwrap_err();
     assert!(
         e.to_string()
@@ -776,13 +794,13 @@ fn partition_table_is_written_and_partprobe_runs_only_when_the_kernel_refuses() 
     ex.task(&Task::PartitionTable(table.clone())).unwrap();
     assert_eq!(
         ex.runner.calls(),
-        [Call::WriteGpt(disk.dev.clone(), numbers.clone())]
+        [Call::WriteGpt(disk.dev.to_string(), numbers.clone())]
     );
     assert_eq!(
         ex.runner.notes(),
         [format!("wrote the GPT of {}", disk.dev)]
     );
-    ex.runner.reread_refused.insert(disk.dev.clone());
+    ex.runner.reread_refused.insert(disk.dev.to_string());
     ex.task(&Task::PartitionTable(table)).unwrap();
     assert_eq!(ex.runner.commands(), [format!("partprobe {}", disk.dev)]);
     assert!(ex.runner.notes()[1].contains("the kernel refused to re-read it"));

@@ -115,7 +115,7 @@ pub(super) fn build(
         let path = format!("drbd.resources[{i}]");
         let (disk, volume) = match r.backing.strip_prefix("volume:") {
             Some(v) => match storage.lvm.volumes.iter().find(|lv| lv.name == v) {
-                Some(lv) => (lv.dev.clone(), Some(v.to_string())),
+                Some(lv) => (lv.dev.to_string(), Some(v.to_string())),
                 None => {
                     issues.push(Issue::new(
                         format!("{path}.backing"),

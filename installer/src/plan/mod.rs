@@ -15,7 +15,7 @@ pub use drbd::{DrbdHost, DrbdSync, PlannedDrbd};
 pub use network::{NetworkPlan, PlannedBond, PlannedBridge, PlannedNic, PlannedVlan};
 pub use packages::PlannedPackage;
 pub use storage::{
-    FsType, LeftOutDisk, LogicalVolume, MdArray, Mount, PartRole, PlannedDisk, PlannedFs,
+    DevPath, FsType, LeftOutDisk, LogicalVolume, MdArray, Mount, PartRole, PlannedDisk, PlannedFs,
     PlannedPartition, StoragePlan, VolumeGroup,
 };
 
@@ -73,7 +73,7 @@ pub struct GrubTargets {
 #[derive(Debug, Clone, Serialize)]
 #[serde(rename_all = "kebab-case")]
 pub struct EspTarget {
-    pub dev: String,
+    pub dev: DevPath,
     pub uuid: String,
     pub disk: String,
 }

@@ -47,12 +47,97 @@ impl PartRole {
     }
 }
 
+/// A device node's path as the plan names it (/dev/vda2, /dev/md/boot, /dev/pve/root):
+/// what the install writes to and what fstab, mdadm.conf and the steps name.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
+#[serde(transparent)]
+pub struct DevPath(String);
+
+impl DevPath {
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl std::ops::Deref for DevPath {
+    type Target = str;
+    fn deref(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Display for DevPath {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.pad(&self.0)
+    }
+}
+
+impl AsRef<str> for DevPath {
+    fn as_ref(&self) -> &str {
+        &self.0
+    }
+}
+
+impl AsRef<std::ffi::OsStr> for DevPath {
+    fn as_ref(&self) -> &std::ffi::OsStr {
+        std::ffi::OsStr::new(&self.0)
+    }
+}
+
+impl AsRef<std::path::Path> for DevPath {
+    fn as_ref(&self) -> &std::path::Path {
+        std::path::Path::new(&self.0)
+    }
+}
+
+impl From<String> for DevPath {
+    fn from(s: String) -> Self {
+        DevPath(s)
+    }
+}
+
+impl From<&str> for DevPath {
+    fn from(s: &str) -> Self {
+        DevPath(s.to_string())
+    }
+}
+
+impl From<DevPath> for String {
+    fn from(d: DevPath) -> Self {
+        d.0
+    }
+}
+
+impl From<&DevPath> for String {
+    fn from(d: &DevPath) -> Self {
+        d.0.clone()
+    }
+}
+
+impl PartialEq<str> for DevPath {
+    fn eq(&self, o: &str) -> bool {
+        self.0 == o
+    }
+}
+
+impl PartialEq<&str> for DevPath {
+    fn eq(&self, o: &&str) -> bool {
+        self.0 == *o
+    }
+}
+
+impl PartialEq<String> for DevPath {
+    fn eq(&self, o: &String) -> bool {
+        &self.0 == o
+    }
+}
+
 #[derive(Debug, Clone, Serialize)]
 #[serde(rename_all = "kebab-case")]
 pub struct PlannedPartition {
     pub number: u32,
     /// Kernel device path, e.g. /dev/sda2 or /dev/nvme0n1p2.
-    pub dev: String,
+    pub dev: DevPath,
     pub role: PartRole,
     /// sgdisk type code (EF02, EF00, FD00).
     pub type_code: String,
@@ -66,7 +151,7 @@ pub struct PlannedPartition {
 #[serde(rename_all = "kebab-case")]
 pub struct PlannedDisk {
     pub name: String,
-    pub dev: String,
+    pub dev: DevPath,
     /// /dev/disk/by-id path: what GRUB's debconf and the plan's targets name.
     pub stable_path: String,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -95,7 +180,7 @@ pub struct MdArray {
     /// "boot" or "data".
     pub role: String,
     /// /dev/md/<role>; mdadm.conf's ARRAY line makes the name stick.
-    pub dev: String,
+    pub dev: DevPath,
     /// mdadm --name: <hostname>:<role>.
     pub md_name: String,
     /// mdadm --create --uuid: fixed by the plan (see [`md_uuid`]) so mdadm.conf can name
@@ -111,7 +196,7 @@ pub struct MdArray {
     pub chunk: Option<Size>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub layout: Option<Raid10Layout>,
-    pub members: Vec<String>,
+    pub members: Vec<DevPath>,
     /// Size of each member partition.
     pub member_bytes: u64,
     /// Capacity of the array after md's per-member reserve.
@@ -123,7 +208,7 @@ pub struct MdArray {
 #[serde(rename_all = "kebab-case")]
 pub struct LogicalVolume {
     pub name: String,
-    pub dev: String,
+    pub dev: DevPath,
     /// What the answer asked for: "32G", "10%", "rest".
     pub requested: String,
     pub extents: u64,
@@ -134,7 +219,7 @@ pub struct LogicalVolume {
 #[serde(rename_all = "kebab-case")]
 pub struct VolumeGroup {
     pub name: String,
-    pub pv: String,
+    pub pv: DevPath,
     pub extent_bytes: u64,
     pub extents: u64,
     pub size_bytes: u64,
@@ -181,7 +266,7 @@ impl fmt::Display for FsType {
 #[derive(Debug, Clone, Serialize)]
 #[serde(rename_all = "kebab-case")]
 pub struct PlannedFs {
-    pub dev: String,
+    pub dev: DevPath,
     pub fstype: FsType,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub label: Option<String>,
@@ -386,7 +471,7 @@ pub(super) fn build(answer: &Answer, m: &DiskMatch<'_>) -> Result<StoragePlan, V
                 let number = k as u32 + 1;
                 parts.push(PlannedPartition {
                     number,
-                    dev: format!("/dev/{}", partition_name(&d.name, number)),
+                    dev: format!("/dev/{}", partition_name(&d.name, number)).into(),
                     role,
                     type_code: role.type_code().into(),
                     label: format!("{}{}-{i}", crate::hardware::PARTLABEL_PREFIX, role.label()),
@@ -397,7 +482,7 @@ pub(super) fn build(answer: &Answer, m: &DiskMatch<'_>) -> Result<StoragePlan, V
             }
             PlannedDisk {
                 name: d.name.clone(),
-                dev: d.dev_path(),
+                dev: d.dev_path().into(),
                 stable_path: d.stable_path(),
                 model: d.model.clone(),
                 size_bytes: d.size_bytes,
@@ -415,7 +500,7 @@ pub(super) fn build(answer: &Answer, m: &DiskMatch<'_>) -> Result<StoragePlan, V
         })
         .collect();
 
-    let members = |role: PartRole| -> Vec<String> {
+    let members = |role: PartRole| -> Vec<DevPath> {
         disks
             .iter()
             .filter_map(|d| d.partition(role).map(|p| p.dev.clone()))
@@ -585,7 +670,7 @@ fn volume_group(answer: &Answer, data: &MdArray, n: usize) -> Result<VolumeGroup
         .map(|(name, req, e)| {
             let e = e.unwrap_or(extents - fixed);
             LogicalVolume {
-                dev: format!("/dev/{}/{name}", st.vg),
+                dev: format!("/dev/{}/{name}", st.vg).into(),
                 name,
                 requested: req.to_string(),
                 extents: e,
@@ -634,7 +719,7 @@ fn filesystems(
         });
         if fs == Filesystem::Swap {
             swaps.push(Mount {
-                spec: lv.dev.clone(),
+                spec: lv.dev.to_string(),
                 mountpoint: "none".into(),
                 fstype: FsType::Swap,
                 options: with_device_wait(v.options.as_deref().unwrap_or("sw")),
@@ -644,7 +729,7 @@ fn filesystems(
         } else if let Some(mp) = mount {
             let root = mp == "/";
             mounts.push(Mount {
-                spec: lv.dev.clone(),
+                spec: lv.dev.to_string(),
                 options: match (&v.options, root) {
                     (Some(o), _) => with_device_wait(o),
                     (None, true) => with_device_wait("errors=remount-ro"),

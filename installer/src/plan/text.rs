@@ -1,7 +1,7 @@
 //! The plan as an admin reads it before confirming: what is written where, what survives
 //! what, and which files land on the target.
 
-use super::Plan;
+use super::{DevPath, Plan};
 use crate::answer::{enum_name, AddressMethod, Size};
 use std::fmt::{self, Write as _};
 
@@ -98,7 +98,8 @@ impl Plan {
                 write!(o, ", layout {}", enum_name(&l))?;
             }
             writeln!(o)?;
-            writeln!(o, "      members {}", a.members.join(" "))?;
+            let members: Vec<&str> = a.members.iter().map(DevPath::as_str).collect();
+            writeln!(o, "      members {}", members.join(" "))?;
         }
 
         let vg = &st.lvm;
