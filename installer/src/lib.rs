@@ -1,6 +1,6 @@
 //! Tandem: turns bare metal into a Proxmox VE HA node.
 //!
-//! Layers, each importing only those below it:
+//! Layers, each importing only those below it (`tests/layers.rs` holds the code to this):
 //! - `answer` reads what the user wants (a model with no I/O); `contract` holds the paths
 //!   and formats the installer leaves for the installed node; `http`, `base64`, `calendar`.
 //! - `hardware` what the machine has, and which disks and NICs an answer selects.
