@@ -10,7 +10,8 @@
 //!   scripts the install and runs it.
 //! - `ui` (the wizard), `drbdctl` and `node` (status, disk replacement) above it;
 //!   `commands` runs each command; `args` defines the command line; `cli` dispatches.
-//! - `error` holds the failures with their own exit codes, for every layer.
+//! - `error` (just above the answer model) holds the failures with their own exit codes,
+//!   for every layer above it.
 
 /// `tandem --version`: the crate's version and the git revision it was built from.
 pub const VERSION: &str = concat!(
