@@ -15,6 +15,63 @@ enum Attempt<T> {
     Retry(String),
 }
 
+/// The SHA-256 of a server certificate (DER), the form `openssl x509 -fingerprint -sha256`
+/// prints. Pinning it trusts that one certificate, self-signed or not, whatever its names.
+#[derive(Clone, Copy, PartialEq, Eq, Hash)]
+pub struct Fingerprint(pub [u8; 32]);
+
+impl std::str::FromStr for Fingerprint {
+    type Err = String;
+    /// 64 hex digits, with or without colons, with or without a `sha256:` or
+    /// `sha256 Fingerprint=` prefix (so openssl's output can be pasted).
+    fn from_str(s: &str) -> std::result::Result<Self, String> {
+        let t = s.trim();
+        let t = t
+            .strip_prefix("sha256 Fingerprint=")
+            .or_else(|| t.strip_prefix("SHA256 Fingerprint="))
+            .or_else(|| t.strip_prefix("sha256:"))
+            .unwrap_or(t);
+        let hex: String = t.chars().filter(|c| *c != ':').collect();
+        let bad = || {
+            format!("a SHA-256 fingerprint is 64 hex digits (colons allowed), not {s:?}")
+        };
+        if hex.len() != 64 || !hex.chars().all(|c| c.is_ascii_hexdigit()) {
+            return Err(bad());
+        }
+        let mut out = [0u8; 32];
+        for (i, b) in out.iter_mut().enumerate() {
+            *b = u8::from_str_radix(&hex[2 * i..2 * i + 2], 16).map_err(|_| bad())?;
+        }
+        Ok(Fingerprint(out))
+    }
+}
+
+impl std::fmt::Display for Fingerprint {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        for (i, b) in self.0.iter().enumerate() {
+            if i > 0 {
+                f.write_str(":")?;
+            }
+            write!(f, "{b:02X}")?;
+        }
+        Ok(())
+    }
+}
+
+impl std::fmt::Debug for Fingerprint {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "Fingerprint({self})")
+    }
+}
+
+/// How an HTTPS server is trusted: the usual CA roots, or one pinned certificate.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+pub enum Trust {
+    #[default]
+    Roots,
+    Pinned(Fingerprint),
+}
+
 fn agent(whole_request: Option<Duration>) -> ureq::Agent {
     ureq::Agent::config_builder()
         .timeout_global(whole_request)
@@ -233,6 +290,17 @@ pub(crate) mod tests {
             }
         });
         format!("http://{addr}")
+    }
+
+    #[test]
+    fn fingerprints_parse_as_openssl_prints_them_and_print_back() {
+        let colons = "AB:".repeat(31) + "CD";
+        let f: Fingerprint = format!("sha256 Fingerprint={colons}").parse().unwrap();
+        assert_eq!(f.to_string(), colons);
+        let plain: Fingerprint = colons.replace(':', "").to_lowercase().parse().unwrap();
+        assert_eq!(plain, f);
+        assert!("AB:CD".parse::<Fingerprint>().unwrap_err().contains("64 hex digits"));
+        assert!(("G".repeat(64)).parse::<Fingerprint>().is_err());
     }
 
     fn reply(status: u16, body: &str) -> (u16, Vec<u8>, Option<usize>) {

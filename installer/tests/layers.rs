@@ -8,7 +8,8 @@ use std::path::{Path, PathBuf};
 
 /// Lowest first. Modules of one rank stay apart from each other.
 const LAYERS: &[&[&str]] = &[
-    &["answer", "contract", "http", "base64"],
+    &["http", "base64"],
+    &["answer", "contract"],
     &["error", "hardware"],
     &["validate", "plan"],
     &["render", "prepare"],
