@@ -168,7 +168,14 @@ const MAX_ANSWER_BYTES: u64 = 1 << 20;
 
 /// GETs an answer (retries as [`crate::http`] does: a missing per-MAC answer is final).
 fn fetch_http(url: &str, token: Option<&str>, patience: Duration) -> Result<String> {
-    crate::http::get_text("the answer", url, token, MAX_ANSWER_BYTES, patience)
+    crate::http::get_text(
+        "the answer",
+        url,
+        &crate::http::Trust::Roots,
+        token,
+        MAX_ANSWER_BYTES,
+        patience,
+    )
 }
 
 /// Mounts the TANDEM partition read-only just long enough to read answer.toml. Without

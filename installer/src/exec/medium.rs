@@ -6,6 +6,7 @@
 
 use super::packages::{self, DebToInstall};
 use super::runner::{Cmd, Runner};
+use crate::http::Trust;
 use crate::plan::Plan;
 use anyhow::{Context, Result};
 use std::path::PathBuf;
@@ -87,7 +88,12 @@ impl Medium {
             }
             Medium::Http(_) => {
                 let url = self.url("base.squashfs").unwrap_or_default();
-                let size = crate::http::content_length("the base image", &url, HTTP_PATIENCE)?;
+                let size = crate::http::content_length(
+                    "the base image",
+                    &url,
+                    &Trust::Roots,
+                    HTTP_PATIENCE,
+                )?;
                 Ok(BaseImage::Http { url, size })
             }
         }
@@ -120,6 +126,7 @@ impl Medium {
             BaseImage::Http { .. } => crate::http::get_text(
                 "the base image's package list",
                 &self.url("base.status").unwrap_or_default(),
+                &Trust::Roots,
                 None,
                 MAX_INDEX_BYTES,
                 HTTP_PATIENCE,
@@ -183,6 +190,7 @@ fn http_index(repo: &str) -> Result<String> {
     let manifest = crate::http::get_text(
         "the repository manifest",
         &format!("{repo}/tandem-manifest.json"),
+        &Trust::Roots,
         None,
         MAX_INDEX_BYTES,
         HTTP_PATIENCE,
@@ -195,6 +203,7 @@ fn http_index(repo: &str) -> Result<String> {
     crate::http::get_text(
         "the package index",
         &format!("{repo}/dists/{suite}/{component}/binary-{arch}/Packages"),
+        &Trust::Roots,
         None,
         MAX_INDEX_BYTES,
         HTTP_PATIENCE,
@@ -307,7 +316,15 @@ mod tests {
         let dest = dir.join("got.deb");
         // Downloads the .deb and gives sha256sum's line for it, named as in the target.
         let fetch_and_sum = || {
-            crate::http::download("htop", &d.from, &dest, d.size.unwrap(), HTTP_PATIENCE).unwrap();
+            crate::http::download(
+                "htop",
+                &d.from,
+                &Trust::Roots,
+                &dest,
+                d.size.unwrap(),
+                HTTP_PATIENCE,
+            )
+            .unwrap();
             let out = std::process::Command::new("sha256sum")
                 .arg(&dest)
                 .output()

@@ -153,7 +153,15 @@ impl System for Runner {
         mounted_device(mountpoint)
     }
     fn download(&mut self, what: &str, url: &str, dest: &Path, size: u64) -> Result<()> {
-        crate::http::download(what, url, dest, size, HTTP_DOWNLOAD_PATIENCE)
+        // The medium is served by the same PXE server as the kernel; no pin for it yet.
+        crate::http::download(
+            what,
+            url,
+            &crate::http::Trust::Roots,
+            dest,
+            size,
+            HTTP_DOWNLOAD_PATIENCE,
+        )
     }
     fn write_gpt(&mut self, table: &gpt::Table) -> Result<Reread> {
         gpt::write(table)
