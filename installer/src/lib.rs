@@ -33,6 +33,7 @@ mod drbdctl;
 pub mod error;
 pub mod exec;
 pub mod hardware;
+mod dns;
 mod http;
 pub mod node;
 pub mod plan;

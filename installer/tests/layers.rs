@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 
 /// Lowest first. Modules of one rank stay apart from each other.
 const LAYERS: &[&[&str]] = &[
-    &["http", "base64"],
+    &["http", "dns", "base64"],
     &["answer", "contract"],
     &["error", "hardware"],
     &["validate", "plan"],
