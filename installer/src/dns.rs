@@ -218,7 +218,10 @@ pub(crate) mod tests {
         assert_eq!(answer(8, &r).unwrap(), None);
         assert_eq!(answer(7, &r).unwrap(), Some(vec![]));
         r[3] = 0x82;
-        assert_eq!(answer(7, &r).unwrap_err().to_string(), "DNS error (RCODE 2)");
+        assert_eq!(
+            answer(7, &r).unwrap_err().to_string(),
+            "DNS error (RCODE 2)"
+        );
         // Claims an answer that is not there.
         r[3] = 0x80;
         r[7] = 1;
@@ -230,7 +233,10 @@ pub(crate) mod tests {
         let long = "x".repeat(200);
         let server = serve(
             "_tandem-answer.lab.example",
-            vec![vec!["url=https://a/".into(), long.clone()], vec!["two".into()]],
+            vec![
+                vec!["url=https://a/".into(), long.clone()],
+                vec!["two".into()],
+            ],
             1,
         );
         let got = query_txt(
@@ -239,7 +245,10 @@ pub(crate) mod tests {
             Duration::from_millis(300),
         )
         .unwrap();
-        assert_eq!(got, vec![format!("url=https://a/{long}"), "two".to_string()]);
+        assert_eq!(
+            got,
+            vec![format!("url=https://a/{long}"), "two".to_string()]
+        );
         let none = query_txt(server, "_tandem-answer.other", Duration::from_millis(300));
         assert_eq!(none.unwrap(), Vec::<String>::new());
     }
