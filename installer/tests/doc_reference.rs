@@ -218,15 +218,18 @@ fn every_kernel_parameter_read_is_in_the_pxe_guide_and_only_those() {
     let mut read = BTreeSet::new();
     scan(&root.join("installer/src"), &mut read);
     scan(&root.join("overlays"), &mut read);
-    let guide = std::fs::read_to_string(root.join("docs/pxe.md")).expect("docs/pxe.md");
     let mut documented = BTreeSet::new();
-    for line in guide.lines().filter(|l| l.starts_with("| `tandem.")) {
-        kernel_params_in(line.split('|').nth(1).unwrap(), &mut documented);
+    // answer-discovery.md's table is to be folded into pxe.md's.
+    for doc in ["docs/pxe.md", "docs/answer-discovery.md"] {
+        let guide = std::fs::read_to_string(root.join(doc)).expect(doc);
+        for line in guide.lines().filter(|l| l.starts_with("| `tandem.")) {
+            kernel_params_in(line.split('|').nth(1).unwrap(), &mut documented);
+        }
     }
     assert!(read.contains("answer") && read.contains("auto"), "{read:?}");
     assert_eq!(
         read, documented,
-        "kernel parameters in the sources (left) and in docs/pxe.md's table (right) differ"
+        "kernel parameters in the sources (left) and in the docs' tables (right) differ"
     );
 }
 
@@ -380,5 +383,54 @@ fn the_crates_table_names_the_locked_crates_at_their_versions() {
     assert!(
         checked >= 10,
         "only {checked} crates found in docs/crates.md"
+    );
+}
+
+/// docs/answer-discovery.md's option codes and TXT name are the ones the installer reads,
+/// and the live system's networkd asks for those options.
+#[test]
+fn answer_discovery_names_the_codes_the_installer_reads() {
+    use tandem::exec::locate::{DHCP_OPTION_FINGERPRINT, DHCP_OPTION_URL, TXT_LABEL};
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+    let doc = std::fs::read_to_string(root.join("docs/answer-discovery.md")).unwrap();
+    let rows: Vec<&str> = doc
+        .lines()
+        .filter(|l| l.starts_with("| 22") || l.contains("dhcp-option-force="))
+        .collect();
+    for code in [DHCP_OPTION_URL, DHCP_OPTION_FINGERPRINT] {
+        assert!(
+            rows.iter().any(|r| r.starts_with(&format!("| {code} |"))),
+            "option {code} has no row: {rows:?}"
+        );
+        assert!(
+            rows.iter()
+                .any(|r| r.starts_with(&format!("dhcp-option-force={code},"))),
+            "option {code} has no dnsmasq line: {rows:?}"
+        );
+    }
+    assert_eq!(
+        rows.iter().filter(|r| r.starts_with("| 22")).count(),
+        2,
+        "{rows:?}"
+    );
+    assert!(doc.contains(&format!("`{TXT_LABEL}.<domain>`")));
+    assert!(doc.contains(&format!("txt-record={TXT_LABEL}.")));
+    let network = std::fs::read_to_string(
+        root.join("overlays/live/etc/systemd/network/80-tandem-live.network"),
+    )
+    .unwrap();
+    let requested: BTreeSet<u8> = network
+        .lines()
+        .filter_map(|l| l.strip_prefix("RequestOptions="))
+        .flat_map(|v| v.split_whitespace().map(|c| c.parse::<u8>().unwrap()))
+        .collect();
+    assert_eq!(
+        requested,
+        BTreeSet::from([DHCP_OPTION_URL, DHCP_OPTION_FINGERPRINT]),
+        "the live networkd must ask for the discovery options"
+    );
+    assert!(
+        network.contains("\nUseDomains=yes\n"),
+        "the TXT record needs the lease's domain"
     );
 }
