@@ -302,8 +302,8 @@ impl Lease {
                 "DOMAIN_SEARCH_LIST" => {
                     search = v.split_whitespace().map(String::from).collect::<Vec<_>>()
                 }
-                k if k == url_key => l.url = Some(unhex(v).with_context(|| format!("{k}"))?),
-                k if k == fp_key => l.fingerprint = Some(unhex(v).with_context(|| format!("{k}"))?),
+                k if k == url_key => l.url = Some(unhex(v).with_context(|| k.to_string())?),
+                k if k == fp_key => l.fingerprint = Some(unhex(v).with_context(|| k.to_string())?),
                 _ => {}
             }
         }
@@ -318,12 +318,15 @@ impl Lease {
 
 fn unhex(s: &str) -> Result<Vec<u8>> {
     let s = s.trim();
-    if s.len() % 2 != 0 || !s.bytes().all(|b| b.is_ascii_hexdigit()) {
+    if !s.bytes().all(|b| b.is_ascii_hexdigit()) {
         bail!("not hex: {s:?}");
     }
-    (0..s.len())
-        .step_by(2)
-        .map(|i| Ok(u8::from_str_radix(&s[i..i + 2], 16)?))
+    s.as_bytes()
+        .chunks(2)
+        .map(|c| match c {
+            [_, _] => Ok(u8::from_str_radix(std::str::from_utf8(c)?, 16)?),
+            _ => bail!("not hex (odd length): {s:?}"),
+        })
         .collect()
 }
 
