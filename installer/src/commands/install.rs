@@ -185,10 +185,7 @@ pub fn run(a: InstallArgs) -> Result<()> {
     // same disks. Taken before the confirmation, so nobody types `erase …` in vain.
     let _lock = crate::exec::take_install_lock(std::path::Path::new(crate::exec::INSTALL_LOCK))?;
 
-    let unattended = matches!(
-        found.origin,
-        locate::Origin::KernelCmdline(_) | locate::Origin::Embedded(_)
-    );
+    let unattended = found.origin.is_unattended();
     if !a.yes && (a.always_confirm || !unattended) && !confirmed {
         confirm(plan, &inv)?;
     }
