@@ -602,19 +602,42 @@ pub(crate) mod tests {
     /// A connection that breaks before a whole request (a refused certificate) uses up
     /// no reply.
     pub fn serve_tls(replies: Vec<Reply>) -> (String, Arc<Mutex<Vec<String>>>, Fingerprint) {
-        use rustls::pki_types::{PrivateKeyDer, PrivatePkcs8KeyDer};
         let (cert, key, fp) = self_signed();
-        let config = rustls::ServerConfig::builder_with_provider(Arc::new(
-            rustls::crypto::ring::default_provider(),
-        ))
-        .with_safe_default_protocol_versions()
-        .unwrap()
-        .with_no_client_auth()
-        .with_single_cert(
-            vec![CertificateDer::from(cert)],
-            PrivateKeyDer::Pkcs8(PrivatePkcs8KeyDer::from(key)),
-        )
-        .unwrap();
+        let (url, seen) = serve_tls_as(cert, key, replies);
+        (url, seen, fp)
+    }
+
+    /// Presents `cert` and signs the handshake with `key`, whether or not they belong
+    /// together (an impostor that copied a certificate but not its key).
+    #[derive(Debug)]
+    struct Presents(Arc<rustls::sign::CertifiedKey>);
+
+    impl rustls::server::ResolvesServerCert for Presents {
+        fn resolve(
+            &self,
+            _: rustls::server::ClientHello<'_>,
+        ) -> Option<Arc<rustls::sign::CertifiedKey>> {
+            Some(self.0.clone())
+        }
+    }
+
+    fn serve_tls_as(
+        cert: Vec<u8>,
+        key: Vec<u8>,
+        replies: Vec<Reply>,
+    ) -> (String, Arc<Mutex<Vec<String>>>) {
+        use rustls::pki_types::{PrivateKeyDer, PrivatePkcs8KeyDer};
+        let provider = Arc::new(rustls::crypto::ring::default_provider());
+        let signer = provider
+            .key_provider
+            .load_private_key(PrivateKeyDer::Pkcs8(PrivatePkcs8KeyDer::from(key)))
+            .unwrap();
+        let certified = rustls::sign::CertifiedKey::new(vec![CertificateDer::from(cert)], signer);
+        let config = rustls::ServerConfig::builder_with_provider(provider)
+            .with_safe_default_protocol_versions()
+            .unwrap()
+            .with_no_client_auth()
+            .with_cert_resolver(Arc::new(Presents(Arc::new(certified))));
         let config = Arc::new(config);
         let l = TcpListener::bind("127.0.0.1:0").unwrap();
         let addr = l.local_addr().unwrap();
@@ -630,7 +653,7 @@ pub(crate) mod tests {
                 }
             }
         });
-        (format!("https://{addr}"), seen, fp)
+        (format!("https://{addr}"), seen)
     }
 
     /// A static file server for `dir` on 127.0.0.1 (GET and HEAD; 404 when missing), for
@@ -883,5 +906,23 @@ pub(crate) mod tests {
             format!("{:#}", e.unwrap_err()),
             format!("sending the report to {url}: HTTP 400")
         );
+    }
+
+    #[test]
+    fn the_pinned_certificate_without_its_key_is_refused() {
+        let (cert, _, fp) = self_signed();
+        let (_, other_key, _) = self_signed();
+        let (base, seen) = serve_tls_as(cert, other_key, vec![reply(200, "[system]\n")]);
+        let e = get_text(
+            "the answer",
+            &format!("{base}/a.toml"),
+            &Trust::Pinned(fp),
+            None,
+            99,
+            Duration::from_secs(1),
+        )
+        .unwrap_err();
+        assert!(format!("{e:#}").contains("gave up"), "{e:#}");
+        assert!(seen.lock().unwrap().is_empty());
     }
 }
