@@ -110,6 +110,13 @@ impl Client {
             // A stalled transfer is a transient failure, not a hang.
             .timeout_per_read(Some(Duration::from_secs(60)))
             .http_status_as_error(false)
+            // A redirect could lead a pinned request off to plain HTTP or to a server
+            // nobody pinned; the provisioning server has no reason to send one.
+            .max_redirects(if matches!(trust, Trust::Pinned(_)) {
+                0
+            } else {
+                10
+            })
             .build();
         Ok(match trust {
             Trust::Roots => Client {
@@ -514,6 +521,15 @@ pub(crate) mod tests {
         seen.lock()
             .unwrap()
             .push(head + "\r\n" + &String::from_utf8_lossy(&sent));
+        // A 3xx reply's body is its Location.
+        if (300..400).contains(status) {
+            write!(
+                s,
+                "HTTP/1.1 {status} X\r\nLocation: {}\r\nContent-Length: 0\r\n\r\n",
+                String::from_utf8_lossy(body)
+            )?;
+            return s.flush();
+        }
         write!(
             s,
             "HTTP/1.1 {status} X\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
@@ -924,5 +940,38 @@ pub(crate) mod tests {
         .unwrap_err();
         assert!(format!("{e:#}").contains("gave up"), "{e:#}");
         assert!(seen.lock().unwrap().is_empty());
+    }
+
+    #[test]
+    fn a_pinned_request_follows_no_redirect() {
+        let (plain, plain_seen) = serve(vec![reply(200, "[system]\n")]);
+        let to = format!("{plain}/a.toml");
+        let (base, _, fp) = serve_tls(vec![reply(302, &to), reply(302, &to)]);
+        let url = format!("{base}/a.toml");
+        let e = get_text(
+            "the answer",
+            &url,
+            &Trust::Pinned(fp),
+            None,
+            99,
+            Duration::from_secs(5),
+        );
+        assert_eq!(
+            format!("{:#}", e.unwrap_err()),
+            format!("fetching the answer from {url}: HTTP 302")
+        );
+        assert!(plain_seen.lock().unwrap().is_empty());
+        // Unpinned requests still follow redirects (a plain one here).
+        let (hop, _) = serve(vec![reply(302, &to)]);
+        let text = get_text(
+            "the answer",
+            &hop,
+            &Trust::Roots,
+            None,
+            99,
+            Duration::from_secs(5),
+        );
+        assert_eq!(text.unwrap(), "[system]\n");
+        assert_eq!(plain_seen.lock().unwrap().len(), 1);
     }
 }
