@@ -405,12 +405,9 @@ impl Discovered {
             ),
             (a, b) => a.or(b),
         };
-        let text = fetch_http(
-            &self.url,
-            &trust(pin),
-            p.cmdline.token.as_deref(),
-            p.http_patience,
-        )?;
+        // No tandem.answer-token=: whoever answers DHCP or DNS on the segment chose this
+        // URL, and the token was given for the URL on the command line.
+        let text = fetch_http(&self.url, &trust(pin), None, p.http_patience)?;
         Ok(Found {
             origin: self.origin,
             name: self.url,
@@ -720,7 +717,8 @@ mod tests {
             hex(&format!("{base}/answers/{{mac}}.toml")),
             hex(&fp.to_string())
         );
-        let (dir, p) = network_places("dhcp", &lease);
+        let (dir, mut p) = network_places("dhcp", &lease);
+        p.cmdline.token = Some("s3cret-token".into());
         let found = locate(&p).unwrap().unwrap();
         let url = format!("{base}/answers/52:54:00:ab:cd:ef.toml");
         assert_eq!(
@@ -732,7 +730,9 @@ mod tests {
         );
         assert_eq!(found.text, "[system]\n");
         assert!(found.origin.is_unattended());
-        assert!(seen.lock().unwrap()[0].starts_with("GET /answers/52:54:00:ab:cd:ef.toml "));
+        let request = seen.lock().unwrap()[0].clone();
+        assert!(request.starts_with("GET /answers/52:54:00:ab:cd:ef.toml "));
+        assert!(!request.contains("s3cret-token"), "{request}");
 
         // The command line still comes first.
         let mut p2 = p.clone();
