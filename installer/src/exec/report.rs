@@ -53,7 +53,10 @@ impl Machine {
                 .filter(|s| !s.is_empty())
         };
         Machine {
-            macs: inv.physical_nics().map(|n| n.hw_mac().to_string()).collect(),
+            macs: inv
+                .physical_nics()
+                .map(|n| n.hw_mac().to_string())
+                .collect(),
             dmi_serial: dmi("product_serial"),
             dmi_uuid: dmi("product_uuid"),
             disks: plan
@@ -100,7 +103,13 @@ pub fn event(kind: &str, fields: Value) -> Value {
 /// POSTs `v` to the webhook, trying for `patience`.
 pub fn send(hook: &Webhook, v: &Value, patience: Duration) -> Result<()> {
     let body = serde_json::to_vec(v)?;
-    crate::http::post_json("the install report", &hook.url, &hook.trust(), &body, patience)
+    crate::http::post_json(
+        "the install report",
+        &hook.url,
+        &hook.trust(),
+        &body,
+        patience,
+    )
 }
 
 /// The last `max` bytes of `s`, cut at a character boundary.
@@ -129,5 +138,93 @@ mod tests {
         assert_eq!(e["event"], "phase-start");
         assert_eq!(e["phase"], "wipe");
         assert_eq!(e["schema"], SCHEMA_VERSION);
+    }
+}
+
+/// docs/report.md's examples have exactly the keys the code sends.
+#[cfg(test)]
+mod doc_tests {
+    use super::*;
+    use crate::exec::install::{DiskSpeed, PhaseTime, Report};
+    use std::collections::BTreeSet;
+
+    fn doc_blocks() -> Vec<Value> {
+        let text = include_str!("../../../docs/report.md");
+        text.split("```json\n")
+            .skip(1)
+            .map(|b| serde_json::from_str(b.split("```").next().unwrap()).unwrap())
+            .collect()
+    }
+
+    /// Key paths, arrays seen through their first element.
+    fn keys(v: &Value, path: &str, out: &mut BTreeSet<String>) {
+        match v {
+            Value::Object(o) => {
+                for (k, x) in o {
+                    let p = format!("{path}.{k}");
+                    keys(x, &p, out);
+                    out.insert(p);
+                }
+            }
+            Value::Array(a) => {
+                if let Some(x) = a.first() {
+                    keys(x, &format!("{path}[]"), out);
+                }
+            }
+            _ => {}
+        }
+    }
+
+    fn key_set(v: &Value) -> BTreeSet<String> {
+        let mut out = BTreeSet::new();
+        keys(v, "", &mut out);
+        out
+    }
+
+    #[test]
+    fn the_documented_report_and_events_have_the_keys_the_code_sends() {
+        let r = Report {
+            result: "failed",
+            hostname: "h.example".into(),
+            phases: vec![PhaseTime {
+                phase: "wipe".into(),
+                seconds: 1.0,
+            }],
+            total_seconds: 2.0,
+            disks: vec!["/dev/sda".into()],
+            arrays: vec!["/dev/md/data".into()],
+            addresses: vec!["vmbr0 192.0.2.1/24".into()],
+            disk_speeds: vec![DiskSpeed {
+                disk: "sda".into(),
+                read_mbps: 1.0,
+                write_mbps: 1.0,
+                slow: vec!["x".into()],
+            }],
+            failed_phase: Some("raid".into()),
+            error: Some("x".into()),
+        };
+        let m = Machine {
+            macs: vec!["52:54:00:00:00:01".into()],
+            dmi_serial: Some("S".into()),
+            dmi_uuid: Some("U".into()),
+            disks: vec![DiskFacts {
+                dev: "/dev/sda".into(),
+                by_id: "/dev/disk/by-id/x".into(),
+                serial: Some("s".into()),
+                size_bytes: 1,
+            }],
+        };
+        let docs = doc_blocks();
+        assert_eq!(
+            docs.len(),
+            3,
+            "report.md should show the report and two events"
+        );
+        assert_eq!(key_set(&docs[0]), key_set(&body(Some("n"), &r, &m)));
+        assert_eq!(docs[0]["schema"], SCHEMA_VERSION);
+        let start = event("phase-start", json!({"phase": "wipe"}));
+        let end = event("phase-end", json!({"phase": "wipe", "seconds": 1.0}));
+        assert_eq!(key_set(&docs[1]), key_set(&start));
+        assert_eq!(key_set(&docs[2]), key_set(&end));
     }
 }

@@ -828,7 +828,8 @@ fn collector() -> (String, std::sync::mpsc::Receiver<serde_json::Value>) {
             }
             let mut body = vec![0; len];
             r.read_exact(&mut body).unwrap();
-            let _ = conn.write_all(b"HTTP/1.1 200 OK\r\ncontent-length: 0\r\nconnection: close\r\n\r\n");
+            let _ = conn
+                .write_all(b"HTTP/1.1 200 OK\r\ncontent-length: 0\r\nconnection: close\r\n\r\n");
             if tx.send(serde_json::from_slice(&body).unwrap()).is_err() {
                 return;
             }
@@ -856,14 +857,18 @@ fn a_failed_install_reports_to_the_webhook_without_any_secret() {
         .flat_map(|d| &d.resources)
         .map(|r| r.name.clone())
         .collect();
-    assert!(!resources.is_empty(), "the example should carry DRBD secrets");
+    assert!(
+        !resources.is_empty(),
+        "the example should carry DRBD secrets"
+    );
     let d = Dir::new("report");
     let serial = format!("SER-{}", std::process::id());
     d.file("dmi/product_serial", &format!("{serial}\n"));
     d.file("dmi/product_uuid", "4c4c4544-0000-1000-8000-000000000001\n");
     let inv = Inventory::from_json(
         &fs::read_to_string(
-            Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/hardware/eight-disk-mixed-4nic.json"),
+            Path::new(env!("CARGO_MANIFEST_DIR"))
+                .join("tests/fixtures/hardware/eight-disk-mixed-4nic.json"),
         )
         .unwrap(),
     )
@@ -897,11 +902,10 @@ fn a_failed_install_reports_to_the_webhook_without_any_secret() {
     let sent = ex.send_report(&r, &inv, &d.0.join("dmi")).unwrap();
 
     // The collector hands a body over after answering, so wait for each one.
-    let got: Vec<serde_json::Value> = std::iter::from_fn(|| {
-        rx.recv_timeout(std::time::Duration::from_secs(5)).ok()
-    })
-    .take(4)
-    .collect();
+    let got: Vec<serde_json::Value> =
+        std::iter::from_fn(|| rx.recv_timeout(std::time::Duration::from_secs(5)).ok())
+            .take(4)
+            .collect();
     let kinds: Vec<&str> = got.iter().map(|v| v["event"].as_str().unwrap()).collect();
     assert_eq!(
         kinds,

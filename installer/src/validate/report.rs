@@ -44,7 +44,9 @@ mod tests {
             progress: false,
         };
         check(&w, &mut out);
-        out.into_iter().map(|i| format!("{}: {}", i.path, i.message)).collect()
+        out.into_iter()
+            .map(|i| format!("{}: {}", i.path, i.message))
+            .collect()
     }
 
     #[test]

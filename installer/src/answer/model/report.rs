@@ -25,10 +25,9 @@ impl Webhook {
     pub fn trust(&self) -> crate::http::Trust {
         match &self.fingerprint {
             None => crate::http::Trust::Roots,
-            Some(f) => crate::http::Trust::Pinned(
-                f.parse()
-                    .unwrap_or(crate::http::Fingerprint([0; 32])),
-            ),
+            Some(f) => {
+                crate::http::Trust::Pinned(f.parse().unwrap_or(crate::http::Fingerprint([0; 32])))
+            }
         }
     }
 }
