@@ -4,7 +4,7 @@
 
 use crate::answer::NodeHint;
 use crate::error::InputError;
-use crate::exec::{install, locate, medium, progress, runner, steps};
+use crate::exec::{install, locate, medium, progress, report, runner, steps};
 use crate::hardware::Inventory;
 use crate::plan::Plan;
 use crate::session::{self, Prepared};
@@ -193,11 +193,8 @@ pub fn run(a: InstallArgs) -> Result<()> {
     let _mount_namespace = crate::exec::private_mounts()?;
     let mut runner = runner::Runner::with_log(std::path::Path::new(install::LIVE_LOG))
         .with_context(|| format!("opening {}", install::LIVE_LOG))?;
-    if let Some(h) = &answer.system.root_password_hash {
-        runner.add_secret(h.clone());
-    }
-    for r in answer.drbd.iter().flat_map(|d| &d.resources) {
-        runner.add_secret(prepared.secrets.drbd(&r.name).to_string());
+    for s in install::answer_secrets(answer, |r| prepared.secrets.drbd(r).to_string()) {
+        runner.add_secret(s);
     }
     if let Some(t) = &places.cmdline.token {
         runner.add_secret(t.clone());
@@ -215,6 +212,7 @@ pub fn run(a: InstallArgs) -> Result<()> {
             print!("{}", install::summary(&r, ex.mdstat()));
             println!("{}", install::result_line(&r));
             let _ = std::io::stdout().flush();
+            ex.send_report(&r, &inv, std::path::Path::new(report::DMI_DIR));
             ex.runner.run(&steps::finish_command(answer))?;
             Ok(())
         }
@@ -255,6 +253,7 @@ pub fn run(a: InstallArgs) -> Result<()> {
             let r = ex.report(Some((phase, &e)));
             print!("{}", install::summary(&r, ex.mdstat()));
             println!("{}", install::result_line(&r));
+            ex.send_report(&r, &inv, std::path::Path::new(report::DMI_DIR));
             Err(anyhow::anyhow!("install failed in phase {phase}"))
         }
     }

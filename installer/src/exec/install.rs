@@ -5,11 +5,12 @@
 
 use super::packages;
 use super::progress::Progress;
+use super::report;
 use super::runner::{Cmd, CommandFailed, Runner};
 use super::steps::{self, Action, Env, Phase, Step, Task};
 use super::system::System;
 use crate::answer::Answer;
-use crate::hardware::dir_names;
+use crate::hardware::{dir_names, Inventory};
 use crate::plan::Plan;
 use anyhow::{bail, Context, Result};
 use serde::Serialize;
@@ -108,8 +109,16 @@ impl<'a, S: System> Executor<'a, S> {
     pub fn run(&mut self, script: &[Step]) -> std::result::Result<(), (Phase, anyhow::Error)> {
         self.runner
             .note(&format!("install of {} started", self.plan.fqdn));
+        let mut current = None;
         for step in script {
             self.progress.phase(step.phase);
+            if current != Some(step.phase) {
+                if let Some(prev) = current {
+                    self.phase_event("phase-end", prev);
+                }
+                self.phase_event("phase-start", step.phase);
+                current = Some(step.phase);
+            }
             let text = match &step.action {
                 Action::Run(c) => format!("$ {}", self.runner.redact(&c.display())),
                 Action::Tandem(t) => format!("* {t}"),
@@ -128,7 +137,51 @@ impl<'a, S: System> Executor<'a, S> {
             self.progress.advance();
         }
         self.progress.end_phase();
+        if let Some(last) = current {
+            self.phase_event("phase-end", last);
+        }
         Ok(())
+    }
+
+    /// A best-effort progress event to `[report]`, when it asks for them.
+    fn phase_event(&mut self, kind: &str, phase: Phase) {
+        let Some(hook) = self.answer.report.as_ref().filter(|h| h.progress) else {
+            return;
+        };
+        let mut fields = serde_json::json!({ "phase": phase.name() });
+        if kind == "phase-end" {
+            if let Some((_, d)) = self.progress.phases.iter().rev().find(|(p, _)| *p == phase) {
+                fields["seconds"] = serde_json::json!(round(d.as_secs_f64()));
+            }
+        }
+        let ev = report::event(kind, fields);
+        if let Err(e) = report::send(hook, &ev, report::EVENT_PATIENCE) {
+            let e = self.runner.redact(&format!("{e:#}"));
+            self.runner.note(&format!("progress event not sent: {e}"));
+        }
+    }
+
+    /// Sends `r` to `[report]` when the answer has one. Never fails: an unreachable
+    /// webhook is said on stderr and in the log. Returns the body sent, for tests.
+    pub fn send_report(
+        &mut self,
+        r: &Report,
+        inv: &Inventory,
+        dmi_dir: &Path,
+    ) -> Option<serde_json::Value> {
+        let hook = self.answer.report.as_ref()?;
+        let machine = report::Machine::gather(self.plan, inv, dmi_dir);
+        let body = report::body(self.plan.node.as_deref(), r, &machine);
+        let line = match report::send(hook, &body, report::REPORT_PATIENCE) {
+            Ok(()) => format!("report sent to {}", hook.url),
+            Err(e) => format!(
+                "the report was not sent (the install itself is not affected): {}",
+                self.runner.redact(&format!("{e:#}"))
+            ),
+        };
+        eprintln!("{line}");
+        self.runner.note(&line);
+        Some(body)
     }
 
     fn selected(&self) -> Vec<String> {
@@ -780,6 +833,16 @@ pub fn summary(r: &Report, mdstat: &str) -> String {
         }
     }
     o
+}
+
+/// Every secret value an answer brings (root password hash, DRBD shared secrets, given
+/// `drbd` to look up a resource's): the log, error texts and the report never show them.
+pub fn answer_secrets(answer: &Answer, drbd: impl Fn(&str) -> String) -> Vec<String> {
+    let mut out: Vec<String> = answer.system.root_password_hash.iter().cloned().collect();
+    for r in answer.drbd.iter().flat_map(|d| &d.resources) {
+        out.push(drbd(&r.name));
+    }
+    out
 }
 
 /// The machine-readable last line for test harnesses.

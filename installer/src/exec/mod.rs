@@ -12,6 +12,7 @@ pub mod locate;
 pub mod medium;
 pub mod packages;
 pub mod progress;
+pub mod report;
 pub mod runner;
 pub mod steps;
 pub mod system;

@@ -805,3 +805,125 @@ fn partition_table_is_written_and_partprobe_runs_only_when_the_kernel_refuses() 
     assert_eq!(ex.runner.commands(), [format!("partprobe {}", disk.dev)]);
     assert!(ex.runner.notes()[1].contains("the kernel refused to re-read it"));
 }
+
+/// A webhook on 127.0.0.1 that answers 200 and hands every POST body to the test.
+fn collector() -> (String, std::sync::mpsc::Receiver<serde_json::Value>) {
+    use std::io::{BufRead, BufReader, Read, Write};
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let url = format!("http://{}/report", listener.local_addr().unwrap());
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for conn in listener.incoming() {
+            let Ok(mut conn) = conn else { return };
+            let mut r = BufReader::new(conn.try_clone().unwrap());
+            let mut len = 0;
+            loop {
+                let mut line = String::new();
+                if r.read_line(&mut line).unwrap_or(0) == 0 || line == "\r\n" {
+                    break;
+                }
+                if let Some(v) = line.to_ascii_lowercase().strip_prefix("content-length:") {
+                    len = v.trim().parse().unwrap_or(0);
+                }
+            }
+            let mut body = vec![0; len];
+            r.read_exact(&mut body).unwrap();
+            let _ = conn
+                .write_all(b"HTTP/1.1 200 OK\r\ncontent-length: 0\r\nconnection: close\r\n\r\n");
+            if tx.send(serde_json::from_slice(&body).unwrap()).is_err() {
+                return;
+            }
+        }
+    });
+    (url, rx)
+}
+
+#[test]
+fn a_failed_install_reports_to_the_webhook_without_any_secret() {
+    const HASH: &str = "$6$MARKERroothash$MARKERMARKERMARKER";
+    let drbd_marker = |r: &str| format!("DRBD-SECRET-MARKER-{r}");
+    let mut c = case("eight-disk-drbd-10g.toml");
+    let (url, rx) = collector();
+    c.answer.system.root_password_hash = Some(HASH.into());
+    c.answer.report = Some(crate::answer::Webhook {
+        url,
+        fingerprint: None,
+        progress: true,
+    });
+    let resources: Vec<String> = c
+        .answer
+        .drbd
+        .iter()
+        .flat_map(|d| &d.resources)
+        .map(|r| r.name.clone())
+        .collect();
+    assert!(
+        !resources.is_empty(),
+        "the example should carry DRBD secrets"
+    );
+    let d = Dir::new("report");
+    let serial = format!("SER-{}", std::process::id());
+    d.file("dmi/product_serial", &format!("{serial}\n"));
+    d.file("dmi/product_uuid", "4c4c4544-0000-1000-8000-000000000001\n");
+    let inv = Inventory::from_json(
+        &fs::read_to_string(
+            Path::new(env!("CARGO_MANIFEST_DIR"))
+                .join("tests/fixtures/hardware/eight-disk-mixed-4nic.json"),
+        )
+        .unwrap(),
+    )
+    .unwrap();
+    let mut ex = executor(&c, &d);
+    let secrets = answer_secrets(&c.answer, drbd_marker);
+    for s in &secrets {
+        ex.runner.add_secret(s);
+    }
+    // The failing command prints every secret, as a careless tool might; the list is the
+    // test's own, so a secret answer_secrets forgets shows up here.
+    let planted: Vec<String> = resources
+        .iter()
+        .map(|r| drbd_marker(r))
+        .chain([HASH.to_string()])
+        .collect();
+    ex.runner
+        .reply("mdadm --create", 1, &format!("oops {}", planted.join(" ")));
+    let script = [
+        Step {
+            phase: Phase::Wipe,
+            action: Action::Run(Cmd::new("true")),
+        },
+        Step {
+            phase: Phase::Raid,
+            action: Action::Run(Cmd::new("mdadm").args(["--create", "/dev/md/x"])),
+        },
+    ];
+    let (phase, e) = ex.run(&script).unwrap_err();
+    let r = ex.report(Some((phase, &e)));
+    let sent = ex.send_report(&r, &inv, &d.0.join("dmi")).unwrap();
+
+    // The collector hands a body over after answering, so wait for each one.
+    let got: Vec<serde_json::Value> =
+        std::iter::from_fn(|| rx.recv_timeout(std::time::Duration::from_secs(5)).ok())
+            .take(4)
+            .collect();
+    let kinds: Vec<&str> = got.iter().map(|v| v["event"].as_str().unwrap()).collect();
+    assert_eq!(
+        kinds,
+        ["phase-start", "phase-end", "phase-start", "install"],
+        "{got:?}"
+    );
+    assert_eq!(got[0]["phase"], "wipe");
+    assert_eq!(got[2]["phase"], "raid");
+    let body = &got[3];
+    assert_eq!(body, &sent);
+    assert_eq!(body["result"], "failed");
+    assert_eq!(body["failed-phase"], "raid");
+    assert_eq!(body["machine"]["dmi-serial"], serial.as_str());
+    assert_eq!(body["schema"], report::SCHEMA_VERSION);
+    assert!(body["error"].as_str().unwrap().contains("oops"), "{body}");
+    let text = body.to_string();
+    for s in &planted {
+        assert!(!text.contains(s), "the report holds a secret: {text}");
+    }
+    assert!(!text.contains("MARKER"), "{text}");
+}

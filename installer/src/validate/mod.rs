@@ -10,6 +10,7 @@ mod cluster;
 mod drbd;
 mod names;
 mod network;
+mod report;
 mod storage;
 mod system;
 
@@ -38,6 +39,9 @@ pub fn validate(answer: &Answer, node: Option<usize>, inv: Option<&Inventory>) -
     cluster::check(answer, node, &mut out);
     drbd::check(answer, node, &mut out);
     apt::check(&answer.apt, &mut out);
+    if let Some(r) = &answer.report {
+        report::check(r, &mut out);
+    }
     out
 }
 

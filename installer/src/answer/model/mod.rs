@@ -9,6 +9,7 @@ mod apt;
 mod cluster;
 mod drbd;
 mod network;
+mod report;
 mod storage;
 mod system;
 
@@ -16,6 +17,7 @@ pub use apt::*;
 pub use cluster::*;
 pub use drbd::*;
 pub use network::*;
+pub use report::*;
 pub use storage::*;
 pub use system::*;
 
@@ -45,6 +47,9 @@ pub struct Answer {
     /// What the installer does around the install itself.
     #[serde(default)]
     pub install: Install,
+    /// A webhook told how the install ended.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub report: Option<Webhook>,
 }
 
 /// The serde name of a unit enum variant, so Display and error texts say what the file says.

@@ -99,6 +99,7 @@ pub fn to_answer(d: &Draft, inv: &Inventory) -> Answer {
         cluster,
         apt: Apt::default(),
         install: Install::default(),
+        report: None,
     }
 }
 
