@@ -387,8 +387,6 @@ pub fn get_text(
     })
 }
 
-// Its caller, the install report (exec/report.rs), comes with branch fleet-b.
-#[allow(dead_code)]
 /// POSTs a JSON document (`body`, already serialised) and wants a 2xx back; what the
 /// server answers is not read.
 pub fn post_json(
