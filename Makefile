@@ -6,7 +6,7 @@ CARGO ?= cargo
 BUILD ?= build
 export CARGO_TERM_COLOR ?= never
 
-.PHONY: all deps deps-check space check fmt clippy unit test demo clean image-fetch image-closure-check \
+.PHONY: all deps deps-check space check fmt clippy unit test test-fleetnet demo clean image-fetch image-closure-check \
 	image-proxmox hardware-fixtures tandem-static image test-image test-boot test-install bench fuzz \
 	test-package man
 
@@ -48,7 +48,7 @@ unit:
 check: fmt clippy unit
 
 # Everything CI runs.
-test: deps space check image-closure-check test-image test-package test-consumers test-install
+test: deps space check test-fleetnet image-closure-check test-image test-package test-consumers test-install
 	@echo "== make test: all tiers passed"
 
 # Re-captures installer/tests/fixtures/sysroot from QEMU guests (TCG, about 4 minutes);
@@ -148,6 +148,12 @@ man:
 test-consumers: image
 	python3 installer/tests/consumers.py --base $(IMAGE_OUT)/stage/base.squashfs \
 		--repo $(IMAGE_OUT)/stage/repo --tandem $(TANDEM_STATIC) --work $(BUILD)/consumers
+
+# The fleet network of the e2e installs without a VM (seconds): dnsmasq and nginx in a
+# namespace, configured from docs/pxe/, answer DHCP (options 224/225), DNS TXT, TFTP,
+# HTTPS and POST /report as docs/pxe.md says (qemu-tests/fleetnet-smoke.py).
+test-fleetnet: deps
+	python3 qemu-tests/fleetnet-smoke.py --work $(BUILD)/fleetnet-smoke
 
 # The end-to-end install suite (issue #5, docs/install.md "Tests"): installs a two-node
 # cluster from the image (after test-image in `make test`), boots the results (normal, degraded, both

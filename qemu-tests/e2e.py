@@ -23,6 +23,7 @@ Every `qemu-tests/e2e_*.py` is imported; each defines (scenario.Scenario)
   ctx.vm(vm)              registers a tvm.VM so its console tail is printed on failure and
                           it is killed when the scenario ends
   ctx.checks              the Scenario's checks, in order
+  ctx.secrets()           what no log or report may hold: {"what": [bytes, …]}
 
 An install is a scenario too: its `fn` returns a scenario.Layout (disks, bystander, OVMF
 vars, firmware, answer, node, MACs) that dependants put overlays on (tvm.overlay) and never
@@ -76,6 +77,7 @@ class ScenarioError(Exception):
 class Ctx:
     def __init__(self, suite, sc):
         self.suite = suite
+        self.secrets = lambda: secrets_of(suite)
         self.name = sc.name
         self.checks = sc.checks
         self.work = os.path.join(suite.out, self.name)

@@ -28,9 +28,10 @@ import time
 
 import e2e_day2
 import e2e_drbd
+import fleetnet
 import tvm
 from e2e_installs import (LIVE_TIMEOUT, boot_mode, install_command, live_net_up, node_nics, pxe_entries,
-                          serve_answer, tftp_script)
+                          serve_answer)
 from guest import login, overlays
 from scenario import Scenario
 
@@ -197,17 +198,22 @@ def broken_answer(ctx):
         c = d + ".before"
         subprocess.run(["cp", d, c], check=True)
         copies.append(c)
-    http = serve_answer(ctx, src, [mac], extra=pxe_entries(ctx))
-    url = f"{http.guest_url}/answers/{mac}.toml"
-    try:
-        if boot_mode() == "pxe":
-            t = tftp_script(ctx, http)
+    if boot_mode() == "pxe":
+        # A machine of the fleet network (fleetnet.py) whose answer, found by DHCP, is bad.
+        net = fleetnet.FleetNet(ctx.work, ctx.pxe)
+        try:
+            net.add_machine(mac, src)
             vm = ctx.vm(tvm.VM("broken", ctx.work, disks,
-                               [tvm.Nic(mac, tftp=t["dir"], bootfile=t["file"])],
-                               boot="n"))
+                               [tvm.Nic(mac, net="tap", ifname=net.tap("broken0"))],
+                               boot="n", netns=net.ns))
             vm.start("install")
             out = vm.console.expect(r"TANDEM INSTALL FAILED \(exit \d+\)", 1200)
-        else:
+        finally:
+            net.stop()
+    else:
+        http = serve_answer(ctx, src, [mac], extra=pxe_entries(ctx))
+        url = f"{http.guest_url}/answers/{mac}.toml"
+        try:
             vm = ctx.vm(tvm.VM("broken", ctx.work, disks, [tvm.Nic(mac)],
                                cdrom=ctx.iso, boot="d"))
             vm.start("install")
@@ -216,8 +222,8 @@ def broken_answer(ctx):
             rc, out = sh.run(install_command(url), timeout=600, check=False)
             if rc != 2:
                 raise AssertionError(f"expected exit 2 (bad input), got {rc}:\n{out[-2000:]}")
-    finally:
-        http.stop()
+        finally:
+            http.stop()
     with open(os.path.join(ctx.work, "refusal.txt"), "w") as f:
         f.write(out)
     # file:line:col: key: message, naming the level and the disk count.

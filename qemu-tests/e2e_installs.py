@@ -1,11 +1,15 @@
 """The installs of the e2e suite (qemu-tests/e2e.py): one per layout of the cluster answer
 qemu-tests/answers/cluster.toml; their disks are what the boot scenarios put overlays on.
 
-install-alpha  SeaBIOS, 4 virtio disks RAID10 + a 2 GiB bystander disk; over PXE (scenario
-               7): iPXE from QEMU's TFTP, the answer fetched by MAC over HTTP, the install
-               started by the live system itself, base image and packages from
-               tandem.media= over HTTP, no CD. E2E_ALPHA_BOOT=iso: from the ISO instead,
-               the answer by URL typed in the live shell (for development).
+install-alpha  SeaBIOS, 4 virtio disks RAID10 + a 2 GiB bystander disk; over PXE on the
+               fleet network (fleetnet.py: dnsmasq and nginx in a namespace, configured
+               from docs/pxe/): the NIC's iPXE gets fleet.ipxe from DHCP, then its per-MAC
+               script, then discover.ipxe; the live system finds its answer by DHCP option
+               224 and fetches it over HTTPS pinned by option 225, installs by itself,
+               base image and packages from tandem.media= over HTTP, no CD; it reports to
+               /report, which switches its boot script to the local disk.
+               E2E_ALPHA_BOOT=iso: from the ISO instead, the answer by URL typed in the
+               live shell (for development).
 install-beta   OVMF, ISO, answer by URL, over copies (overlays) of alpha's installed disks:
                wipe = "if-empty" must refuse before writing, naming alpha's finished
                install; wipe = "force" installs.
@@ -17,6 +21,7 @@ import re
 import shutil
 import subprocess
 
+import fleetnet
 import tvm
 from scenario import Layout, Scenario
 
@@ -33,10 +38,10 @@ def boot_mode():
     return os.environ.get("E2E_ALPHA_BOOT", "pxe")
 
 
-def node_nics(macs, tftp=None, peer=None):
+def node_nics(macs, peer=None):
     """nic0 on user networking (DHCP, the harness); nic1 and nic2 on UDP sockets. peer: a
     list of two (local, remote) port pairs; without it each cable ends nowhere."""
-    nics = [tvm.Nic(macs[0], tftp=tftp and tftp["dir"], bootfile=tftp and tftp["file"])]
+    nics = [tvm.Nic(macs[0])]
     for i in (1, 2):
         local, remote = peer[i - 1] if peer else (tvm.free_udp_port(), tvm.free_udp_port())
         nics.append(tvm.Nic(macs[i], net="dgram", local=local, remote=remote))
@@ -49,17 +54,6 @@ def pxe_entries(ctx):
     if not os.path.isdir(ctx.pxe):
         return []
     return [os.path.join(ctx.pxe, f) for f in sorted(os.listdir(ctx.pxe))]
-
-
-def tftp_script(ctx, http):
-    """QEMU's TFTP hands iPXE this script: tandem-base on our HTTP server, then the
-    unmodified boot.ipxe (as qemu-tests/boot-pxe.sh does)."""
-    tftp = os.path.join(ctx.work, "tftp")
-    os.makedirs(tftp, exist_ok=True)
-    with open(os.path.join(tftp, "e2e.ipxe"), "w") as f:
-        f.write(f"#!ipxe\ndhcp\nset tandem-base {http.guest_url}\n"
-                "chain ${tandem-base}/boot.ipxe\n")
-    return {"dir": tftp, "file": "e2e.ipxe"}
 
 
 def serve_answer(ctx, answer, macs, extra=()):
@@ -165,6 +159,60 @@ def live_install_shell(ctx, vm, mac):
     return shell
 
 
+def with_report(ctx, answer, fingerprint):
+    """The answer as the fleet serves it: plus a [report] to the fleet's /report, pinned to
+    its certificate, with phase events."""
+    served = os.path.join(ctx.work, "served-answer.toml")
+    with open(answer) as f:
+        text = f.read()
+    with open(served, "w") as f:
+        f.write(text.rstrip("\n") + f'\n\n[report]\nurl = "https://{fleetnet.ADDR}/report"\n'
+                f'fingerprint = "{fingerprint}"\nprogress = true\n')
+    os.chmod(served, 0o600)
+    subprocess.run([ctx.tandem, "validate", "--answer", served], check=True,
+                   stdout=subprocess.DEVNULL)
+    return served
+
+
+def check_fleet_evidence(ctx, net, mac):
+    """nginx's log and the collector: the answer found by DHCP and fetched over HTTPS, only
+    this machine's; one ok report with phase events and no secret; the boot script
+    switched to the disk."""
+    log = net.access_log()
+    answers = [l for l in log if '"GET /answers/' in l]
+    mine = [l for l in answers if f"/answers/{mac}.toml " in l]
+    ctx.record(answer_fetches=len(mine), fleet_requests=len(log))
+    if not mine or any(" https " not in l or not l.rstrip().split()[-2] == "200" for l in mine):
+        raise AssertionError("the answer was not fetched over HTTPS:\n" + "\n".join(answers))
+    if len(mine) != len(answers):
+        raise AssertionError("other answers were fetched:\n" + "\n".join(answers))
+    # The live consoles look for the answer once between them, the install once more.
+    if len(mine) != 2:
+        raise AssertionError(f"the answer was fetched {len(mine)} times, not 2 (search + install)")
+    for path in ("/tandem/fleet.ipxe", f"/boot/{mac}.ipxe", "/tandem/discover.ipxe",
+                 "/tandem/vmlinuz", "/tandem/base.squashfs"):
+        if not net.fetches(path):
+            raise AssertionError(f"nginx's log has no GET {path}:\n" + "\n".join(log[:40]))
+    reports = net.reports()
+    installs = [d for _, d in reports if d.get("event") == "install"]
+    starts = [d["phase"] for _, d in reports if d.get("event") == "phase-start"]
+    ctx.record(reports=len(reports), phase_events=len(reports) - len(installs))
+    if len(installs) != 1 or installs[0].get("result") != "ok" or installs[0].get("node") != "alpha":
+        raise AssertionError(f"install reports: {installs}")
+    phases = [p["phase"] for p in installs[0]["phases"]]
+    if starts != phases:
+        raise AssertionError(f"phase-start events {starts}, phases {phases}")
+    if mac not in installs[0].get("machine", {}).get("macs", []):
+        raise AssertionError(f"the report names MACs {installs[0].get('machine')}, not {mac}")
+    secrets = ctx.secrets()
+    for body, _ in reports:
+        for what, values in secrets.items():
+            if any(v in body for v in values):
+                raise AssertionError(f"a report holds {what}")
+    if "sanboot" not in net.boot_script(mac):
+        raise AssertionError("the ok report did not switch boot/<mac>.ipxe to the disk")
+
+
 def install_alpha(ctx):
     answer = os.path.join(ctx.answers, "cluster.toml")
     disks = [tvm.new_disk(os.path.join(ctx.work, f"disk{i}.qcow2"), DISK_SIZE) for i in range(4)]
@@ -172,37 +220,41 @@ def install_alpha(ctx):
     make_bystander(bystander)
     before = tvm.sha256_file(bystander)
     ctx.record(boot=boot_mode())
-    http = serve_answer(ctx, answer, ALPHA_MACS[:1], extra=pxe_entries(ctx))
-    try:
-        all_disks = disks + [tvm.Disk(bystander, serial="bystander", format="raw")]
-        if boot_mode() == "pxe":
-            vm = ctx.vm(tvm.VM("alpha", ctx.work, all_disks,
-                               node_nics(ALPHA_MACS, tftp=tftp_script(ctx, http)),
-                               firmware="bios", boot="n"))
+    all_disks = disks + [tvm.Disk(bystander, serial="bystander", format="raw")]
+    if boot_mode() == "pxe":
+        net = fleetnet.FleetNet(ctx.work, ctx.pxe)
+        try:
+            net.add_machine(ALPHA_MACS[0], with_report(ctx, answer, net.fingerprint))
+            nics = node_nics(ALPHA_MACS)
+            nics[0] = tvm.Nic(ALPHA_MACS[0], net="tap", ifname=net.tap("alpha0"))
+            vm = ctx.vm(tvm.VM("alpha", ctx.work, all_disks, nics, firmware="bios", boot="n",
+                               netns=net.ns))
             vm.start("install")
-            vm.console.expect("TANDEM AUTO-INSTALL from", 900)
-            ctx.log("live system up, install started by itself")
+            seen = vm.console.expect("TANDEM AUTO-INSTALL from", 900)
+            line = vm.console.expect(r"\n", 60)
+            ctx.log("live system up, install started by itself: "
+                    + (seen + line).splitlines()[-1].strip())
             seen = vm.console.expect(r"TANDEM-RESULT |TANDEM INSTALL FAILED", INSTALL_TIMEOUT)
             if "TANDEM INSTALL FAILED" in seen[-40:]:
                 raise AssertionError("install failed:\n" + seen[-3000:])
-        else:
+            finish_install(ctx, vm, seen)
+        finally:
+            net.stop()
+        check_fleet_evidence(ctx, net, ALPHA_MACS[0])
+    else:
+        http = serve_answer(ctx, answer, ALPHA_MACS[:1], extra=pxe_entries(ctx))
+        try:
             vm = ctx.vm(tvm.VM("alpha", ctx.work, all_disks, node_nics(ALPHA_MACS),
                                firmware="bios", cdrom=ctx.iso, boot="d"))
             shell = live_install_shell(ctx, vm, ALPHA_MACS[0])
             url = f"{http.guest_url}/answers/{ALPHA_MACS[0]}.toml"
             shell.con.sendline(install_command(url) + "; echo TANDEM-EXIT=$?")
             seen = vm.console.expect(INSTALL_END, INSTALL_TIMEOUT)
-        finish_install(ctx, vm, seen)
-    finally:
-        http.stop()
-    # The log of the HTTP server proves where the answer came from.
-    fetched = http.requests().count(f"GET /answers/{ALPHA_MACS[0]}.toml")
-    ctx.record(answer_fetches=fetched)
-    if not fetched:
-        raise AssertionError("the answer was not fetched over HTTP")
-    # PXE: the live consoles look for the answer once between them, the install once more.
-    if boot_mode() == "pxe" and fetched != 2:
-        raise AssertionError(f"the answer was fetched {fetched} times, not 2 (search + install)")
+            finish_install(ctx, vm, seen)
+        finally:
+            http.stop()
+        if not http.requests().count(f"GET /answers/{ALPHA_MACS[0]}.toml"):
+            raise AssertionError("the answer was not fetched over HTTP")
     ctx.record(bystander_sha256_before=before)
     return Layout(disks=disks, bystander=bystander, bystander_sha256=before, vars=None,
                   firmware="bios", answer=answer, node="alpha", macs=ALPHA_MACS,

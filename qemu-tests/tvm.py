@@ -282,7 +282,9 @@ class Disk:
 class Nic:
     """A virtio NIC. net "user": QEMU's user network, always restricted (see
     GUEST_HTTP_ADDR), with optional TFTP root and boot file; net "dgram": a UDP socket
-    pair on 127.0.0.1 (local and remote ports) to another VM's NIC."""
+    pair on 127.0.0.1 (local and remote ports) to another VM's NIC; net "tap": the tap
+    device `ifname` (fleetnet.FleetNet makes it, on its bridge; the VM runs in its
+    namespace)."""
     mac: str
     net: str = "user"
     tftp: str | None = None
@@ -290,13 +292,14 @@ class Nic:
     hostfwd: str | None = None
     local: int | None = None
     remote: int | None = None
+    ifname: str | None = None
 
 
 class VM:
     """One QEMU machine. disks: paths (qcow2) or Disks; nics: Nics."""
 
     def __init__(self, name, work, disks, nics=(), firmware="bios", mem=2048, cdrom=None,
-                 boot="c", vars_file=None, extra=()):
+                 boot="c", vars_file=None, extra=(), netns=None):
         self.name = name
         self.work = work
         os.makedirs(work, exist_ok=True)
@@ -308,6 +311,8 @@ class VM:
         self.boot = boot
         self.vars_file = vars_file
         self.extra = list(extra)
+        # QEMU runs in this network namespace (its tap NICs live there).
+        self.netns = netns
         self.proc = None
         self.console = None
         self.started = None
@@ -353,6 +358,8 @@ class VM:
                 opts = (f"dgram,id=n{i},local.type=inet,local.host=127.0.0.1,"
                         f"local.port={n.local},remote.type=inet,remote.host=127.0.0.1,"
                         f"remote.port={n.remote}")
+            elif kind == "tap":
+                opts = f"tap,id=n{i},ifname={n.ifname},script=no,downscript=no"
             else:
                 raise ValueError(kind)
             a += ["-netdev", opts, "-device",
@@ -364,6 +371,8 @@ class VM:
                   "-device", "ide-cd,drive=cd0,bus=ide.1,unit=0"
                   + (",bootindex=0" if self.boot == "d" else "")]
         a += ["-boot", self.boot] + self.extra
+        if self.netns:
+            a = ["ip", "netns", "exec", self.netns] + a
         return a
 
     def start(self, tag="run"):

@@ -434,3 +434,24 @@ fn answer_discovery_names_the_codes_the_installer_reads() {
         "the TXT record needs the lease's domain"
     );
 }
+
+/// The fleet server's files (docs/pxe/) are what qemu-tests/fleetnet.py runs; the guide
+/// shows each of them whole, so a change to one without the other fails here.
+#[test]
+fn the_pxe_guide_shows_the_fleet_configs_the_tests_run() {
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+    let guide = std::fs::read_to_string(root.join("docs/pxe.md")).unwrap();
+    let blocks: Vec<&str> = guide.split("```").skip(1).step_by(2).collect();
+    let mut shown = 0;
+    for e in std::fs::read_dir(root.join("docs/pxe")).unwrap() {
+        let path = e.unwrap().path();
+        let file = std::fs::read_to_string(&path).unwrap();
+        assert!(
+            blocks.iter().any(|b| b.strip_prefix('\n') == Some(file.as_str())),
+            "docs/pxe.md shows no block equal to {}",
+            path.display()
+        );
+        shown += 1;
+    }
+    assert!(shown >= 5, "only {shown} files in docs/pxe/");
+}

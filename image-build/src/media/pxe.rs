@@ -14,9 +14,12 @@ use std::path::PathBuf;
 /// (colon-separated lower-case MAC of the booting NIC).
 pub(crate) const DEFAULT_ANSWER_PATH: &str = "answers/${net0/mac}.toml";
 
-/// boot.ipxe. The HTTP base URL is `${tandem-base}` when the DHCP server or a chaining
-/// script set it, else `http://${next-server}` (the TFTP server, usually the same host).
-fn boot_script(answer_path: &str, append: &str) -> String {
+/// boot.ipxe (the answer's URL on the kernel command line) or, without `answer_path`,
+/// discover.ipxe (the installer finds its answer by DHCP option or DNS,
+/// docs/answer-discovery.md). The HTTP base URL is `${tandem-base}` when the DHCP server
+/// or a chaining script set it, else `http://${next-server}` (the TFTP server, usually the
+/// same host).
+fn boot_script(answer_path: Option<&str>, append: &str) -> String {
     let append = if append.trim().is_empty() {
         String::new()
     } else {
@@ -30,9 +33,12 @@ fn boot_script(answer_path: &str, append: &str) -> String {
          isset ${{tandem-base}} || set tandem-base http://${{next-server}}\n\
          echo Tandem: booting from ${{tandem-base}}\n\
          kernel ${{tandem-base}}/vmlinuz initrd=initrd.img boot=live fetch=${{tandem-base}}/filesystem.squashfs \
-         tandem.answer=${{tandem-base}}/{answer_path} tandem.media=${{tandem-base}} {CONSOLES}{append}\n\
+         {answer}tandem.media=${{tandem-base}} {CONSOLES}{append}\n\
          initrd ${{tandem-base}}/initrd.img\n\
-         boot\n"
+         boot\n",
+        answer = answer_path
+            .map(|p| format!("tandem.answer=${{tandem-base}}/{p} "))
+            .unwrap_or_default(),
     )
 }
 
@@ -48,7 +54,8 @@ pub(crate) fn build(ctx: &mut Ctx, answer_path: &str, append: &str) -> Result<Pa
         link_or_copy(&ctx.stage_dir().join(f), &dir.join(f))?;
     }
     ctx.link_medium_repo(&dir.join("repo"))?;
-    std::fs::write(dir.join("boot.ipxe"), boot_script(answer_path, append))?;
+    std::fs::write(dir.join("boot.ipxe"), boot_script(Some(answer_path), append))?;
+    std::fs::write(dir.join("discover.ipxe"), boot_script(None, append))?;
     Ok(dir)
 }
 
@@ -58,15 +65,22 @@ mod tests {
 
     #[test]
     fn script_fetches_squashfs_and_answer() {
-        let s = boot_script(DEFAULT_ANSWER_PATH, "");
+        let s = boot_script(Some(DEFAULT_ANSWER_PATH), "");
         assert!(s.starts_with("#!ipxe\n"));
         let kernel = s.lines().find(|l| l.starts_with("kernel ")).unwrap();
         assert!(kernel.contains(" boot=live fetch=${tandem-base}/filesystem.squashfs "));
         assert!(kernel.contains(" tandem.answer=${tandem-base}/answers/${net0/mac}.toml "));
         assert!(kernel.contains(" tandem.media=${tandem-base} "));
         assert!(kernel.ends_with("console=ttyS0,115200 console=tty0"));
-        let custom = boot_script("nodes/${hostname}.toml", "quiet");
+        let custom = boot_script(Some("nodes/${hostname}.toml"), "quiet");
         assert!(custom.contains("tandem.answer=${tandem-base}/nodes/${hostname}.toml "));
         assert!(custom.contains("console=tty0 quiet\n"));
+        // discover.ipxe: the same kernel line, no answer on it.
+        let discover = boot_script(None, "");
+        assert!(!discover.contains("tandem.answer"));
+        assert_eq!(
+            discover.replace(" tandem.media", " tandem.answer=${tandem-base}/answers/${net0/mac}.toml tandem.media"),
+            s
+        );
     }
 }
