@@ -1,11 +1,11 @@
 //! Where the answer comes from, in a fixed order (docs/answer-discovery.md):
 //! 1. `--answer` (a URL or a path);
 //! 2. `tandem.answer=` on the kernel command line (a URL or a path);
-//! 3. DHCP option 224 (a URL) in a systemd-networkd lease, NICs in ifindex order;
-//! 4. the DNS TXT record `_tandem-answer.<domain>`, the domain and the DNS server taken
+//! 3. an answer embedded in the image;
+//! 4. `answer.toml` on a partition labelled TANDEM;
+//! 5. DHCP option 224 (a URL) in a systemd-networkd lease, NICs in ifindex order;
+//! 6. the DNS TXT record `_tandem-answer.<domain>`, the domain and the DNS server taken
 //!    from a lease (its domain name, then its search list);
-//! 5. an answer embedded in the image;
-//! 6. `answer.toml` on a partition labelled TANDEM;
 //!
 //! then the wizard. A URL from a lease may contain `{mac}`: the MAC of the NIC whose lease
 //! gave it. An https URL may be pinned to one server certificate: by DHCP option 225, by
@@ -206,14 +206,9 @@ pub fn locate(p: &Places) -> Result<Option<Found>> {
     if let Some(a) = &p.cmdline.answer {
         return read_named(a, p, cmdline_pin, Origin::KernelCmdline(a.clone())).map(Some);
     }
-    wait_for_a_lease(p);
-    let leases = read_leases(&p.lease_dir, &p.sys_net)?;
-    if let Some(d) = from_dhcp(&leases)? {
-        return d.fetch(p, cmdline_pin).map(Some);
-    }
-    if let Some(d) = from_dns(&leases, p.dns_port)? {
-        return d.fetch(p, cmdline_pin).map(Some);
-    }
+    // The medium before the network: an answer put on the stick or CD for this machine is
+    // more specific than what a DHCP server on the segment says, and a stray DHCP server
+    // must not override it.
     if p.embedded.is_file() {
         let text = std::fs::read_to_string(&p.embedded)
             .with_context(|| format!("reading {}", p.embedded.display()))?;
@@ -224,7 +219,17 @@ pub fn locate(p: &Places) -> Result<Option<Found>> {
         }));
     }
     if p.label_device.exists() {
-        return read_labelled(&p.label_device);
+        if let Some(found) = read_labelled(&p.label_device)? {
+            return Ok(Some(found));
+        }
+    }
+    wait_for_a_lease(p);
+    let leases = read_leases(&p.lease_dir, &p.sys_net)?;
+    if let Some(d) = from_dhcp(&leases)? {
+        return d.fetch(p, cmdline_pin).map(Some);
+    }
+    if let Some(d) = from_dns(&leases, p.dns_port)? {
+        return d.fetch(p, cmdline_pin).map(Some);
     }
     Ok(None)
 }
@@ -755,7 +760,7 @@ mod tests {
     }
 
     #[test]
-    fn dns_txt_under_the_lease_domain_before_the_embedded_answer() {
+    fn dns_txt_under_the_lease_domain_after_the_embedded_answer() {
         let (base, seen, fp) =
             crate::http::tests::serve_tls(vec![(200, b"[network]\n".to_vec(), None)]);
         let server = crate::dns::tests::serve(
@@ -767,7 +772,13 @@ mod tests {
         let lease = "DNS=127.0.0.1\nDOMAINNAME=nothing.example\nDOMAIN_SEARCH_LIST=lab.example\n";
         let (dir, mut p) = network_places("dns", lease);
         p.dns_port = server.port();
+        // An answer on the medium comes before anything the network says.
         std::fs::write(&p.embedded, "embedded").unwrap();
+        assert!(matches!(
+            locate(&p).unwrap().unwrap().origin,
+            Origin::Embedded(_)
+        ));
+        std::fs::remove_file(&p.embedded).unwrap();
         let found = locate(&p).unwrap().unwrap();
         assert_eq!(
             found.origin,
@@ -786,16 +797,14 @@ mod tests {
         let e = format!("{:#}", locate(&p).unwrap_err());
         assert!(e.contains("disagree"), "{e}");
 
-        // No record anywhere: on to the embedded answer.
+        // No record anywhere: no answer (the wizard).
+        p.cmdline.fingerprint = None;
         std::fs::write(
             dir.join("leases/3"),
             "DNS=127.0.0.1\nDOMAINNAME=x.example\n",
         )
         .unwrap();
-        assert!(matches!(
-            locate(&p).unwrap().unwrap().origin,
-            Origin::Embedded(_)
-        ));
+        assert!(locate(&p).unwrap().is_none());
         std::fs::remove_dir_all(dir).unwrap();
     }
 }
