@@ -23,6 +23,7 @@ import os
 import shutil
 import subprocess
 import time
+import urllib.parse
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 DOCS = os.path.join(HERE, "..", "docs", "pxe")
@@ -181,9 +182,10 @@ class FleetNet:
             return f.read()
 
     def access_log(self):
+        """nginx's lines, percent-decoded (iPXE writes the MAC's colons as %3A)."""
         try:
             with open(self.log, errors="replace") as f:
-                return f.read().splitlines()
+                return [urllib.parse.unquote(l) for l in f.read().splitlines()]
         except FileNotFoundError:
             return []
 
