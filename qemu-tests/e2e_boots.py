@@ -237,6 +237,23 @@ def broken_answer(ctx):
         raise AssertionError(f"refused install changed {changed}")
 
 
+def first_boot_hook_ran_once(name, sh):
+    """qemu-tests/answers/cluster.toml's e2e-once hook: one output line, one done stamp."""
+    stamp = "/var/lib/tandem/first-boot/e2e-once.done"
+    sh.out(f"for i in $(seq 120); do test -e {stamp} && break; sleep 1; done; true", 180)
+    lines = sh.out("grep -c ' e2e-once: ran-once on ' /var/log/tandem/first-boot.log; true").strip()
+    if lines != "1":
+        raise AssertionError(
+            f"{name}: first-boot hook output logged {lines!r} times, not once:\n"
+            + sh.out("cat /var/log/tandem/first-boot.log; ls -la /var/lib/tandem/first-boot; "
+                     "journalctl -b -u tandem-first-boot-late --no-pager | tail -n 20; true"))
+    rc, out = sh.run(f"test -f {stamp} && ! test -e /var/lib/tandem/first-boot/e2e-once.failed"
+                     " && test -e /var/lib/tandem/first-boot/stage-late.done", check=False)
+    if rc != 0:
+        raise AssertionError(f"{name}: first-boot stamps missing:\n"
+                             + sh.out("ls -la /var/lib/tandem/first-boot; true"))
+
+
 def cluster_boot(ctx):
     a_lay, b_lay = ctx.layout("install-alpha"), ctx.layout("install-beta")
     p = [tvm.free_udp_port() for _ in range(4)]
@@ -296,6 +313,10 @@ def cluster_boot(ctx):
         if shells:
             sa, sb = shells
     ctx.record(cluster_checks=[f"{c.__module__}.{c.__name__}" for c in ctx.checks])
+    # After every check (some reboot a node): the answer's first-boot hook ran exactly once
+    # on each node, logged once, stamped done and never started again.
+    for name, sh in (("alpha", sa), ("beta", sb)):
+        first_boot_hook_ran_once(name, sh)
     # Alpha is done (its disks are overlays; no clean shutdown needed): its CPU goes to
     # beta's resync and degraded boot.
     va.kill()

@@ -112,6 +112,10 @@ pub enum Command {
         #[arg(long, default_value = crate::drbdctl::LOG)]
         log: PathBuf,
     },
+    /// Run this node's `[first-boot]` hooks of one stage that have not run yet
+    /// (tandem-first-boot-early/late.service). Logs to /var/log/tandem/first-boot.log.
+    #[command(subcommand)]
+    FirstBoot(FirstBootCommand),
     /// Take this node's DRBD resources down cleanly (tandem-drbd.service at shutdown).
     DrbdStop {
         #[arg(long, default_value = crate::contract::drbd::CONFIG)]
@@ -159,4 +163,13 @@ pub enum DiskCommand {
 pub fn command() -> clap::Command {
     use clap::CommandFactory;
     Cli::command()
+}
+
+#[derive(Debug, Subcommand)]
+pub enum FirstBootCommand {
+    /// Run the stage's hooks without a done or failed stamp, once each.
+    Run {
+        #[arg(long, value_enum)]
+        stage: crate::contract::first_boot::Stage,
+    },
 }

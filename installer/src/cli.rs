@@ -2,7 +2,7 @@
 //! the command that runs them. Exit codes ([`crate::error::exit_code`]): 0 success,
 //! 2 invalid input or usage, 1 anything else, 130 the user quit.
 
-use crate::args::{Cli, Command, DiskCommand};
+use crate::args::{Cli, Command, DiskCommand, FirstBootCommand};
 use crate::error::{self, InputError};
 use crate::{commands, drbdctl, node};
 use anyhow::Result;
@@ -58,6 +58,7 @@ fn run(cli: Cli) -> Result<()> {
             log,
         } => drbdctl::start(&config, &state_dir, &log),
         Command::DrbdStop { config, log } => drbdctl::stop(&config, &log),
+        Command::FirstBoot(FirstBootCommand::Run { stage }) => node::first_boot::command(stage),
         Command::Status {
             json,
             format,

@@ -59,6 +59,79 @@ pub mod drbd {
     }
 }
 
+/// `/etc/tandem/first-boot.json` and the stored hooks `tandem first-boot run` executes.
+pub mod first_boot {
+    use serde::{Deserialize, Serialize};
+
+    /// The hook list and where to report (no secret in here).
+    pub const CONFIG: &str = "/etc/tandem/first-boot.json";
+    /// The scripts (`<name>`) and their stamps (`<name>.done`, `<name>.failed`); 0700.
+    pub const DIR: &str = "/var/lib/tandem/first-boot";
+    /// Every hook's output, also in the journal.
+    pub const LOG: &str = "/var/log/tandem/first-boot.log";
+    /// The most a hook script may hold.
+    pub const MAX_SCRIPT_BYTES: usize = 256 * 1024;
+
+    /// The systemd stage a hook runs in; `tandem first-boot run --stage` takes the name.
+    #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
+    #[serde(rename_all = "kebab-case")]
+    pub enum Stage {
+        /// Before network-pre.target (the answer's `after = "before-network"`).
+        Early,
+        /// After network-online.target (the answer's `after = "network-online"`).
+        Late,
+    }
+
+    impl Stage {
+        pub fn name(self) -> &'static str {
+            match self {
+                Stage::Early => "early",
+                Stage::Late => "late",
+            }
+        }
+    }
+
+    #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+    #[serde(rename_all = "kebab-case", deny_unknown_fields)]
+    pub struct NodeConfig {
+        pub hooks: Vec<HookEntry>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        pub report: Option<ReportTarget>,
+    }
+
+    #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+    #[serde(rename_all = "kebab-case", deny_unknown_fields)]
+    pub struct HookEntry {
+        pub name: String,
+        pub stage: Stage,
+    }
+
+    /// The answer's `[report]` webhook, so the node can tell how its hooks ended.
+    #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+    #[serde(rename_all = "kebab-case", deny_unknown_fields)]
+    pub struct ReportTarget {
+        pub url: String,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        pub fingerprint: Option<String>,
+    }
+
+    /// Why `body` may not be stored as a hook script, or None when it may.
+    pub fn script_problem(body: &[u8]) -> Option<String> {
+        if !body.starts_with(b"#!") {
+            Some("does not start with #! (an interpreter line such as #!/bin/sh)".into())
+        } else if body.len() > MAX_SCRIPT_BYTES {
+            Some(format!(
+                "is {} bytes; a hook may hold at most {MAX_SCRIPT_BYTES}",
+                body.len()
+            ))
+        } else if body.contains(&0) {
+            Some("contains a NUL byte (a binary, not a script)".into())
+        } else {
+            None
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     #[test]

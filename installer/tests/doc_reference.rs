@@ -447,7 +447,9 @@ fn the_pxe_guide_shows_the_fleet_configs_the_tests_run() {
         let path = e.unwrap().path();
         let file = std::fs::read_to_string(&path).unwrap();
         assert!(
-            blocks.iter().any(|b| b.strip_prefix('\n') == Some(file.as_str())),
+            blocks
+                .iter()
+                .any(|b| b.strip_prefix('\n') == Some(file.as_str())),
             "docs/pxe.md shows no block equal to {}",
             path.display()
         );

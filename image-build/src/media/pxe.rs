@@ -54,7 +54,10 @@ pub(crate) fn build(ctx: &mut Ctx, answer_path: &str, append: &str) -> Result<Pa
         link_or_copy(&ctx.stage_dir().join(f), &dir.join(f))?;
     }
     ctx.link_medium_repo(&dir.join("repo"))?;
-    std::fs::write(dir.join("boot.ipxe"), boot_script(Some(answer_path), append))?;
+    std::fs::write(
+        dir.join("boot.ipxe"),
+        boot_script(Some(answer_path), append),
+    )?;
     std::fs::write(dir.join("discover.ipxe"), boot_script(None, append))?;
     Ok(dir)
 }
@@ -79,7 +82,10 @@ mod tests {
         let discover = boot_script(None, "");
         assert!(!discover.contains("tandem.answer"));
         assert_eq!(
-            discover.replace(" tandem.media", " tandem.answer=${tandem-base}/answers/${net0/mac}.toml tandem.media"),
+            discover.replace(
+                " tandem.media",
+                " tandem.answer=${tandem-base}/answers/${net0/mac}.toml tandem.media"
+            ),
             s
         );
     }

@@ -394,8 +394,16 @@ impl Document {
 /// line, an ESC would rewrite a terminal. Tabs and every other C0/C1 control are refused
 /// with the rest, once, here.
 fn control_characters(t: &toml::Table, prefix: &str, out: &mut Vec<Issue>) {
+    fn is_hook_script(path: &str) -> bool {
+        path.strip_prefix("first-boot.hook[")
+            .and_then(|r| r.split_once("].script"))
+            .is_some_and(|(i, rest)| rest.is_empty() && i.bytes().all(|b| b.is_ascii_digit()))
+    }
     fn value(v: &toml::Value, path: &str, out: &mut Vec<Issue>) {
         match v {
+            // A hook's script is a file of its own, stored as written: lines and tabs are
+            // its substance (its own checks are in validate::first_boot).
+            toml::Value::String(_) if is_hook_script(path) => {}
             toml::Value::String(s) => {
                 if let Some(c) = s.chars().find(|c| c.is_control()) {
                     out.push(Issue::new(

@@ -276,6 +276,9 @@ impl<'a, S: System> Executor<'a, S> {
                 self.progress.message(&msg);
                 Ok(())
             }
+            Task::FirstBootHook { name, from, sha256 } => {
+                self.first_boot_hook(name, from, sha256.as_deref())
+            }
             Task::EspSync => self.esp_sync(),
             Task::EfiBootEntries => self.efi_boot_entries(),
             Task::SaveLogs => self.save_logs(),
@@ -291,6 +294,65 @@ impl<'a, S: System> Executor<'a, S> {
                 *always_full,
             ),
         }
+    }
+
+    /// One hook's script into the target, after the checks the answer could not make
+    /// (a file or URL is only read now). Any problem fails the install here, before GRUB:
+    /// a node that would skip its enrollment is not a finished node.
+    fn first_boot_hook(
+        &mut self,
+        name: &str,
+        from: &super::steps::HookFrom,
+        sha256: Option<&str>,
+    ) -> Result<()> {
+        use super::steps::HookFrom;
+        use crate::contract::first_boot::{script_problem, DIR, MAX_SCRIPT_BYTES};
+        let body: Vec<u8> = match from {
+            HookFrom::Inline(s) => s.as_bytes().to_vec(),
+            HookFrom::Path(p) => self
+                .runner
+                .read(p)
+                .with_context(|| format!("reading first-boot hook {name} from {}", p.display()))?,
+            HookFrom::Url(u) => crate::http::get_text(
+                &format!("first-boot hook {name}"),
+                u,
+                &crate::http::Trust::Roots,
+                None,
+                MAX_SCRIPT_BYTES as u64 + 1,
+                super::medium::HTTP_PATIENCE,
+            )?
+            .into_bytes(),
+        };
+        if let Some(want) = sha256 {
+            let got: String = ring::digest::digest(&ring::digest::SHA256, &body)
+                .as_ref()
+                .iter()
+                .map(|b| format!("{b:02x}"))
+                .collect();
+            if !got.eq_ignore_ascii_case(want) {
+                anyhow::bail!(
+                    "first-boot hook {name} from {from}: its SHA-256 is {got}, the answer says {want}"
+                );
+            }
+        }
+        if let Some(p) = script_problem(&body) {
+            anyhow::bail!("first-boot hook {name} from {from} {p}");
+        }
+        let dir = self.target_path(DIR);
+        self.runner
+            .create_dir_all(&dir)
+            .with_context(|| format!("creating {}", dir.display()))?;
+        self.runner.set_mode(&dir, 0o700)?;
+        let dst = dir.join(name);
+        self.runner
+            .write(&dst, &body)
+            .with_context(|| format!("writing {}", dst.display()))?;
+        self.runner.set_mode(&dst, 0o700)?;
+        self.runner.note(&format!(
+            "first-boot hook {name}: {} bytes from {from} stored in {DIR}",
+            body.len()
+        ));
+        Ok(())
     }
 
     fn target_path(&self, p: &str) -> PathBuf {

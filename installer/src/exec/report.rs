@@ -215,10 +215,11 @@ mod doc_tests {
             }],
         };
         let docs = doc_blocks();
+        // The fourth, the first-boot event, is node::first_boot's to check.
         assert_eq!(
             docs.len(),
-            3,
-            "report.md should show the report and two events"
+            4,
+            "report.md should show the report and three events"
         );
         assert_eq!(key_set(&docs[0]), key_set(&body(Some("n"), &r, &m)));
         assert_eq!(docs[0]["schema"], SCHEMA_VERSION);

@@ -129,6 +129,13 @@ pub enum Task {
         size: u64,
         dest: String,
     },
+    /// A `[first-boot]` hook's script: read or fetched, checked (`#!`, size, no NUL, the
+    /// answer's sha256) and stored 0700 under the target's first-boot directory.
+    FirstBootHook {
+        name: String,
+        from: HookFrom,
+        sha256: Option<String>,
+    },
     /// Mirror the first ESP onto the others (`tandem esp-sync`'s logic).
     EspSync,
     /// One UEFI boot entry per disk, when the installer itself runs in UEFI mode.
@@ -142,6 +149,51 @@ pub enum Task {
         full: Cmd,
         always_full: bool,
     },
+}
+
+/// Where a hook's script is read from at install time.
+#[derive(Clone)]
+pub enum HookFrom {
+    Inline(String),
+    /// A file on the mounted medium.
+    Path(PathBuf),
+    /// The answer's url, or a file on an HTTP medium.
+    Url(String),
+}
+
+/// Never the script itself: it may carry an enrollment token.
+impl fmt::Debug for HookFrom {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Display::fmt(self, f)
+    }
+}
+
+impl fmt::Display for HookFrom {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            HookFrom::Inline(s) => write!(f, "the answer's script ({} bytes)", s.len()),
+            HookFrom::Path(p) => write!(f, "{}", p.display()),
+            HookFrom::Url(u) => f.write_str(u),
+        }
+    }
+}
+
+impl HookFrom {
+    /// `file` is relative to the medium's tandem/ directory, where the base image lies.
+    fn resolve(src: crate::answer::HookSource, base: &BaseImage) -> Self {
+        use crate::answer::HookSource;
+        match (src, base) {
+            (HookSource::Inline(s), _) => HookFrom::Inline(s),
+            (HookSource::Url(u), _) => HookFrom::Url(u),
+            (HookSource::Medium(f), BaseImage::Local(img)) => {
+                HookFrom::Path(img.parent().unwrap_or(Path::new("/")).join(f))
+            }
+            (HookSource::Medium(f), BaseImage::Http { url, .. }) => {
+                let dir = url.rsplit_once('/').map(|(d, _)| d).unwrap_or(url);
+                HookFrom::Url(format!("{dir}/{f}"))
+            }
+        }
+    }
 }
 
 #[derive(Debug, Clone)]
@@ -654,6 +706,28 @@ pub fn configure(answer: &Answer, files: &[RenderedFile], env: &Env) -> Vec<Step
     for f in render::console::serial_console_waits(&env.consoles) {
         v.push(task(Phase::Configure, Task::Write(f)));
     }
+    for h in answer.first_boot.iter().flat_map(|f| &f.hook) {
+        if let Some(src) = h.source() {
+            v.push(task(
+                Phase::Configure,
+                Task::FirstBootHook {
+                    name: h.name.clone(),
+                    from: HookFrom::resolve(src, &env.base),
+                    sha256: h.sha256.clone(),
+                },
+            ));
+        }
+    }
+    let units: Vec<String> = render::first_boot::stages(answer)
+        .into_iter()
+        .map(render::first_boot::unit_name)
+        .collect();
+    if !units.is_empty() {
+        v.push(run(
+            Phase::Configure,
+            chroot(env, "systemctl").arg("enable").args(units),
+        ));
+    }
     if files
         .iter()
         .any(|f| f.path == crate::contract::drbd::CONFIG)
@@ -840,6 +914,16 @@ impl fmt::Display for Task {
                     .map(|d| d.name.as_str())
                     .collect::<Vec<_>>()
                     .join(" ")
+            ),
+            Task::FirstBootHook { name, from, sha256 } => write!(
+                f,
+                "first-boot hook {name}: {from}{}, checked (#!, size, no NUL) and stored \
+                 0700 in {}",
+                match sha256 {
+                    Some(d) => format!(" with SHA-256 {d}"),
+                    None => String::new(),
+                },
+                crate::contract::first_boot::DIR
             ),
             Task::EspSync => write!(f, "mirror /boot/efi onto every other ESP"),
             Task::EfiBootEntries => write!(

@@ -927,3 +927,105 @@ fn a_failed_install_reports_to_the_webhook_without_any_secret() {
     }
     assert!(!text.contains("MARKER"), "{text}");
 }
+
+#[test]
+fn first_boot_hooks_are_checked_and_stored_root_only() {
+    use super::steps::HookFrom;
+    use std::os::unix::fs::PermissionsExt;
+    let c = case("fleet-hooks.toml");
+    let d = Dir::new("hooks");
+    let mut ex = executor(&c, &d);
+    let body = "#!/bin/sh\necho enrolled\n";
+    let on_medium = d.file("medium/tandem/hooks/enroll.sh", body);
+    let digest: String = ring::digest::digest(&ring::digest::SHA256, body.as_bytes())
+        .as_ref()
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect();
+    ex.task(&Task::FirstBootHook {
+        name: "enroll".into(),
+        from: HookFrom::Path(on_medium.clone()),
+        sha256: Some(digest.to_uppercase()),
+    })
+    .unwrap();
+    let dir = d.target().join("var/lib/tandem/first-boot");
+    assert_eq!(fs::read_to_string(dir.join("enroll")).unwrap(), body);
+    let mode = |p: &Path| fs::metadata(p).unwrap().permissions().mode() & 0o777;
+    assert_eq!(mode(&dir), 0o700);
+    assert_eq!(mode(&dir.join("enroll")), 0o700);
+
+    // The wrong digest, a binary, no interpreter line: refused, nothing stored.
+    let wrong = ex
+        .task(&Task::FirstBootHook {
+            name: "wrong".into(),
+            from: HookFrom::Path(on_medium),
+            sha256: Some("0".repeat(64)),
+        })
+        .unwrap_err();
+    assert!(format!("{wrong:#}").contains(&digest), "{wrong:#}");
+    let binary = d.file("medium/tandem/hooks/bin", "#!/bin/sh\n\0\x01");
+    assert!(ex
+        .task(&Task::FirstBootHook {
+            name: "binary".into(),
+            from: HookFrom::Path(binary),
+            sha256: None,
+        })
+        .is_err());
+    let no_shebang = ex
+        .task(&Task::FirstBootHook {
+            name: "plain".into(),
+            from: HookFrom::Inline("echo hi\n".into()),
+            sha256: None,
+        })
+        .unwrap_err();
+    assert!(format!("{no_shebang:#}").contains("#!"), "{no_shebang:#}");
+    for n in ["wrong", "binary", "plain"] {
+        assert!(!dir.join(n).exists(), "{n} was stored");
+    }
+    // The listing never shows an inline script (it may hold a token).
+    let shown = format!(
+        "{:?}",
+        Task::FirstBootHook {
+            name: "t".into(),
+            from: HookFrom::Inline("#!/bin/sh\nTOKEN=s3cr3t\n".into()),
+            sha256: None,
+        }
+    );
+    assert!(!shown.contains("s3cr3t"), "{shown}");
+}
+
+#[test]
+fn hook_files_are_read_beside_the_base_image() {
+    let c = case("fleet-hooks.toml");
+    let local = steps::configure(
+        &c.answer,
+        &c.files,
+        &Env::new(
+            "/target",
+            BaseImage::Local("/run/live/medium/tandem/base.squashfs".into()),
+        ),
+    );
+    let http = steps::configure(
+        &c.answer,
+        &c.files,
+        &Env::new(
+            "/target",
+            BaseImage::Http {
+                url: "http://10.77.0.1/pxe/base.squashfs".into(),
+                size: 1,
+            },
+        ),
+    );
+    let hook = |v: &[Step]| {
+        v.iter()
+            .filter_map(|s| match &s.action {
+                Action::Tandem(t @ Task::FirstBootHook { name, .. }) if name == "enroll" => {
+                    Some(t.to_string())
+                }
+                _ => None,
+            })
+            .collect::<Vec<_>>()
+    };
+    assert!(hook(&local)[0].contains(" /run/live/medium/tandem/hooks/enroll.sh,"));
+    assert!(hook(&http)[0].contains(" http://10.77.0.1/pxe/hooks/enroll.sh,"));
+}

@@ -3,6 +3,7 @@
 //! Facts are read from sysfs and files, judged and planned by pure functions, and only
 //! `replace::execute` writes, through the same `Runner` (and log) as the install.
 
+pub mod first_boot;
 pub mod md;
 pub mod replace;
 pub mod status;

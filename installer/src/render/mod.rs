@@ -10,6 +10,7 @@ pub mod console;
 pub mod debconf;
 pub mod drbd;
 pub mod esp;
+pub mod first_boot;
 pub mod fstab;
 pub mod hosts;
 pub mod links;
@@ -122,6 +123,7 @@ pub fn all(answer: &Answer, plan: &Plan, secrets: &Secrets) -> Vec<RenderedFile>
     v.extend(locale::files(answer));
     v.push(debconf::selections(answer, plan));
     v.extend(accounts::authorized_keys(answer));
+    v.extend(first_boot::files(answer));
     v
 }
 

@@ -8,6 +8,7 @@
 mod apt;
 mod cluster;
 mod drbd;
+mod first_boot;
 mod names;
 mod network;
 mod report;
@@ -41,6 +42,9 @@ pub fn validate(answer: &Answer, node: Option<usize>, inv: Option<&Inventory>) -
     apt::check(&answer.apt, &mut out);
     if let Some(r) = &answer.report {
         report::check(r, &mut out);
+    }
+    if let Some(f) = &answer.first_boot {
+        first_boot::check(f, &mut out);
     }
     out
 }

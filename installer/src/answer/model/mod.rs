@@ -8,6 +8,7 @@ use serde::{Deserialize, Serialize};
 mod apt;
 mod cluster;
 mod drbd;
+mod first_boot;
 mod network;
 mod report;
 mod storage;
@@ -16,6 +17,7 @@ mod system;
 pub use apt::*;
 pub use cluster::*;
 pub use drbd::*;
+pub use first_boot::*;
 pub use network::*;
 pub use report::*;
 pub use storage::*;
@@ -50,6 +52,9 @@ pub struct Answer {
     /// A webhook told how the install ended.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub report: Option<Webhook>,
+    /// Scripts the installed node runs once, on its first boot.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub first_boot: Option<FirstBoot>,
 }
 
 /// The serde name of a unit enum variant, so Display and error texts say what the file says.

@@ -100,6 +100,7 @@ pub fn to_answer(d: &Draft, inv: &Inventory) -> Answer {
         apt: Apt::default(),
         install: Install::default(),
         report: None,
+        first_boot: None,
     }
 }
 
