@@ -107,6 +107,12 @@ impl Cache {
             }
             .into());
         }
+        // The repository is served over HTTP to PXE machines, by a web server that is not
+        // root (nginx's www-data): a temp file's 0600 would answer 403 for every .deb.
+        use std::os::unix::fs::PermissionsExt;
+        tmp.as_file()
+            .set_permissions(std::fs::Permissions::from_mode(0o644))
+            .with_context(|| format!("making {} readable", dest.display()))?;
         tmp.persist(dest)
             .with_context(|| format!("storing {}", dest.display()))?;
         Ok(true)

@@ -523,6 +523,10 @@ mod tests {
         );
 
         let repo = t.join("out1/repo");
+        // Readable by a web server that is not root (PXE, docs/pxe.md).
+        let deb = repo.join("pool/main/l/libfoo/libfoo_2.0_amd64.deb");
+        use std::os::unix::fs::PermissionsExt;
+        assert_eq!(deb.metadata().unwrap().permissions().mode() & 0o777, 0o644);
         let packages =
             std::fs::read_to_string(repo.join("dists/tandem/main/binary-amd64/Packages")).unwrap();
         assert!(
