@@ -52,7 +52,8 @@ def template(name, subst):
 
 class FleetNet:
     def __init__(self, work, pxe_dir):
-        self.work = os.path.join(work, "fleet")
+        # Absolute: dnsmasq and nginx resolve relative paths against / and their prefix.
+        self.work = os.path.abspath(os.path.join(work, "fleet"))
         shutil.rmtree(self.work, ignore_errors=True)
         os.makedirs(self.work)
         self.ns = f"tandem-{os.getpid()}-{int(time.time() * 1000) % 100000}"
@@ -152,7 +153,7 @@ class FleetNet:
         while time.time() < end:
             for p in self.procs:
                 if p.poll() is not None:
-                    raise RuntimeError(f"{p.args[3]} exited ({p.returncode}); see {self.work}")
+                    raise RuntimeError(f"{p.args[4]} exited ({p.returncode}); see {self.work}")
             tcp = subprocess.run(["ip", "netns", "exec", self.ns, "cat", "/proc/net/tcp",
                                   "/proc/net/udp"], capture_output=True, text=True).stdout
             if all(f":{w} " in tcp for w in want):
