@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """The fleet network without a VM (make test-fleetnet, seconds): FleetNet's dnsmasq and
 nginx, configured from docs/pxe/, answer a client in a second namespace as docs/pxe.md
-says they do. The e2e install-alpha then boots a real machine through the same services.
+says they do. The e2e fleet scenario then boots two real machines through the same services.
 
   qemu-tests/fleetnet-smoke.py [--pxe build/image/pxe] [--work build/fleetnet-smoke]
 
@@ -118,6 +118,16 @@ def main():
             run(cli, "curl", "-sf", "-X", "POST", "-H", "Content-Type: application/json",
                 "--data", json.dumps(doc), "--cacert", net.crt,
                 f"https://{fleetnet.ADDR}/report")
+
+        # A machine told its answer: URL and pin on its kernel command line, filled in.
+        net.add_machine(OTHER, os.devnull, pinned=True)
+        pinned = run(cli, "curl", "-sf", f"http://{fleetnet.ADDR}/boot/{OTHER}.ipxe",
+                     text=True).stdout
+        want = (f"tandem.answer=https://${{next-server}}/answers/${{net0/mac}}.toml "
+                f"tandem.answer-fingerprint={net.fingerprint}\n")
+        if want not in pinned or "@" in pinned.replace("${", ""):
+            raise AssertionError(f"the pinned boot script:\n{pinned}")
+        checks.append("a pinned machine's script: answer URL and certificate pin in tandem-args")
 
         post({"event": "install", "result": "failed", "machine": {"macs": [MAC]}})
         if "discover.ipxe" not in boot_script():

@@ -6,6 +6,7 @@ configured from docs/pxe/*, the files docs/pxe.md shows.
 
     net = FleetNet(work, pxe_dir)          # namespace, bridge, certificate, services
     net.add_machine(mac, answer_file)      # answers/<mac>.toml, boot/<mac>.ipxe = install
+                                           # (pinned=True: URL + pin on the command line)
     tap = net.tap("alpha0")                # a tap on the bridge; VM(..., netns=net.ns)
     ...
     net.fetches("/answers/52:54:00:…")    # nginx's log lines for that path
@@ -168,15 +169,18 @@ class FleetNet:
         self.taps.append(name)
         return name
 
-    def add_machine(self, mac, answer):
+    def add_machine(self, mac, answer, pinned=False):
         """answers/<mac>.toml (0640, group www-data: nginx's workers read it, nobody else;
-        the location is HTTPS-only) and boot/<mac>.ipxe saying install."""
+        the location is HTTPS-only) and boot/<mac>.ipxe saying install: install.ipxe (the
+        answer found by DHCP option 224) or, pinned, install-pinned.ipxe (its URL and the
+        certificate's fingerprint on the kernel command line)."""
         dest = os.path.join(self.root, "answers", f"{mac.lower()}.toml")
         shutil.copy(answer, dest)
         os.chown(dest, 0, grp.getgrnam("www-data").gr_gid)
         os.chmod(dest, 0o640)
-        shutil.copy(os.path.join(DOCS, "install.ipxe"),
-                    os.path.join(self.boot, f"{mac.lower()}.ipxe"))
+        script = "install-pinned.ipxe" if pinned else "install.ipxe"
+        with open(os.path.join(self.boot, f"{mac.lower()}.ipxe"), "w") as f:
+            f.write(template(script, {"FP": self.fingerprint}))
 
     def boot_script(self, mac):
         with open(os.path.join(self.boot, f"{mac.lower()}.ipxe")) as f:

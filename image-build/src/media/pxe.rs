@@ -18,7 +18,9 @@ pub(crate) const DEFAULT_ANSWER_PATH: &str = "answers/${net0/mac}.toml";
 /// discover.ipxe (the installer finds its answer by DHCP option or DNS,
 /// docs/answer-discovery.md). The HTTP base URL is `${tandem-base}` when the DHCP server
 /// or a chaining script set it, else `http://${next-server}` (the TFTP server, usually the
-/// same host).
+/// same host). A chaining script may set `tandem-args` to add kernel parameters (a fleet's
+/// per-machine script gives `tandem.answer=` and `tandem.answer-fingerprint=` that way,
+/// docs/pxe.md); iPXE expands an unset setting to nothing.
 fn boot_script(answer_path: Option<&str>, append: &str) -> String {
     let append = if append.trim().is_empty() {
         String::new()
@@ -28,12 +30,13 @@ fn boot_script(answer_path: Option<&str>, append: &str) -> String {
     format!(
         "#!ipxe\n\
          # Tandem network boot. Set tandem-base first (e.g. in a script that chains this\n\
-         # one) to serve from somewhere other than http://<next-server>.\n\
+         # one) to serve from somewhere other than http://<next-server>, and tandem-args\n\
+         # to add kernel parameters.\n\
          isset ${{net0/ip}} || dhcp\n\
          isset ${{tandem-base}} || set tandem-base http://${{next-server}}\n\
          echo Tandem: booting from ${{tandem-base}}\n\
          kernel ${{tandem-base}}/vmlinuz initrd=initrd.img boot=live fetch=${{tandem-base}}/filesystem.squashfs \
-         {answer}tandem.media=${{tandem-base}} {CONSOLES}{append}\n\
+         {answer}tandem.media=${{tandem-base}} {CONSOLES}{append} ${{tandem-args}}\n\
          initrd ${{tandem-base}}/initrd.img\n\
          boot\n",
         answer = answer_path
@@ -74,10 +77,10 @@ mod tests {
         assert!(kernel.contains(" boot=live fetch=${tandem-base}/filesystem.squashfs "));
         assert!(kernel.contains(" tandem.answer=${tandem-base}/answers/${net0/mac}.toml "));
         assert!(kernel.contains(" tandem.media=${tandem-base} "));
-        assert!(kernel.ends_with("console=ttyS0,115200 console=tty0"));
+        assert!(kernel.ends_with("console=ttyS0,115200 console=tty0 ${tandem-args}"));
         let custom = boot_script(Some("nodes/${hostname}.toml"), "quiet");
         assert!(custom.contains("tandem.answer=${tandem-base}/nodes/${hostname}.toml "));
-        assert!(custom.contains("console=tty0 quiet\n"));
+        assert!(custom.contains("console=tty0 quiet ${tandem-args}\n"));
         // discover.ipxe: the same kernel line, no answer on it.
         let discover = boot_script(None, "");
         assert!(!discover.contains("tandem.answer"));
