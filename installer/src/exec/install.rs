@@ -148,13 +148,11 @@ impl<'a, S: System> Executor<'a, S> {
         let Some(hook) = self.answer.report.as_ref().filter(|h| h.progress) else {
             return;
         };
-        let mut fields = serde_json::json!({ "phase": phase.name() });
-        if kind == "phase-end" {
-            if let Some((_, d)) = self.progress.phases.iter().rev().find(|(p, _)| *p == phase) {
-                fields["seconds"] = serde_json::json!(round(d.as_secs_f64()));
-            }
-        }
-        let ev = report::event(kind, fields);
+        let seconds = (kind == "phase-end")
+            .then(|| self.progress.phases.iter().rev().find(|(p, _)| *p == phase))
+            .flatten()
+            .map(|(_, d)| round(d.as_secs_f64()));
+        let ev = report::phase_event(kind, self.plan.node.as_deref(), phase.name(), seconds);
         if let Err(e) = report::send(hook, &ev, report::EVENT_PATIENCE) {
             let e = self.runner.redact(&format!("{e:#}"));
             self.runner.note(&format!("progress event not sent: {e}"));

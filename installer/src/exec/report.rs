@@ -100,6 +100,19 @@ pub fn event(kind: &str, fields: Value) -> Value {
     v
 }
 
+/// A `phase-start` or `phase-end` event. The node tells apart the events of machines
+/// installing at once (one webhook serves a fleet); `seconds` only on `phase-end`.
+pub fn phase_event(kind: &str, node: Option<&str>, phase: &str, seconds: Option<f64>) -> Value {
+    let mut fields = json!({ "phase": phase });
+    if let Some(node) = node {
+        fields["node"] = json!(node);
+    }
+    if let Some(s) = seconds {
+        fields["seconds"] = json!(s);
+    }
+    event(kind, fields)
+}
+
 /// POSTs `v` to the webhook, trying for `patience`.
 pub fn send(hook: &Webhook, v: &Value, patience: Duration) -> Result<()> {
     let body = serde_json::to_vec(v)?;
@@ -223,8 +236,8 @@ mod doc_tests {
         );
         assert_eq!(key_set(&docs[0]), key_set(&body(Some("n"), &r, &m)));
         assert_eq!(docs[0]["schema"], SCHEMA_VERSION);
-        let start = event("phase-start", json!({"phase": "wipe"}));
-        let end = event("phase-end", json!({"phase": "wipe", "seconds": 1.0}));
+        let start = phase_event("phase-start", Some("n"), "wipe", None);
+        let end = phase_event("phase-end", Some("n"), "wipe", Some(1.0));
         assert_eq!(key_set(&docs[1]), key_set(&start));
         assert_eq!(key_set(&docs[2]), key_set(&end));
     }

@@ -915,6 +915,12 @@ fn a_failed_install_reports_to_the_webhook_without_any_secret() {
     assert_eq!(got[0]["phase"], "wipe");
     assert_eq!(got[2]["phase"], "raid");
     let body = &got[3];
+    // A fleet's one webhook tells machines apart by node, progress events included.
+    assert!(body["node"].is_string(), "{body}");
+    assert!(
+        got[..3].iter().all(|e| e["node"] == body["node"]),
+        "{got:?}"
+    );
     assert_eq!(body, &sent);
     assert_eq!(body["result"], "failed");
     assert_eq!(body["failed-phase"], "raid");
