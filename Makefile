@@ -111,9 +111,9 @@ image: deps tandem-static $(if $(IMAGE_REPO),image-fetch)
 	./target/release/tandem-image build --out $(IMAGE_OUT) $(IMAGE_SOURCE) --tandem-bin $(TANDEM_STATIC)
 
 # Boot tests under QEMU/TCG: the ISO as a CD on SeaBIOS and on OVMF, and the PXE files.
-# `make test` does not run them: test-install's installs boot the same ISO on SeaBIOS
-# (wizard-install) and OVMF (install-beta) and the same PXE files (install-alpha), and then
-# check far more than the live banner.
+# `make test` does not run them: test-install boots the same ISO on SeaBIOS
+# (wizard-install) and OVMF (reinstall) and the same PXE files on both (fleet), and then
+# checks far more than the live banner.
 test-boot: image
 	qemu-tests/boot-iso.sh $(IMAGE_OUT)/tandem.iso bios $(BOOT_TIMEOUT)
 	qemu-tests/boot-iso.sh $(IMAGE_OUT)/tandem.iso uefi $(BOOT_TIMEOUT)
@@ -156,8 +156,8 @@ test-fleetnet: deps
 	python3 qemu-tests/fleetnet-smoke.py --work $(BUILD)/fleetnet-smoke
 
 # The end-to-end install suite (issue #5, docs/install.md "Tests"): installs a two-node
-# cluster from the image (after test-image in `make test`), boots the results (normal, degraded, both
-# nodes at once), at most 2 VMs at a time. E2E_ARGS="--only replace-alpha" for one
+# cluster from the image over the fleet network, both machines at once (after test-image in
+# `make test`), boots the results (both nodes at once, degraded), at most 2 VMs at a time. E2E_ARGS="--only replace-alpha" for one
 # scenario.
 E2E_OUT ?= $(BUILD)/e2e
 # The host side (prepare, render) uses the same static binary the image carries.

@@ -13,7 +13,7 @@ One QEMU/TCG machine (four 20 GiB virtio disks, two virtio NICs, SeaBIOS, 2 GiB)
    they then boot with the first disk gone (qcow2 overlays of the other three), after the
    first resync has finished: md will not start a RAID6 degraded while that resync is
    unfinished ("cannot start dirty degraded array"; seen in this benchmark's first run,
-   and why the e2e suite's cluster-boot finishes it before beta's degraded boot). The e2e
+   and why the e2e suite's fleet scenario finishes it before beta's degraded boot). The e2e
    suite proves degraded boots; here it only costs time.
 3. The live ISO again: the arrays and the volume group Tandem made are assembled, resync is
    frozen (as during Tandem's install), the root volume gets a fresh ext4, and

@@ -18,34 +18,39 @@ Every `qemu-tests/e2e_*.py` is imported; each defines (scenario.Scenario)
   ctx.iso, ctx.pxe        the image under test
   ctx.answers             build/e2e/answers/: the prepared answers (secret filled in, 0600)
   ctx.tandem              a host `tandem` binary (render/validate on the host)
-  ctx.layout(name)        the layout an install scenario returned (see below)
+  ctx.layout(name)        a layout an install scenario returned (see below)
   ctx.record(**fields)    adds fields to this scenario's entry in results.json
   ctx.vm(vm)              registers a tvm.VM so its console tail is printed on failure and
                           it is killed when the scenario ends
+  ctx.release_vm()        from now on the scenario runs one machine fewer (the scheduler
+                          may start another scenario in that slot)
   ctx.checks              the Scenario's checks, in order
   ctx.secrets()           what no log or report may hold: {"what": [bytes, …]}
 
 An install is a scenario too: its `fn` returns a scenario.Layout (disks, bystander, OVMF
 vars, firmware, answer, node, MACs) that dependants put overlays on (tvm.overlay) and never
-write to.
+write to, known by the scenario's name; or a dict of them by name when it installs several
+machines (`fleet` returns {"alpha": …, "beta": …}). Dependants name the scenario in `needs`
+and the layout in ctx.layout(name).
 
 The scheduler runs up to --jobs QEMU machines at a time (2: the CI machine has 2 cores and
 TCG runs one thread per VM), scenarios whose `needs` all passed, longest chain first. A
 scenario whose need failed fails too ("needs X, which failed"). `--only NAME` runs NAME and
-what it needs; `--reuse install-alpha` takes that install's layout from the previous run in
+what it needs; `--reuse fleet` takes that install's layouts from the previous run in
 --out instead of installing again (development only). Results: printed as they finish, build/e2e/results.json, exit 1 on any failure.
 
 Cluster checks (both nodes up at once)
 --------------------------------------
-The scenario `cluster-boot` boots alpha and beta together, checks the bond, the VLAN bridge
-and a ping over it, then calls every function in its Scenario's `checks` in order:
+The scenario `fleet` installs alpha and beta together over the fleet network, boots both
+from their disks, checks the bond, the VLAN bridge and a ping over it, then calls every
+function in its Scenario's `checks` in order:
 
     def drbd_connected(ctx, shell_alpha, shell_beta, vm_alpha, vm_beta): ...
 
 (shells are tvm.Shell logged in as root; a check raises on failure, and one that reboots a
 node returns the new (shell_alpha, shell_beta)). Put such checks in a module of your own,
-qemu-tests/e2e_<topic>.py (today e2e_drbd.CHECKS), and name them in cluster-boot's
-Scenario in e2e_boots.py.
+qemu-tests/e2e_<topic>.py (today e2e_drbd.CHECKS), and name them in fleet's Scenario in
+e2e_fleet.py.
 """
 
 import argparse
@@ -92,11 +97,16 @@ class Ctx:
     def layout(self, name):
         lay = self.suite.layouts.get(name)
         if lay is None:
-            raise ScenarioError(f"{self.name}: no layout from {name} (declare it in needs)")
+            raise ScenarioError(f"{self.name}: no layout {name} (declare its install in needs)")
         return lay
 
     def record(self, **fields):
         self.fields.update(fields)
+
+    def release_vm(self):
+        """This scenario runs one QEMU machine fewer from now on: the scheduler may start a
+        one-machine scenario beside it (fleet's tail, where only beta runs)."""
+        self.suite.release(self.name)
 
     def vm(self, vm):
         self.vms.append(vm)
@@ -121,14 +131,22 @@ class Suite:
         self.results = {}
         self.all_vms = []
         self.lock = threading.Lock()
+        # The scheduler's wake-up, and machines running scenarios gave back (release_vm).
+        self.cv = threading.Condition()
+        self.released = {}
+
+    def release(self, name):
+        with self.cv:
+            self.released[name] = self.released.get(name, 0) + 1
+            self.cv.notify_all()
 
     def reusable(self, name):
-        """With --reuse NAME: the layout a previous run of install NAME left (development:
-        iterate on a boot check without installing again)."""
-        path = os.path.join(self.out, name, "layout.json")
+        """With --reuse NAME: the layouts a previous run of install NAME left, by layout
+        name (development: iterate on a boot check without installing again)."""
+        path = os.path.join(self.out, name, "layouts.json")
         if name in self.reuse and os.path.exists(path):
             with open(path) as f:
-                return Layout.from_json(json.load(f))
+                return {n: Layout.from_json(d) for n, d in json.load(f).items()}
         return None
 
     def say(self, msg):
@@ -192,14 +210,16 @@ def run_one(suite, sc):
     try:
         reused = suite.reusable(sc.name)
         if reused:
-            suite.layouts[sc.name] = reused
+            suite.layouts.update(reused)
             ctx.record(reused=True)
         else:
-            layout = sc.run(ctx)
-            if isinstance(layout, Layout):
-                suite.layouts[sc.name] = layout
-                with open(os.path.join(ctx.work, "layout.json"), "w") as f:
-                    json.dump(layout.to_json(), f, indent=1)
+            layouts = sc.run(ctx)
+            if isinstance(layouts, Layout):
+                layouts = {sc.name: layouts}
+            if layouts:
+                suite.layouts.update(layouts)
+                with open(os.path.join(ctx.work, "layouts.json"), "w") as f:
+                    json.dump({n: l.to_json() for n, l in layouts.items()}, f, indent=1)
     except Exception as e:  # noqa: BLE001 - any failure of a scenario is its result
         entry = {"result": "failed", "error": f"{type(e).__name__}: {e}"}
         with open(os.path.join(ctx.work, "error.txt"), "w") as f:
@@ -223,8 +243,9 @@ def schedule(suite, scenarios, names):
     pending = set(names)
     running = {}
     used = 0
-    done = threading.Condition()
+    done = suite.cv
     finished = []
+    given_back = {}
 
     def worker(sc):
         entry = run_one(suite, sc)
@@ -235,9 +256,12 @@ def schedule(suite, scenarios, names):
     t_start = time.time()
     while pending or running:
         with done:
+            for name, n in suite.released.items():
+                used -= n - given_back.get(name, 0)
+                given_back[name] = n
             for sc, entry in finished:
                 del running[sc.name]
-                used -= sc.vms
+                used -= sc.vms - given_back.get(sc.name, 0)
                 suite.results[sc.name] = entry
                 suite.say(f"== {sc.name}: {entry['result'].upper()} in {entry['seconds']:.0f} s"
                           f" (suite at {time.time() - t_start:.0f} s)")
@@ -269,7 +293,7 @@ def schedule(suite, scenarios, names):
                 suite.results[n] = {"result": "failed", "seconds": 0, "error": "never ready"}
             break
         with done:
-            if not finished:
+            if not finished and all(given_back.get(n, 0) == c for n, c in suite.released.items()):
                 done.wait(5)
     return time.time() - t_start
 

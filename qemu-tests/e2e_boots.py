@@ -1,23 +1,11 @@
-"""Boots of the installed layouts (qemu-tests/e2e.py), each through qcow2 overlays so the
-installed disks stay as the installer left them, and the broken-answer check. Alpha without
-its first disk (3a) and the tandem package (9) are checked by replace-alpha (e2e_day2.py),
-on its way to replacing that disk.
+"""Checks and scenarios on the installed layouts (qemu-tests/e2e.py): the single-node
+checks e2e_fleet.py's `fleet` runs on its first boot of each node, beta's degraded boot,
+and two small scenarios. Alpha without its first disk (3a) and the tandem package (9) are
+checked by replace-alpha (e2e_day2.py), on its way to replacing that disk.
 
 bystander-untouched  (4) the bystander disk's sha256 (host side) unchanged by alpha's install
-broken-answer        (8) raid6 over 3 disks served over PXE/URL: the validation error with
-                     file:line on the console, the disks untouched
-cluster-boot         both nodes' first boot at once, checked in order:
-                     (1) alpha (SeaBIOS): both arrays active, not degraded; fstab mounts;
-                         hostname, /etc/hosts, mdadm.conf, fstab exactly as `tandem render`
-                         of the same answer says
-                     (2) beta (OVMF): an ESP with GRUB on every disk, the first mounted
-                     (6) bond0 with both members, vmbr370 holds the address, nic0 a DHCP
-                         lease, alpha pings beta over VLAN 370; then the scenario's
-                         checks (e2e_drbd.CHECKS)
-                     (3b) beta, shut down cleanly, boots without two of its four disks;
-                         then replace-beta and upgrade-beta (e2e_day2.py) on that boot
-One boot per node serves all of these: a TCG boot costs about 5 minutes, and the suite's
-critical path (install-alpha, install-beta, cluster-boot) sets its wall time.
+broken-answer        (8) raid6 over 3 disks, the answer found by DHCP on the fleet network:
+                     the validation error with file:line on the console, the disks untouched
 """
 
 import json
@@ -27,12 +15,10 @@ import subprocess
 import time
 
 import e2e_day2
-import e2e_drbd
 import fleetnet
 import tvm
-from e2e_installs import (LIVE_TIMEOUT, boot_mode, install_command, live_net_up, node_nics, pxe_entries,
-                          serve_answer)
-from guest import login, overlays
+from e2e_installs import node_nics
+from guest import login
 from scenario import Scenario
 
 
@@ -181,7 +167,7 @@ def beta_degraded(ctx, lay, disks, vars_file, vm, sh):
 
 
 def bystander_untouched(ctx):
-    lay = ctx.layout("install-alpha")
+    lay = ctx.layout("alpha")
     now = tvm.sha256_file(lay.bystander)
     ctx.record(sha256=now)
     if now != lay.bystander_sha256:
@@ -198,32 +184,17 @@ def broken_answer(ctx):
         c = d + ".before"
         subprocess.run(["cp", d, c], check=True)
         copies.append(c)
-    if boot_mode() == "pxe":
-        # A machine of the fleet network (fleetnet.py) whose answer, found by DHCP, is bad.
-        net = fleetnet.FleetNet(ctx.work, ctx.pxe)
-        try:
-            net.add_machine(mac, src)
-            vm = ctx.vm(tvm.VM("broken", ctx.work, disks,
-                               [tvm.Nic(mac, net="tap", ifname=net.tap("broken0"))],
-                               boot="n", netns=net.ns))
-            vm.start("install")
-            out = vm.console.expect(r"TANDEM INSTALL FAILED \(exit \d+\)", 1200)
-        finally:
-            net.stop()
-    else:
-        http = serve_answer(ctx, src, [mac], extra=pxe_entries(ctx))
-        url = f"{http.guest_url}/answers/{mac}.toml"
-        try:
-            vm = ctx.vm(tvm.VM("broken", ctx.work, disks, [tvm.Nic(mac)],
-                               cdrom=ctx.iso, boot="d"))
-            vm.start("install")
-            sh = vm.live_shell(LIVE_TIMEOUT)
-            live_net_up(sh, mac)
-            rc, out = sh.run(install_command(url), timeout=600, check=False)
-            if rc != 2:
-                raise AssertionError(f"expected exit 2 (bad input), got {rc}:\n{out[-2000:]}")
-        finally:
-            http.stop()
+    # A machine of the fleet network (fleetnet.py) whose answer, found by DHCP, is bad.
+    net = fleetnet.FleetNet(ctx.work, ctx.pxe)
+    try:
+        net.add_machine(mac, src)
+        vm = ctx.vm(tvm.VM("broken", ctx.work, disks,
+                           [tvm.Nic(mac, net="tap", ifname=net.tap("broken0"))],
+                           boot="n", netns=net.ns))
+        vm.start("install")
+        out = vm.console.expect(r"TANDEM INSTALL FAILED \(exit \d+\)", 1200)
+    finally:
+        net.stop()
     with open(os.path.join(ctx.work, "refusal.txt"), "w") as f:
         f.write(out)
     # file:line:col: key: message, naming the level and the disk count.
@@ -251,94 +222,15 @@ def first_boot_hook_ran_once(name, sh):
     rc, _ = sh.run(f"test -f {stamp} && ! test -e {d}/e2e-once.failed", check=False)
     if rc != 0:
         raise AssertionError(f"{name}: first-boot stamps missing:\n" + sh.out(f"ls -la {d}; true"))
-    # The late stage is done once its events are delivered. Alpha was installed on the
-    # fleet network with a [report] there (e2e_installs.with_report); booted here, on QEMU's
-    # user network, that webhook cannot be reached: the event stays owed (no .reported,
-    # no stage stamp) and is retried next boot, without running the hook again.
-    has_report = sh.run("grep -q '\"report\"' /etc/tandem/first-boot.json && "
-                        "grep -q '10.77.0.1' /etc/tandem/first-boot.json", check=False)[0] == 0
-    rc, _ = sh.run(f"test -e {d}/stage-late.done", check=False)
-    if rc != 0 and not (has_report and sh.run(f"! test -e {d}/e2e-once.reported",
-                                              check=False)[0] == 0):
-        raise AssertionError(f"{name}: the late stage is not done and owes no report:\n"
-                             + sh.out(f"ls -la {d}; cat /etc/tandem/first-boot.json; true"))
-    return "done" if rc == 0 else "report owed (the fleet's webhook is not on this network)"
-
-
-def cluster_boot(ctx):
-    a_lay, b_lay = ctx.layout("install-alpha"), ctx.layout("install-beta")
-    p = [tvm.free_udp_port() for _ in range(4)]
-    # nic1 <-> nic1, nic2 <-> nic2: two cables between the machines.
-    a_nics = node_nics(a_lay.macs, peer=[(p[0], p[1]), (p[2], p[3])])
-    b_nics = node_nics(b_lay.macs, peer=[(p[1], p[0]), (p[3], p[2])])
-    a_disks, _ = overlays(ctx, a_lay, tag="alpha")
-    b_disks, b_vars = overlays(ctx, b_lay, tag="beta")
-    va = ctx.vm(tvm.VM("alpha", ctx.work, a_disks, a_nics, firmware="bios", boot="c"))
-    vb = ctx.vm(tvm.VM("beta", ctx.work, b_disks, b_nics, firmware="uefi",
-                       vars_file=b_vars, boot="c"))
-    va.start("boot")
-    vb.start("boot")
-    sa = login(ctx, va, started=True)
-    sb = login(ctx, vb, started=True)
-    ctx.log(f"both logged in ({va.elapsed():.0f} s)")
-    ctx.record(login_seconds_alpha=round(va.elapsed()), login_seconds_beta=round(vb.elapsed()))
-    # Each node's first boot from its installed disks: one boot serves the single-node
-    # checks and the cluster's (a TCG boot costs 5 minutes of the suite's 75).
-    ctx.log("check: alpha's first boot (1)")
-    check_alpha(ctx, a_lay, sa)
-    ctx.log("check: beta's first boot (2)")
-    check_beta(ctx, sb)
-    for name, sh, addr in (("alpha", sa, "10.37.0.1/24"), ("beta", sb, "10.37.0.2/24")):
-        bond = sh.out("cat /proc/net/bonding/bond0")
-        members = re.findall(r"^Slave Interface: (\S+)", bond, re.M)
-        if sorted(members) != ["nic1", "nic2"]:
-            raise AssertionError(f"{name}: bond0 members {members}:\n{bond}")
-        if "active-backup" not in bond:
-            raise AssertionError(f"{name}: bond0 not active-backup:\n{bond}")
-        ip = sh.out("ip -o addr show dev vmbr370")
-        if addr not in ip:
-            raise AssertionError(f"{name}: vmbr370 lacks {addr}:\n{ip}")
-        if "bond0.370" not in sh.out("ls /sys/class/net/vmbr370/brif"):
-            raise AssertionError(f"{name}: bond0.370 is not in vmbr370")
-        # nic0 is "dhcp" in the answer: ifupdown2 runs dhclient, which the node must have
-        # (Debian 13 installs no DHCP client by priority; the first CI run without it
-        # logged "No such file or directory: '/sbin/dhclient'"). QEMU's user network
-        # leases 10.0.2.15.
-        lease = sh.out("for i in $(seq 60); do ip -4 -o addr show dev nic0 | grep -q 'inet 10\\.0\\.2\\.'"
-                       " && break; sleep 1; done; ip -4 -o addr show dev nic0; true", 180)
-        if "inet 10.0.2." not in lease:
-            raise AssertionError(f"{name}: nic0 has no DHCP address:\n{lease}"
-                                 + sh.out("journalctl -b -u networking --no-pager | tail -n 20; true"))
-        ctx.record(**{f"dhcp_{name}": lease.split()[3] if len(lease.split()) > 3 else lease})
-    rc, out = sa.run("ping -c 3 -W 2 10.37.0.2", timeout=120, check=False)
+    # The late stage is done once its events are delivered to the fleet's collector.
+    rc, _ = sh.run(f"test -e {d}/stage-late.done && test -e {d}/e2e-once.reported", check=False)
     if rc != 0:
-        # ifupdown may still be bringing the bond up: once more after a pause.
-        rc, out = sa.run("sleep 10; ping -c 3 -W 2 10.37.0.2", timeout=120, check=False)
-    if rc != 0:
-        raise AssertionError(f"alpha cannot ping beta over VLAN 370:\n{out}")
-    ctx.record(ping=out.strip().splitlines()[-1])
-    for check in ctx.checks:
-        ctx.log(f"cluster check {check.__module__}.{check.__name__}")
-        # A check that rebooted a node hands back the new shells.
-        shells = check(ctx, sa, sb, va, vb)
-        if shells:
-            sa, sb = shells
-    ctx.record(cluster_checks=[f"{c.__module__}.{c.__name__}" for c in ctx.checks])
-    # After every check (some reboot a node): the answer's first-boot hook ran exactly once
-    # on each node, logged once, stamped done and never started again.
-    for name, sh in (("alpha", sa), ("beta", sb)):
-        ctx.record(**{f"first_boot_{name}": first_boot_hook_ran_once(name, sh)})
-    # Alpha is done (its disks are overlays; no clean shutdown needed): its CPU goes to
-    # beta's resync and degraded boot.
-    va.kill()
-    ctx.log("check: beta without two disks (3b)")
-    beta_degraded(ctx, b_lay, b_disks, b_vars, vb, sb)
+        raise AssertionError(f"{name}: the late stage is not done or its event not reported:\n"
+                             + sh.out(f"ls -la {d}; cat /var/log/tandem/first-boot.log; true"))
 
 
 SCENARIOS = [
-    Scenario(name="bystander-untouched", needs=("install-alpha",), run=bystander_untouched,
+    Scenario(name="bystander-untouched", needs=("fleet",), run=bystander_untouched,
              vms=0, est=10),
     Scenario(name="broken-answer", run=broken_answer, est=290),
-    Scenario(name="cluster-boot", needs=("install-alpha", "install-beta"), run=cluster_boot,
-             vms=2, est=1250, checks=tuple(e2e_drbd.CHECKS)),
 ]

@@ -135,7 +135,7 @@ def status(sh, args=""):
 
 def only_drbd(ctx, sh, tag):
     """Alpha runs alone here, so its DRBD waits for a peer that never comes: that, and
-    only that, may keep `tandem status` from exit 0 (cluster-boot's nodes_healthy sees
+    only that, may keep `tandem status` from exit 0 (fleet's nodes_healthy sees
     exit 0 with both nodes up)."""
     rc, js = status(sh, "--json")
     doc = json.loads(js[js.index("{"):js.rindex("}") + 1])
@@ -174,7 +174,7 @@ def expect_refusal(ctx, sh, dev, want):
 
 
 def replace_alpha(ctx):
-    lay = ctx.layout("install-alpha")
+    lay = ctx.layout("alpha")
     version, size, deb_disk = newer_package(ctx)
     grub_debs, grub_disk = debs_disk(ctx, ["g/grub2/grub-pc_*.deb", "g/grub2/grub-pc-bin_*.deb"], "grub-debs")
     ov = [tvm.overlay(d, os.path.join(ctx.work, f"disk{i}.qcow2")) for i, d in enumerate(lay.disks)]
@@ -291,7 +291,7 @@ EFI_DEBS = ["s/shim-signed/shim-signed_*.deb", "g/grub-efi-amd64-signed/grub-efi
 
 
 def beta_extra_disks(ctx):
-    """What cluster-boot attaches to beta's boot without disks 0 and 2: two blank disks in
+    """What fleet attaches to beta's boot without disks 0 and 2: two blank disks in
     their bays, and the medium's EFI GRUB, shim and kernel packages."""
     a = tvm.new_disk(os.path.join(ctx.work, "new-a.qcow2"), DISK_SIZE)
     b = tvm.new_disk(os.path.join(ctx.work, "new-b.qcow2"), DISK_SIZE)
@@ -313,7 +313,7 @@ def esp_hashes(sh):
 
 def replace_beta(ctx, lay, disks, vars_file, vm, sh):
     """replace-beta and upgrade-beta, on beta (OVMF, RAID6, resync finished) booted
-    without disks 0 and 2 and with two blank disks attached (cluster-boot's 3b boot).
+    without disks 0 and 2 and with two blank disks attached (fleet's 3b boot).
 
     replace-beta: `tandem status` exits 1 naming slots 0 and 2, the missing ESPs and the
     unmounted /boot/efi; `tandem disk replace` twice, one per blank disk: the first takes
@@ -390,5 +390,5 @@ def replace_beta(ctx, lay, disks, vars_file, vm, sh):
 
 
 SCENARIOS = [
-    Scenario(name="replace-alpha", needs=("install-alpha",), run=replace_alpha, est=900),
+    Scenario(name="replace-alpha", needs=("fleet",), run=replace_alpha, est=900),
 ]

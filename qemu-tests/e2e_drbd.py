@@ -1,4 +1,4 @@
-"""DRBD checks for the e2e `cluster-boot` scenario (qemu-tests/e2e.py).
+"""DRBD checks for the e2e `fleet` scenario (qemu-tests/e2e.py, e2e_fleet.py).
 
 Both nodes were installed from one cluster answer (qemu-tests/answers/cluster.toml: r0
 dual-primary over 10.37.0.x, VG drbdvg on /dev/drbd0) and booted together; at first boot
@@ -16,7 +16,7 @@ power-cycles beta):
                          changed blocks resync (bytes from DRBD's own log line)
   nodes_healthy          `tandem status` exits 0 on both nodes (issue #13)
 
-Each records its figures with ctx.record(...). cluster-boot's Scenario (e2e_boots.py) lists
+Each records its figures with ctx.record(...). fleet's Scenario (e2e_fleet.py) lists
 CHECKS as its checks.
 """
 

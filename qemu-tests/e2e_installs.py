@@ -1,18 +1,14 @@
-"""The installs of the e2e suite (qemu-tests/e2e.py): one per layout of the cluster answer
-qemu-tests/answers/cluster.toml; their disks are what the boot scenarios put overlays on.
+"""Install helpers of the e2e suite (qemu-tests/e2e.py) and the reinstall scenario.
 
-install-alpha  SeaBIOS, 4 virtio disks RAID10 + a 2 GiB bystander disk; over PXE on the
-               fleet network (fleetnet.py: dnsmasq and nginx in a namespace, configured
-               from docs/pxe/): the NIC's iPXE gets fleet.ipxe from DHCP, then its per-MAC
-               script, then discover.ipxe; the live system finds its answer by DHCP option
-               224 and fetches it over HTTPS pinned by option 225, installs by itself,
-               base image and packages from tandem.media= over HTTP, no CD; it reports to
-               /report, which switches its boot script to the local disk.
-               E2E_ALPHA_BOOT=iso: from the ISO instead, the answer by URL typed in the
-               live shell (for development).
-install-beta   OVMF, ISO, answer by URL, over copies (overlays) of alpha's installed disks:
-               wipe = "if-empty" must refuse before writing, naming alpha's finished
-               install; wipe = "force" installs.
+The cluster's installs (alpha and beta of qemu-tests/answers/cluster.toml, both over PXE
+on the fleet network) are e2e_fleet.py's `fleet`; their disks are what the other
+scenarios put overlays on. Here:
+
+reinstall      OVMF, from the ISO, answer by URL, over copies (overlays) of alpha's
+               installed disks: wipe = "if-empty" must refuse before writing, naming
+               alpha's finished install; the live system assembled nothing; wipe = "force"
+               installs over the old arrays with nothing done by hand (the ISO's UEFI
+               install).
 """
 
 import json
@@ -23,7 +19,7 @@ import subprocess
 
 import fleetnet
 import tvm
-from scenario import Layout, Scenario
+from scenario import Scenario
 
 DISK_SIZE = "10G"
 INSTALL_TIMEOUT = 3600
@@ -33,9 +29,6 @@ LIVE_TIMEOUT = 1800
 ALPHA_MACS = ["52:54:00:e2:0a:00", "52:54:00:e2:0a:01", "52:54:00:e2:0a:02"]
 BETA_MACS = ["52:54:00:e2:0b:00", "52:54:00:e2:0b:01", "52:54:00:e2:0b:02"]
 
-
-def boot_mode():
-    return os.environ.get("E2E_ALPHA_BOOT", "pxe")
 
 
 def node_nics(macs, peer=None):
@@ -48,24 +41,14 @@ def node_nics(macs, peer=None):
     return nics
 
 
-def pxe_entries(ctx):
-    """Everything `make image` put under pxe/ (kernel, initrd, squashfs, boot.ipxe and, for
-    tandem.media=, base.squashfs and repo/), to be served next to the answers."""
-    if not os.path.isdir(ctx.pxe):
-        return []
-    return [os.path.join(ctx.pxe, f) for f in sorted(os.listdir(ctx.pxe))]
-
-
-def serve_answer(ctx, answer, macs, extra=()):
+def serve_answer(ctx, answer, macs):
     """An HTTP root on 127.0.0.1 with answers/<mac>.toml for each MAC (iPXE's
-    ${net0/mac} form), plus extra files (PXE artifacts) linked in."""
+    ${net0/mac} form), for a live shell's `tandem install --answer URL`."""
     root = os.path.join(ctx.work, "http")
     shutil.rmtree(root, ignore_errors=True)
     os.makedirs(os.path.join(root, "answers"))
     for mac in macs:
         shutil.copy(answer, os.path.join(root, "answers", f"{mac}.toml"))
-    for src in extra:
-        os.symlink(src, os.path.join(root, os.path.basename(src)))
     return tvm.HttpServer(root, os.path.join(ctx.work, "http.log"))
 
 
@@ -110,26 +93,30 @@ def install_command(url):
 INSTALL_END = r"TANDEM-RESULT |TANDEM-EXIT=\d+"
 
 
-def finish_install(ctx, vm, seen):
-    """After TANDEM-RESULT: record phases, wait for the reboot (QEMU -no-reboot exits)."""
+def finish_install(ctx, vm, seen, prefix=""):
+    """After TANDEM-RESULT: record phases (keys prefixed when several machines install in
+    one scenario), wait for the reboot (QEMU -no-reboot exits)."""
     if re.search(r"TANDEM-EXIT=\d+$", seen):
-        raise AssertionError("tandem install stopped before installing:\n" + seen[-3000:])
+        raise AssertionError(f"{vm.name}: tandem install stopped before installing:\n"
+                             + seen[-3000:])
     line = vm.console.expect(r"\n", 60)
     res = tvm.tandem_result(seen + line)
     if res is None:
-        raise AssertionError("no TANDEM-RESULT line")
-    ctx.record(install=res.get("result"),
-               phases={p["phase"]: p["seconds"] for p in res.get("phases", [])},
-               install_seconds=res.get("total-seconds"))
+        raise AssertionError(f"{vm.name}: no TANDEM-RESULT line")
+    ctx.record(**{prefix + "install": res.get("result"),
+                  prefix + "phases": {p["phase"]: p["seconds"] for p in res.get("phases", [])},
+                  prefix + "install_seconds": res.get("total-seconds")})
     if res.get("result") != "ok":
-        raise AssertionError(f"install failed in {res.get('failed-phase')}: {res.get('error')}")
+        raise AssertionError(f"{vm.name}: install failed in {res.get('failed-phase')}: "
+                             f"{res.get('error')}")
     # Every selected disk (4 here; never the bystander) got its read and write measured.
     speeds = res.get("disk-speeds", [])
-    ctx.record(disk_speeds={d["disk"]: [d["read-mbps"], d["write-mbps"]] for d in speeds})
+    ctx.record(**{prefix + "disk_speeds": {d["disk"]: [d["read-mbps"], d["write-mbps"]]
+                                           for d in speeds}})
     if sorted(d["disk"] for d in speeds) != ["vda", "vdb", "vdc", "vdd"] or \
             not all(d["read-mbps"] > 0 and d["write-mbps"] > 0 for d in speeds):
-        raise AssertionError(f"disk speeds: {speeds}")
-    ctx.log(f"installed in {res.get('total-seconds')} s; waiting for the reboot")
+        raise AssertionError(f"{vm.name}: disk speeds: {speeds}")
+    ctx.log(f"{vm.name}: installed in {res.get('total-seconds')} s; waiting for the reboot")
     # Keep draining the console while it shuts down (an unread socket stalls it).
     try:
         vm.console.expect("\x00never\x00", 600)
@@ -174,97 +161,70 @@ def with_report(ctx, answer, fingerprint):
     return served
 
 
-def check_fleet_evidence(ctx, net, mac):
-    """nginx's log and the collector: the answer found by DHCP and fetched over HTTPS, only
-    this machine's; one ok report with phase events and no secret; the boot script
-    switched to the disk."""
+def check_fleet_evidence(ctx, net, machines):
+    """nginx's log and the collector, for machines {node: MAC}: each answer fetched over
+    HTTPS only by its own machine (the live system looks once, the install once more);
+    every boot file fetched; one ok install report per node with phase events and no
+    secret; each boot script switched to the disk."""
     log = net.access_log()
     answers = [l for l in log if '"GET /answers/' in l]
-    mine = [l for l in answers if f"/answers/{mac}.toml " in l]
-    ctx.record(answer_fetches=len(mine), fleet_requests=len(log))
-    if not mine or any(" https " not in l or not l.rstrip().split()[-2] == "200" for l in mine):
-        raise AssertionError("the answer was not fetched over HTTPS:\n" + "\n".join(answers))
-    if len(mine) != len(answers):
-        raise AssertionError("other answers were fetched:\n" + "\n".join(answers))
-    # The live consoles look for the answer once between them, the install once more.
-    if len(mine) != 2:
-        raise AssertionError(f"the answer was fetched {len(mine)} times, not 2 (search + install)")
-    for path in ("/tandem/fleet.ipxe", f"/boot/{mac}.ipxe", "/tandem/discover.ipxe",
-                 "/tandem/vmlinuz", "/tandem/base.squashfs"):
+    ctx.record(fleet_requests=len(log))
+    for node, mac in machines.items():
+        mine = [l for l in answers if f"/answers/{mac}.toml " in l]
+        ctx.record(**{f"answer_fetches_{node}": len(mine)})
+        if not mine or any(" https " not in l or l.rstrip().split()[-2] != "200" for l in mine):
+            raise AssertionError(f"{node}: the answer was not fetched over HTTPS:\n"
+                                 + "\n".join(answers))
+        if len(mine) != 2:
+            raise AssertionError(f"{node}: the answer was fetched {len(mine)} times, not 2 "
+                                 "(search + install):\n" + "\n".join(answers))
+        # The fetching address is the machine's own lease: no one fetched another's answer.
+        if len({l.split()[0] for l in mine}) != 1:
+            raise AssertionError(f"{node}: its answer fetched from several addresses:\n"
+                                 + "\n".join(mine))
+    if len(answers) != 2 * len(machines):
+        raise AssertionError("answers fetched that belong to no machine:\n" + "\n".join(answers))
+    for path in ["/tandem/fleet.ipxe", "/tandem/discover.ipxe", "/tandem/vmlinuz",
+                 "/tandem/base.squashfs"] + [f"/boot/{m}.ipxe" for m in machines.values()]:
         if not net.fetches(path):
             raise AssertionError(f"nginx's log has no GET {path}:\n" + "\n".join(log[:40]))
     reports = net.reports()
     installs = [d for _, d in reports if d.get("event") == "install"]
-    starts = [d["phase"] for _, d in reports if d.get("event") == "phase-start"]
-    ctx.record(reports=len(reports), phase_events=len(reports) - len(installs))
-    if len(installs) != 1 or installs[0].get("result") != "ok" or installs[0].get("node") != "alpha":
-        raise AssertionError(f"install reports: {installs}")
-    phases = [p["phase"] for p in installs[0]["phases"]]
-    if starts != phases:
-        raise AssertionError(f"phase-start events {starts}, phases {phases}")
-    if mac not in installs[0].get("machine", {}).get("macs", []):
-        raise AssertionError(f"the report names MACs {installs[0].get('machine')}, not {mac}")
+    ctx.record(reports=len(reports), install_reports=len(installs))
+    for node, mac in machines.items():
+        mine = [d for d in installs if d.get("node") == node]
+        if len(mine) != 1 or mine[0].get("result") != "ok":
+            raise AssertionError(f"{node}: install reports: {mine}")
+        phases = [p["phase"] for p in mine[0]["phases"]]
+        starts = [d["phase"] for _, d in reports if d.get("event") == "phase-start"
+                  and d.get("node") == node]
+        if starts and starts != phases:
+            raise AssertionError(f"{node}: phase-start events {starts}, phases {phases}")
+        if mac not in mine[0].get("machine", {}).get("macs", []):
+            raise AssertionError(f"{node}: the report names MACs {mine[0].get('machine')}, "
+                                 f"not {mac}")
+        if net.boot_script(mac) != open(os.path.join(fleetnet.DOCS, "local.ipxe")).read():
+            raise AssertionError(f"{node}: the ok report did not switch boot/{mac}.ipxe to "
+                                 "the disk")
+    if len(installs) != len(machines):
+        raise AssertionError(f"{len(installs)} install reports for {len(machines)} machines")
+    no_secret_in_reports(ctx, reports)
+
+
+def no_secret_in_reports(ctx, reports):
     secrets = ctx.secrets()
     for body, _ in reports:
         for what, values in secrets.items():
             if any(v in body for v in values):
                 raise AssertionError(f"a report holds {what}")
-    if "sanboot" not in net.boot_script(mac):
-        raise AssertionError("the ok report did not switch boot/<mac>.ipxe to the disk")
 
 
-def install_alpha(ctx):
+def reinstall(ctx):
+    """Over copies of alpha's installed disks, from the ISO under OVMF: if-empty refused
+    before any write, then force installs."""
+    alpha = ctx.layout("alpha")
     answer = os.path.join(ctx.answers, "cluster.toml")
-    disks = [tvm.new_disk(os.path.join(ctx.work, f"disk{i}.qcow2"), DISK_SIZE) for i in range(4)]
-    bystander = os.path.join(ctx.work, "bystander.raw")
-    make_bystander(bystander)
-    before = tvm.sha256_file(bystander)
-    ctx.record(boot=boot_mode())
-    all_disks = disks + [tvm.Disk(bystander, serial="bystander", format="raw")]
-    if boot_mode() == "pxe":
-        net = fleetnet.FleetNet(ctx.work, ctx.pxe)
-        try:
-            net.add_machine(ALPHA_MACS[0], with_report(ctx, answer, net.fingerprint))
-            nics = node_nics(ALPHA_MACS)
-            nics[0] = tvm.Nic(ALPHA_MACS[0], net="tap", ifname=net.tap("alpha0"))
-            vm = ctx.vm(tvm.VM("alpha", ctx.work, all_disks, nics, firmware="bios", boot="n",
-                               netns=net.ns))
-            vm.start("install")
-            seen = vm.console.expect("TANDEM AUTO-INSTALL from", 900)
-            line = vm.console.expect(r"\n", 60)
-            ctx.log("live system up, install started by itself: "
-                    + (seen + line).splitlines()[-1].strip())
-            seen = vm.console.expect(r"TANDEM-RESULT |TANDEM INSTALL FAILED", INSTALL_TIMEOUT)
-            if "TANDEM INSTALL FAILED" in seen[-40:]:
-                raise AssertionError("install failed:\n" + seen[-3000:])
-            finish_install(ctx, vm, seen)
-        finally:
-            net.stop()
-        check_fleet_evidence(ctx, net, ALPHA_MACS[0])
-    else:
-        http = serve_answer(ctx, answer, ALPHA_MACS[:1], extra=pxe_entries(ctx))
-        try:
-            vm = ctx.vm(tvm.VM("alpha", ctx.work, all_disks, node_nics(ALPHA_MACS),
-                               firmware="bios", cdrom=ctx.iso, boot="d"))
-            shell = live_install_shell(ctx, vm, ALPHA_MACS[0])
-            url = f"{http.guest_url}/answers/{ALPHA_MACS[0]}.toml"
-            shell.con.sendline(install_command(url) + "; echo TANDEM-EXIT=$?")
-            seen = vm.console.expect(INSTALL_END, INSTALL_TIMEOUT)
-            finish_install(ctx, vm, seen)
-        finally:
-            http.stop()
-        if not http.requests().count(f"GET /answers/{ALPHA_MACS[0]}.toml"):
-            raise AssertionError("the answer was not fetched over HTTP")
-    ctx.record(bystander_sha256_before=before)
-    return Layout(disks=disks, bystander=bystander, bystander_sha256=before, vars=None,
-                  firmware="bios", answer=answer, node="alpha", macs=ALPHA_MACS,
-                  hardware=os.path.join(ctx.work, "hardware.json"))
-
-
-def install_beta(ctx):
-    alpha = ctx.layout("install-alpha")
-    answer = os.path.join(ctx.answers, "cluster.toml")
-    # Beta's disks start as alpha's installed ones: old md superblocks, LVM, filesystems.
+    # The disks start as alpha's installed ones: old md superblocks, LVM, filesystems.
     disks = [tvm.overlay(d, os.path.join(ctx.work, f"disk{i}.qcow2"))
              for i, d in enumerate(alpha.disks)]
     copies = []
@@ -323,12 +283,8 @@ def install_beta(ctx):
         http.stop()
     for c in copies:
         os.unlink(c)
-    return Layout(disks=disks, bystander=None, vars=vm.vars_file, firmware="uefi",
-                  answer=answer, node="beta", macs=BETA_MACS,
-                  hardware=os.path.join(ctx.work, "hardware.json"))
 
 
 SCENARIOS = [
-    Scenario(name="install-alpha", run=install_alpha, est=900),
-    Scenario(name="install-beta", needs=("install-alpha",), run=install_beta, est=1000),
+    Scenario(name="reinstall", needs=("fleet",), run=reinstall, est=500),
 ]

@@ -9,9 +9,10 @@ from typing import Callable
 @dataclasses.dataclass(frozen=True)
 class Scenario:
     """One scenario of qemu-tests/e2e.py. run(ctx) raises on failure; an install's returns
-    its Layout. vms: QEMU machines it runs at once (0: host only); est: rough seconds, for
-    "longest chain first"; checks: functions run(ctx) hands on to the scenario's own steps
-    (ctx.checks), in order; module: filled in by the runner."""
+    its Layout (or a dict of them by name). vms: QEMU machines it runs at once (0: host
+    only); est: rough seconds, for "longest chain first"; checks: functions run(ctx) hands
+    on to the scenario's own steps (ctx.checks), in order; module: filled in by the
+    runner."""
     name: str
     run: Callable
     needs: tuple = ()
@@ -24,7 +25,8 @@ class Scenario:
 @dataclasses.dataclass
 class Layout:
     """An installed node's disks, which dependants put overlays on (tvm.overlay) and never
-    write to. Saved as layout.json in the install's directory (for --reuse)."""
+    write to. Saved, by layout name, in layouts.json in the install's directory (for
+    --reuse)."""
     disks: list
     firmware: str                 # "bios" | "uefi"
     answer: str

@@ -284,7 +284,8 @@ class Nic:
     GUEST_HTTP_ADDR), with optional TFTP root and boot file; net "dgram": a UDP socket
     pair on 127.0.0.1 (local and remote ports) to another VM's NIC; net "tap": the tap
     device `ifname` (fleetnet.FleetNet makes it, on its bridge; the VM runs in its
-    namespace)."""
+    namespace). bootindex: the firmware tries this NIC at that place (OVMF follows
+    bootindex, not -boot n)."""
     mac: str
     net: str = "user"
     tftp: str | None = None
@@ -293,6 +294,7 @@ class Nic:
     local: int | None = None
     remote: int | None = None
     ifname: str | None = None
+    bootindex: int | None = None
 
 
 class VM:
@@ -362,8 +364,9 @@ class VM:
                 opts = f"tap,id=n{i},ifname={n.ifname},script=no,downscript=no"
             else:
                 raise ValueError(kind)
+            boot_index = f",bootindex={n.bootindex}" if n.bootindex is not None else ""
             a += ["-netdev", opts, "-device",
-                  f"virtio-net-pci,netdev=n{i},mac={n.mac}"]
+                  f"virtio-net-pci,netdev=n{i},mac={n.mac}{boot_index}"]
         if self.cdrom:
             # bootindex: OVMF ignores -boot d; with old ESPs on the disks (a reinstall) it
             # would boot those first.

@@ -297,7 +297,7 @@ fn the_install_guide_lists_every_e2e_scenario_and_only_those() {
     let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
     let declared = e2e_scenarios(&root);
     assert!(
-        declared.contains("install-alpha") && declared.contains("cluster-boot"),
+        declared.contains("fleet") && declared.contains("replace-alpha"),
         "{declared:?}"
     );
     let guide = std::fs::read_to_string(root.join("docs/install.md")).expect("docs/install.md");
