@@ -593,7 +593,9 @@ impl<'a, S: System> Executor<'a, S> {
         } else {
             r"\EFI\debian\grubx64.efi"
         };
-        for (disk, part) in steps::esp_partitions(self.plan) {
+        // efibootmgr --create puts each new entry first in BootOrder: made last-disk-first,
+        // the first disk's entry ends up first, as an admin reading the order expects.
+        for (disk, part) in steps::esp_partitions(self.plan).into_iter().rev() {
             let name = disk.trim_start_matches("/dev/");
             self.runner.run(&Cmd::new("efibootmgr").args([
                 "--quiet".to_string(),

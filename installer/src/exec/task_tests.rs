@@ -483,12 +483,13 @@ fn efi_boot_entries_one_per_disk_only_under_uefi() {
     ex.task(&Task::EfiBootEntries).unwrap();
     let cmds = ex.runner.commands();
     assert_eq!(cmds.len(), 4);
+    // Each --create goes first in BootOrder: the plan's first disk is made last.
     assert_eq!(
-        cmds[0],
+        cmds[3],
         "efibootmgr --quiet --create --disk /dev/nvme0n1 --part 1 --label 'debian (nvme0n1)' \
          --loader '\\EFI\\debian\\shimx64.efi'"
     );
-    assert!(cmds[3].contains("--disk /dev/sdb --part 1"), "{}", cmds[3]);
+    assert!(cmds[0].contains("--disk /dev/sdb --part 1"), "{}", cmds[0]);
 }
 
 #[test]
