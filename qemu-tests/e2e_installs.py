@@ -30,10 +30,10 @@ ALPHA_MACS = ["52:54:00:e2:0a:00", "52:54:00:e2:0a:01", "52:54:00:e2:0a:02"]
 BETA_MACS = ["52:54:00:e2:0b:00", "52:54:00:e2:0b:01", "52:54:00:e2:0b:02"]
 
 
-
 def node_nics(macs, peer=None):
-    """nic0 on user networking (DHCP, the harness); nic1 and nic2 on UDP sockets. peer: a
-    list of two (local, remote) port pairs; without it each cable ends nowhere."""
+    """nic0 on user networking (DHCP, the harness; fleet scenarios put it on a tap); nic1
+    and nic2 on UDP sockets. peer: a list of two (local, remote) port pairs; without it
+    each cable ends nowhere."""
     nics = [tvm.Nic(macs[0])]
     for i in (1, 2):
         local, remote = peer[i - 1] if peer else (tvm.free_udp_port(), tvm.free_udp_port())
