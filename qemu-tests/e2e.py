@@ -131,13 +131,13 @@ class Suite:
         self.results = {}
         self.all_vms = []
         self.lock = threading.Lock()
-        # The scheduler's wake-up, and machines running scenarios gave back (release_vm).
+        # The scheduler's wake-up, and the QEMU machines each running scenario holds.
         self.cv = threading.Condition()
-        self.released = {}
+        self.holding = {}
 
     def release(self, name):
         with self.cv:
-            self.released[name] = self.released.get(name, 0) + 1
+            self.holding[name] -= 1
             self.cv.notify_all()
 
     def reusable(self, name):
@@ -242,10 +242,8 @@ def schedule(suite, scenarios, names):
     chain = chain_lengths({n: scenarios[n] for n in names})
     pending = set(names)
     running = {}
-    used = 0
     done = suite.cv
     finished = []
-    given_back = {}
 
     def worker(sc):
         entry = run_one(suite, sc)
@@ -256,12 +254,9 @@ def schedule(suite, scenarios, names):
     t_start = time.time()
     while pending or running:
         with done:
-            for name, n in suite.released.items():
-                used -= n - given_back.get(name, 0)
-                given_back[name] = n
             for sc, entry in finished:
                 del running[sc.name]
-                used -= sc.vms - given_back.get(sc.name, 0)
+                del suite.holding[sc.name]
                 suite.results[sc.name] = entry
                 suite.say(f"== {sc.name}: {entry['result'].upper()} in {entry['seconds']:.0f} s"
                           f" (suite at {time.time() - t_start:.0f} s)")
@@ -281,19 +276,22 @@ def schedule(suite, scenarios, names):
         ready.sort(key=lambda n: -chain[n])
         for n in ready:
             sc = scenarios[n]
-            # A scenario wider than the machine still runs, alone.
-            if used + sc.vms <= suite.jobs or used == 0:
-                pending.discard(n)
-                running[n] = sc
-                used += sc.vms
-                suite.say(f"-> {n} (needs: {', '.join(sc.needs) or '-'})")
-                threading.Thread(target=worker, args=(sc,), daemon=True).start()
+            with done:
+                used = sum(suite.holding.values())
+                # A scenario wider than the machine still runs, alone.
+                if used + sc.vms > suite.jobs and used > 0:
+                    continue
+                suite.holding[n] = sc.vms
+            pending.discard(n)
+            running[n] = sc
+            suite.say(f"-> {n} (needs: {', '.join(sc.needs) or '-'})")
+            threading.Thread(target=worker, args=(sc,), daemon=True).start()
         if not running and pending and not ready:
             for n in pending:
                 suite.results[n] = {"result": "failed", "seconds": 0, "error": "never ready"}
             break
         with done:
-            if not finished and all(given_back.get(n, 0) == c for n, c in suite.released.items()):
+            if not finished:
                 done.wait(5)
     return time.time() - t_start
 
