@@ -38,8 +38,6 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import tvm  # noqa: E402
 
 NICS = [tvm.Nic("52:54:00:12:34:56"), tvm.Nic("52:54:00:12:34:57")]
-MOUNT_9P = ("mkdir -p /mnt/h && mount -t 9p -o trans=virtio,version=9p2000.L,msize=262144"
-            " h /mnt/h")
 
 
 def live_vm(work, disks, iso, share, tag):
@@ -47,8 +45,12 @@ def live_vm(work, disks, iso, share, tag):
                 extra=["-virtfs",
                        f"local,path={share},mount_tag=h,security_model=none,readonly=on"])
     vm.start(tag)
-    sh = vm.live_shell()
-    sh.run(MOUNT_9P)
+    try:
+        sh = vm.live_shell()
+        sh.run(tvm.MOUNT_9P)
+    except BaseException:
+        vm.kill()  # the callers' cleanup starts only once they have the VM
+        raise
     return vm, sh
 
 
@@ -198,7 +200,7 @@ def main():
     with open(os.path.join(share, "answer.toml"), "w") as f:
         f.write(answer)
     tools = os.path.join(share, "tools.squashfs")
-    if not os.path.exists(tools):
+    if not a.no_mmdebstrap and not os.path.exists(tools):
         os.link(os.path.abspath(a.tools), tools)
     if a.tandem:
         shutil.copy(a.tandem, os.path.join(share, "tandem"))

@@ -54,7 +54,7 @@ def boot(args):
         sh = vms[name].live_shell()
         shells[name] = sh
         setup = [
-            "mkdir -p /mnt/h && mount -t 9p -o trans=virtio,version=9p2000.L,msize=262144 h /mnt/h",
+            tvm.MOUNT_9P,
             f"hostnamectl hostname {name} 2>/dev/null || hostname {name}",
             "dpkg -i /mnt/h/drbd-utils.deb >/tmp/dpkg.log 2>&1 || (cat /tmp/dpkg.log; false)",
             "install -m 0755 /mnt/h/tandem /usr/sbin/tandem",

@@ -69,9 +69,7 @@ def live(ctx, disks, boot_no):
     sh = vm.live_shell(LIVE_TIMEOUT)
     ctx.log(f"live boot {boot_no}: shell after {vm.elapsed():.0f} s")
     if dev_bin:
-        sh.run("mkdir -p /mnt/h && for i in 1 2 3 4 5 6 7 8 9 10; do "
-               "mount -t 9p -o trans=virtio,version=9p2000.L,msize=262144 h /mnt/h && break; "
-               "sleep 3; done && cp /mnt/h/tandem /usr/local/sbin/tandem")
+        sh.run(f"{tvm.MOUNT_9P} && cp /mnt/h/tandem /usr/local/sbin/tandem")
     live_net_up(sh, MAC)
     return vm, sh
 

@@ -190,11 +190,7 @@ def run(ctx, tandem_bin=None, medium=None):
         t_live = vm.elapsed()
         log(f"live shell after {t_live:.0f} s")
         if tandem_bin:
-            # The first mount loads 9pnet_virtio; under load the device may bind only after
-            # that mount gave up ("no channels available"): try again.
-            sh.run("mkdir -p /mnt/h && for i in 1 2 3 4 5 6 7 8 9 10; do "
-                   "mount -t 9p -o trans=virtio,version=9p2000.L,msize=262144 h /mnt/h && break; "
-                   "sleep 3; done && cp /mnt/h/tandem /usr/local/sbin/tandem && tandem --version")
+            sh.run(f"{tvm.MOUNT_9P} && cp /mnt/h/tandem /usr/local/sbin/tandem && tandem --version")
         # No answer anywhere: nothing on the kernel command line, none embedded.
         rc, _ = sh.run("test ! -e /run/live/medium/tandem/answer.toml && "
                        "! grep -q tandem.answer= /proc/cmdline", check=False)

@@ -28,6 +28,14 @@ ACCEL = os.environ.get("QEMU_ACCEL", "tcg,thread=single")
 # address to its port on 127.0.0.1. (guestfwd may not use the gateway 10.0.2.2.)
 GUEST_HTTP_ADDR = "10.0.2.100"
 
+# Mounts the host directory a VM shares with `-virtfs local,path=...,mount_tag=h` at
+# /mnt/h. The first mount loads 9pnet_virtio; under load the device may bind only after
+# that mount gave up ("special device h does not exist", "no channels available"): try
+# again.
+MOUNT_9P = ("mkdir -p /mnt/h && for i in 1 2 3 4 5 6 7 8 9 10; do "
+            "mount -t 9p -o trans=virtio,version=9p2000.L,msize=262144 h /mnt/h && break; "
+            "sleep 3; done && mountpoint -q /mnt/h")
+
 # The password behind every test answer's root-password-hash (qemu-tests/answers/*.toml).
 TEST_PASSWORD = "change-me-now"
 
