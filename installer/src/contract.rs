@@ -18,6 +18,29 @@ pub fn read_esp_list(text: &str) -> Vec<String> {
         .collect()
 }
 
+/// What a node's UEFI boot entries start, the install's and `tandem disk replace`'s alike.
+pub mod efi {
+    use std::path::Path;
+
+    /// Debian's signed shim: it starts the signed GRUB beside it, so the chain boots with
+    /// Secure Boot on.
+    pub const SHIM: &str = r"\EFI\debian\shimx64.efi";
+    pub const GRUB: &str = r"\EFI\debian\grubx64.efi";
+
+    /// The loader for the system whose root is `root`: shim when its ESP holds it, or when
+    /// shim-signed is installed (its postinst puts shim on the ESP at the next
+    /// grub-install); GRUB itself otherwise.
+    pub fn loader(root: &Path) -> &'static str {
+        let on_esp = root.join("boot/efi/EFI/debian/shimx64.efi").is_file();
+        let installed = root.join("usr/lib/shim/shimx64.efi.signed").is_file();
+        if on_esp || installed {
+            SHIM
+        } else {
+            GRUB
+        }
+    }
+}
+
 /// `/etc/tandem/drbd.json`: what the installer tells `drbd-start` about this node's
 /// resources.
 pub mod drbd {
@@ -134,6 +157,26 @@ pub mod first_boot {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn boot_entries_start_shim_when_the_node_has_it() {
+        use super::efi::{loader, GRUB, SHIM};
+        let root = std::env::temp_dir().join(format!("tandem-efi-loader-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&root);
+        let put = |rel: &str| {
+            let f = root.join(rel);
+            std::fs::create_dir_all(f.parent().unwrap()).unwrap();
+            std::fs::write(f, b"MZ").unwrap();
+        };
+        put("boot/efi/EFI/debian/grubx64.efi");
+        assert_eq!(loader(&root), GRUB);
+        put("usr/lib/shim/shimx64.efi.signed");
+        assert_eq!(loader(&root), SHIM);
+        std::fs::remove_file(root.join("usr/lib/shim/shimx64.efi.signed")).unwrap();
+        put("boot/efi/EFI/debian/shimx64.efi");
+        assert_eq!(loader(&root), SHIM);
+        std::fs::remove_dir_all(&root).unwrap();
+    }
+
     #[test]
     fn esp_list_ignores_comments() {
         let l = super::read_esp_list("# every disk's ESP\n1234-ABCD\n\n5678-EF01 # sdb\n");

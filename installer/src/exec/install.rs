@@ -585,14 +585,7 @@ impl<'a, S: System> Executor<'a, S> {
             );
             return Ok(());
         }
-        let loader = if self
-            .target_path("/boot/efi/EFI/debian/shimx64.efi")
-            .is_file()
-        {
-            r"\EFI\debian\shimx64.efi"
-        } else {
-            r"\EFI\debian\grubx64.efi"
-        };
+        let loader = crate::contract::efi::loader(&self.target_path("/"));
         // efibootmgr --create puts each new entry first in BootOrder: made last-disk-first,
         // the first disk's entry ends up first, as an admin reading the order expects.
         for (disk, part) in steps::esp_partitions(self.plan).into_iter().rev() {

@@ -76,8 +76,9 @@ pub struct Replacement {
     pub bios_grub: bool,
     /// grub-pc/install_devices after the replacement.
     pub grub_devices: Option<Vec<String>>,
-    /// A UEFI boot entry for the new disk's ESP (the node runs under UEFI).
-    pub efi_entry: bool,
+    /// A UEFI boot entry for the new disk's ESP starting this loader (the node runs under
+    /// UEFI).
+    pub efi_entry: Option<&'static str>,
     /// /boot/efi is not mounted now and its ESP is the one being made.
     pub mount_boot_efi: bool,
     /// The disks whose reads the new disk is compared with.
@@ -412,7 +413,7 @@ pub fn decide(
         esp,
         bios_grub,
         grub_devices,
-        efi_entry: f.firmware == Firmware::Uefi,
+        efi_entry: (f.firmware == Firmware::Uefi).then_some(f.efi_loader),
         mount_boot_efi,
         peers: peers.iter().map(|d| d.name.clone()).collect(),
         warnings,
@@ -538,7 +539,7 @@ pub fn steps(r: &Replacement, wipe: bool) -> Vec<Step> {
             devs.join(", ")
         ))));
     }
-    if let (true, Some(e)) = (r.efi_entry, &r.esp) {
+    if let (Some(loader), Some(e)) = (r.efi_entry, &r.esp) {
         let disk = r.new.trim_start_matches("/dev/");
         v.push(run(Cmd::new("efibootmgr").args([
             "--quiet".to_string(),
@@ -550,7 +551,7 @@ pub fn steps(r: &Replacement, wipe: bool) -> Vec<Step> {
             "--label".into(),
             format!("debian ({disk})"),
             "--loader".into(),
-            r"\EFI\debian\grubx64.efi".into(),
+            loader.into(),
         ])));
     }
     v
@@ -837,6 +838,7 @@ mod tests {
                     })
                     .collect()
             }),
+            efi_loader: crate::contract::efi::SHIM,
             ..Facts::default()
         }
     }
@@ -871,7 +873,7 @@ mod tests {
             (esp.uuid.as_str(), esp.dev.as_str()),
             ("AAAA-0000", "/dev/vde2")
         );
-        assert!(r.bios_grub && r.mount_boot_efi && !r.efi_entry);
+        assert!(r.bios_grub && r.mount_boot_efi && r.efi_entry.is_none());
         assert_eq!(
             r.grub_devices.as_deref().unwrap(),
             [
@@ -917,12 +919,17 @@ mod tests {
         let f = facts(&t, &[0, 2, 3], "raid6", false);
         let r = decide(&f, &req("vde"), || unreachable!()).unwrap();
         assert_eq!(r.esp.as_ref().unwrap().uuid, "AAAA-0001");
-        assert!(!r.bios_grub && r.efi_entry && !r.mount_boot_efi);
+        assert!(!r.bios_grub && r.efi_entry.is_some() && !r.mount_boot_efi);
         assert_eq!(r.partitions[0].label, "tandem-bios-1");
         let text: Vec<String> = steps(&r, false).iter().map(|s| s.to_string()).collect();
-        assert!(text
-            .iter()
-            .any(|l| l.contains("efibootmgr --quiet --create --disk /dev/vde --part 2")));
+        // The loader the install's entries start: shim, not GRUB behind its back.
+        assert!(
+            text.iter().any(
+                |l| l.contains("efibootmgr --quiet --create --disk /dev/vde --part 2")
+                    && l.ends_with(r"--loader '\EFI\debian\shimx64.efi'")
+            ),
+            "{text:?}"
+        );
         assert!(!text
             .iter()
             .any(|l| l.contains("grub-install") || l.contains("debconf")));

@@ -28,6 +28,8 @@ pub struct Facts {
     pub grub_devices: Option<Vec<(String, bool)>>,
     /// /etc/tandem/drbd.json exists: the node runs DRBD.
     pub drbd_configured: bool,
+    /// What a new UEFI boot entry starts (crate::contract::efi::loader).
+    pub efi_loader: &'static str,
     pub drbd: Vec<ProcDevice>,
 }
 
@@ -607,6 +609,7 @@ pub fn collect(sysroot: &Path, compare_esps: bool) -> Result<Facts> {
         grub_devices,
         drbd_configured: p(crate::contract::drbd::CONFIG.trim_start_matches('/')).exists(),
         drbd,
+        efi_loader: crate::contract::efi::loader(sysroot),
     })
 }
 
