@@ -32,7 +32,7 @@ packages = ["drbd-utils"]
 [storage]
 disks = {{ transport = ["virtio"], count = {count} }}
 level = "{level}"
-# BIOS only: the image's package set has no shim-signed/grub-efi-amd64-signed (yet).
+# BIOS only: the smoke machines boot SeaBIOS (tvm's default); the EFI GRUB and shim would only cost time.
 firmware = "bios"
 [storage.volumes]
 root = {{ size = "5G" }}
