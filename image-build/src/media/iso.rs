@@ -1,11 +1,15 @@
 //! The hybrid ISO: one image that boots as a CD and as a `dd`-written USB stick, on BIOS
 //! (El Torito with GRUB's i386-pc eltorito image, plus GRUB's hybrid MBR) and on UEFI
-//! (El Torito EFI entry and GPT partition pointing at one FAT image holding GRUB's
-//! x86_64-efi image). Both GRUBs read the same `/boot/grub/grub.cfg`.
+//! (El Torito EFI entry and GPT partition pointing at one FAT image holding Debian's
+//! signed chain: shim as `EFI/BOOT/BOOTX64.EFI`, the signed CD GRUB beside it, so Secure
+//! Boot may stay on). Both GRUBs read the same `/boot/grub/grub.cfg`: the BIOS one finds
+//! the medium by `/.tandem`, the signed one (whose config is Debian's, built in) by
+//! `/.disk/info`.
 //!
-//! Reproducible: GRUB images are built from fixed module lists (no timestamps), the FAT
-//! image gets a fixed serial and SOURCE_DATE_EPOCH times from mtools, and xorriso takes
-//! every date and the GPT GUIDs from SOURCE_DATE_EPOCH.
+//! Reproducible: the BIOS GRUB image is built from a fixed module list (no timestamps),
+//! the signed files are the repository's, byte for byte, the FAT image gets a fixed serial
+//! and SOURCE_DATE_EPOCH times from mtools, and xorriso takes every date and the GPT GUIDs
+//! from SOURCE_DATE_EPOCH.
 
 use crate::pipeline::Ctx;
 use anyhow::{Context, Result};
@@ -15,13 +19,16 @@ use tandem::exec::runner::Cmd;
 const VOLUME_ID: &str = "TANDEM";
 /// Marker file GRUB searches for to find the medium, whatever firmware or device.
 const MARKER: &str = ".tandem";
+/// Where Debian's signed CD GRUB looks for its medium (as on Debian's own images).
+const DISK_INFO: &str = ".disk/info";
 const GRUB_LIB: &str = "/usr/lib/grub";
 
 /// Kernel command-line basics for both boot paths.
 pub(crate) const CONSOLES: &str = "console=ttyS0,115200 console=tty0";
 
-/// Modules built into both GRUB images; no module is loaded from the medium, so the
-/// medium's GRUB can never mismatch its core image.
+/// Modules built into the BIOS GRUB image; no module is loaded from the medium, so the
+/// medium's GRUB can never mismatch its core image. (The signed UEFI GRUB has Debian's
+/// own list built in and may load nothing else under Secure Boot.)
 const COMMON_MODULES: &[&str] = &[
     "part_gpt",
     "part_msdos",
@@ -53,7 +60,7 @@ pub(crate) struct BootMenu {
     pub(crate) append: String,
 }
 
-/// GRUB's early config, built into both images: find the medium, read its grub.cfg.
+/// GRUB's early config, built into the BIOS image: find the medium, read its grub.cfg.
 fn early_config() -> String {
     format!(
         "search --no-floppy --set=root --file /{MARKER}\n\
@@ -105,18 +112,6 @@ fn grub_bios_command(early: &Path, out: &Path) -> Cmd {
         .arg("biosdisk")
 }
 
-fn grub_efi_command(early: &Path, out: &Path) -> Cmd {
-    Cmd::new("grub-mkimage")
-        .args(["-O", "x86_64-efi", "-d"])
-        .arg(format!("{GRUB_LIB}/x86_64-efi"))
-        .args(["-p", "/boot/grub", "-c"])
-        .arg(early.display().to_string())
-        .arg("-o")
-        .arg(out.display().to_string())
-        .args(COMMON_MODULES.iter().copied())
-        .args(["efi_gop", "efi_uga"])
-}
-
 /// FAT sectors (512 B) for an EFI image holding `payload` bytes, with room for the FAT
 /// itself, rounded up to whole MiB.
 fn efi_image_sectors(payload: u64) -> u64 {
@@ -124,9 +119,10 @@ fn efi_image_sectors(payload: u64) -> u64 {
     bytes.div_ceil(1 << 20) * 2048
 }
 
-/// mtools commands that make the EFI FAT image. The volume serial is fixed; mtools takes
-/// file and directory times from SOURCE_DATE_EPOCH.
-fn efi_image_commands(img: &Path, bootx64: &Path, sectors: u64, epoch: i64) -> Vec<Cmd> {
+/// mtools commands that make the EFI FAT image with `files` in `EFI/BOOT` under their
+/// names. The volume serial is fixed; mtools takes file and directory times from
+/// SOURCE_DATE_EPOCH.
+fn efi_image_commands(img: &Path, files: &[(PathBuf, &str)], sectors: u64, epoch: i64) -> Vec<Cmd> {
     let i = img.display().to_string();
     let e = epoch.to_string();
     vec![
@@ -147,12 +143,16 @@ fn efi_image_commands(img: &Path, bootx64: &Path, sectors: u64, epoch: i64) -> V
         Cmd::new("mmd")
             .args(["-i", &i, "::/EFI", "::/EFI/BOOT"])
             .env("SOURCE_DATE_EPOCH", &e),
+    ]
+    .into_iter()
+    .chain(files.iter().map(|(from, name)| {
         Cmd::new("mcopy")
             .args(["-i", &i])
-            .arg(bootx64.display().to_string())
-            .arg("::/EFI/BOOT/BOOTX64.EFI")
-            .env("SOURCE_DATE_EPOCH", &e),
-    ]
+            .arg(from.display().to_string())
+            .arg(format!("::/EFI/BOOT/{name}"))
+            .env("SOURCE_DATE_EPOCH", &e)
+    }))
+    .collect()
 }
 
 /// `xorriso -as mkisofs` for the hybrid layout: GRUB's hybrid MBR, ISO at offset 16
@@ -209,10 +209,10 @@ pub(crate) fn build(ctx: &mut Ctx, menu: &BootMenu) -> Result<(PathBuf, u64)> {
     std::fs::create_dir_all(&grub)?;
     std::fs::create_dir_all(tree.join("live"))?;
     std::fs::create_dir_all(tree.join("tandem"))?;
-    std::fs::write(
-        tree.join(MARKER),
-        format!("tandem {}\n", env!("CARGO_PKG_VERSION")),
-    )?;
+    let label = format!("tandem {}\n", env!("CARGO_PKG_VERSION"));
+    std::fs::write(tree.join(MARKER), &label)?;
+    std::fs::create_dir_all(tree.join(".disk"))?;
+    std::fs::write(tree.join(DISK_INFO), &label)?;
     std::fs::write(grub.join("grub.cfg"), grub_cfg(menu))?;
     for f in ["vmlinuz", "initrd.img", "filesystem.squashfs"] {
         link_or_copy(&stage.join("live").join(f), &tree.join("live").join(f))?;
@@ -228,11 +228,15 @@ pub(crate) fn build(ctx: &mut Ctx, menu: &BootMenu) -> Result<(PathBuf, u64)> {
     let early = boot.join("early.cfg");
     std::fs::write(&early, early_config())?;
     ctx.run(&grub_bios_command(&early, &grub.join("bios.img")))?;
-    let bootx64 = boot.join("BOOTX64.EFI");
-    ctx.run(&grub_efi_command(&early, &bootx64))?;
+    let chain = crate::media::signed::extract(ctx)?;
+    let files = crate::media::signed::removable_names(&chain, &chain.grub_cd);
+    let mut payload = 0;
+    for (f, _) in &files {
+        payload += std::fs::metadata(f)?.len();
+    }
     let efi_img = boot.join("efi.img");
-    let sectors = efi_image_sectors(std::fs::metadata(&bootx64)?.len());
-    for c in efi_image_commands(&efi_img, &bootx64, sectors, ctx.epoch) {
+    let sectors = efi_image_sectors(payload);
+    for c in efi_image_commands(&efi_img, &files, sectors, ctx.epoch) {
         ctx.run(&c)?;
     }
 
@@ -288,6 +292,23 @@ mod tests {
         assert_eq!(s % 2048, 0);
         assert!(s * 512 > 700_416 + 64 * 1024);
         assert!(efi_image_sectors(5 << 20) > s);
+    }
+
+    #[test]
+    fn efi_image_holds_each_file_in_the_removable_path() {
+        let files = [
+            (PathBuf::from("/x/shimx64.efi.signed"), "BOOTX64.EFI"),
+            (PathBuf::from("/x/gcdx64.efi.signed"), "grubx64.efi"),
+        ];
+        let lines: Vec<String> = efi_image_commands(Path::new("/e.img"), &files, 4096, 7)
+            .iter()
+            .map(|c| c.display())
+            .collect();
+        assert!(lines[0].contains("mformat -C -i /e.img -T 4096"));
+        assert!(lines[1].ends_with("mmd -i /e.img ::/EFI ::/EFI/BOOT"));
+        assert!(lines[2].ends_with("mcopy -i /e.img /x/shimx64.efi.signed ::/EFI/BOOT/BOOTX64.EFI"));
+        assert!(lines[3].ends_with("mcopy -i /e.img /x/gcdx64.efi.signed ::/EFI/BOOT/grubx64.efi"));
+        assert_eq!(lines.len(), 4);
     }
 
     #[test]

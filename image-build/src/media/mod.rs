@@ -8,3 +8,4 @@ pub(crate) mod iso;
 pub(crate) mod live;
 pub(crate) mod pxe;
 pub(crate) mod rootfs;
+pub(crate) mod signed;
