@@ -3,8 +3,9 @@
 #  1. an invalid answer is refused with exit 2 and no image is written;
 #  2. a valid answer lands at /tandem/answer.toml byte for byte, El Torito BIOS+UEFI and the
 #     GPT EFI partition survive (check-iso.sh);
-#  3. the new ISO, written as a disk (what `dd` to a USB stick gives), boots on OVMF and the
-#     live console reports the embedded answer.
+#  3. the new ISO, written as a disk (what `dd` to a USB stick gives), boots on OVMF with
+#     Secure Boot enforced (shim, signed GRUB, signed kernel) and the live console reports
+#     the embedded answer.
 #   qemu-tests/embed-answer.sh TANDEM_IMAGE ISO [TIMEOUT] [ANSWER]
 set -euo pipefail
 here=$(dirname "$0")
@@ -36,5 +37,5 @@ xorriso -osirrox on -indev "$work/answer.iso" -extract /tandem/answer.toml "$wor
 cmp "$answer" "$work/got.toml"
 echo "embed-answer: ok   /tandem/answer.toml equals $answer"
 
-"$here/boot-iso.sh" "$work/answer.iso" uefi-disk "$timeout" \
+"$here/boot-iso.sh" "$work/answer.iso" uefi-disk-sb "$timeout" \
 	"TANDEM AUTO-INSTALL from answer embedded in the image (/run/live/medium/tandem/answer.toml)"
