@@ -1,4 +1,6 @@
-//! Network boot artifacts: `pxe/{vmlinuz,initrd.img,filesystem.squashfs,boot.ipxe}`, plus
+//! Network boot artifacts: `pxe/{vmlinuz,initrd.img,filesystem.squashfs,boot.ipxe}`, their
+//! GRUB equivalents `boot.grub`/`discover.grub` with Debian's signed chain in `pxe/efi/`
+//! (shim, the network GRUB as `grubx64.efi`, MokManager) for UEFI clients, plus
 //! what the installer lays down (`base.squashfs`, its dpkg status `base.status`, and `repo/`
 //! when built from one).
 //! iPXE loads kernel and initramfs over HTTP; live-boot then fetches the squashfs into RAM
@@ -14,6 +16,48 @@ use std::path::PathBuf;
 /// (colon-separated lower-case MAC of the booting NIC).
 pub(crate) const DEFAULT_ANSWER_PATH: &str = "answers/${net0/mac}.toml";
 
+/// The kernel command line after the kernel's path, one source for iPXE and GRUB: `base`
+/// is the HTTP base URL and `args` the extra-parameters variable in the script's syntax,
+/// `answer_path` relative to the base.
+fn kernel_args(base: &str, answer_path: Option<&str>, append: &str, args: &str) -> String {
+    let append = if append.trim().is_empty() {
+        String::new()
+    } else {
+        format!(" {}", append.trim())
+    };
+    let answer = answer_path
+        .map(|p| format!("tandem.answer={base}/{p} "))
+        .unwrap_or_default();
+    format!(
+        "initrd=initrd.img boot=live fetch={base}/filesystem.squashfs \
+         {answer}tandem.media={base} {CONSOLES}{append} {args}"
+    )
+}
+
+/// boot.grub / discover.grub: what boot.ipxe / discover.ipxe do, for Debian's signed
+/// network GRUB (UEFI, Secure Boot or not), which under Secure Boot runs only its built-in
+/// commands. A script that `source`s it sets `tandem_server` (the HTTP server) and
+/// `tandem_path` (the directory of these files on it, e.g. `/tandem`); without them the
+/// TFTP server and `/` serve. `tandem_args` adds kernel parameters. `${net0/mac}` in the
+/// answer path becomes GRUB's `${net_default_mac}` (the same colon-separated lower-case
+/// MAC).
+fn grub_script(answer_path: Option<&str>, append: &str) -> String {
+    let answer = answer_path.map(|p| p.replace("${net0/mac}", "${net_default_mac}"));
+    let base = "http://${tandem_server}${tandem_path}";
+    let dev = "(http,${tandem_server})${tandem_path}";
+    format!(
+        "# Tandem network boot (Debian's signed network GRUB). Set tandem_server and\n\
+         # tandem_path first (in a script that sources this one) to serve from somewhere\n\
+         # other than http://<next-server>/, and tandem_args to add kernel parameters.\n\
+         if [ -z \"${{tandem_server}}\" ]; then set tandem_server=${{net_default_server}}; fi\n\
+         echo \"Tandem: booting from {base}\"\n\
+         linux {dev}/vmlinuz {args}\n\
+         initrd {dev}/initrd.img\n\
+         boot\n",
+        args = kernel_args(base, answer.as_deref(), append, "${tandem_args}"),
+    )
+}
+
 /// boot.ipxe (the answer's URL on the kernel command line) or, without `answer_path`,
 /// discover.ipxe (the installer finds its answer by DHCP option or DNS,
 /// docs/answer-discovery.md). The HTTP base URL is `${tandem-base}` when the DHCP server
@@ -22,11 +66,6 @@ pub(crate) const DEFAULT_ANSWER_PATH: &str = "answers/${net0/mac}.toml";
 /// per-machine script gives `tandem.answer=` and `tandem.answer-fingerprint=` that way,
 /// docs/pxe.md); iPXE expands an unset setting to nothing.
 fn boot_script(answer_path: Option<&str>, append: &str) -> String {
-    let append = if append.trim().is_empty() {
-        String::new()
-    } else {
-        format!(" {}", append.trim())
-    };
     format!(
         "#!ipxe\n\
          # Tandem network boot. Set tandem-base first (e.g. in a script that chains this\n\
@@ -35,13 +74,10 @@ fn boot_script(answer_path: Option<&str>, append: &str) -> String {
          isset ${{net0/ip}} || dhcp\n\
          isset ${{tandem-base}} || set tandem-base http://${{next-server}}\n\
          echo Tandem: booting from ${{tandem-base}}\n\
-         kernel ${{tandem-base}}/vmlinuz initrd=initrd.img boot=live fetch=${{tandem-base}}/filesystem.squashfs \
-         {answer}tandem.media=${{tandem-base}} {CONSOLES}{append} ${{tandem-args}}\n\
+         kernel ${{tandem-base}}/vmlinuz {args}\n\
          initrd ${{tandem-base}}/initrd.img\n\
          boot\n",
-        answer = answer_path
-            .map(|p| format!("tandem.answer=${{tandem-base}}/{p} "))
-            .unwrap_or_default(),
+        args = kernel_args("${tandem-base}", answer_path, append, "${tandem-args}"),
     )
 }
 
@@ -62,6 +98,23 @@ pub(crate) fn build(ctx: &mut Ctx, answer_path: &str, append: &str) -> Result<Pa
         boot_script(Some(answer_path), append),
     )?;
     std::fs::write(dir.join("discover.ipxe"), boot_script(None, append))?;
+    std::fs::write(
+        dir.join("boot.grub"),
+        grub_script(Some(answer_path), append),
+    )?;
+    std::fs::write(dir.join("discover.grub"), grub_script(None, append))?;
+    // A TFTP server serves these flat from its root: shim fetches grubx64.efi from the
+    // root, not from the directory shim came from (docs/pxe.md).
+    let chain = crate::media::signed::extract(ctx)?;
+    let efi = dir.join("efi");
+    std::fs::create_dir_all(&efi)?;
+    for (src, name) in [
+        (&chain.shim, "shimx64.efi"),
+        (&chain.grub_net, "grubx64.efi"),
+        (&chain.mok_manager, "mmx64.efi"),
+    ] {
+        std::fs::copy(src, efi.join(name))?;
+    }
     Ok(dir)
 }
 
@@ -91,5 +144,34 @@ mod tests {
             ),
             s
         );
+    }
+
+    #[test]
+    fn grub_script_has_the_ipxe_kernel_line() {
+        let ipxe = boot_script(Some(DEFAULT_ANSWER_PATH), "quiet");
+        let grub = grub_script(Some(DEFAULT_ANSWER_PATH), "quiet");
+        let kernel = ipxe.lines().find(|l| l.starts_with("kernel ")).unwrap();
+        let linux = grub.lines().find(|l| l.starts_with("linux ")).unwrap();
+        // The same parameters once the base, the MAC and the args variable are mapped.
+        assert_eq!(
+            linux
+                .replace(
+                    "(http,${tandem_server})${tandem_path}/vmlinuz",
+                    "kernel ${tandem-base}/vmlinuz"
+                )
+                .replace("linux kernel", "kernel")
+                .replace("http://${tandem_server}${tandem_path}", "${tandem-base}")
+                .replace("${net_default_mac}", "${net0/mac}")
+                .replace("${tandem_args}", "${tandem-args}"),
+            kernel
+        );
+        assert!(linux.contains(
+            " tandem.answer=http://${tandem_server}${tandem_path}/answers/${net_default_mac}.toml "
+        ));
+        assert!(grub.contains("initrd (http,${tandem_server})${tandem_path}/initrd.img\n"));
+        assert!(grub.ends_with("boot\n"));
+        // GRUB knows no `${net0/...}`: nothing iPXE-only may be left.
+        assert!(!grub.contains("net0") && !grub.contains("tandem-"));
+        assert!(!grub_script(None, "").contains("tandem.answer"));
     }
 }

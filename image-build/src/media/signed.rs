@@ -25,12 +25,20 @@ const GRUB_CD: (&str, &str) = (
     "usr/lib/grub/x86_64-efi-signed/gcdx64.efi.signed",
 );
 
+/// The network variant (PXE): its prefix is `(tftp,<next-server>)/grub`, so it reads
+/// `grub/grub.cfg` from the TFTP server that served it.
+const GRUB_NET: (&str, &str) = (
+    "grub-efi-amd64-signed",
+    "usr/lib/grub/x86_64-efi-signed/grubnetx64.efi.signed",
+);
+
 /// The chain's files, extracted under the build's work directory.
 #[derive(Debug, Clone)]
 pub(crate) struct Chain {
     pub(crate) shim: PathBuf,
     pub(crate) mok_manager: PathBuf,
     pub(crate) grub_cd: PathBuf,
+    pub(crate) grub_net: PathBuf,
 }
 
 /// The pool path (`Filename:`) of package `name` in a Packages index.
@@ -84,6 +92,7 @@ pub(crate) fn extract(ctx: &mut Ctx) -> Result<Chain> {
         shim: unpack(SHIM)?,
         mok_manager: unpack(MOK_MANAGER)?,
         grub_cd: unpack(GRUB_CD)?,
+        grub_net: unpack(GRUB_NET)?,
     })
 }
 
@@ -122,6 +131,7 @@ mod tests {
             shim: "/s".into(),
             mok_manager: "/m".into(),
             grub_cd: "/cd".into(),
+            grub_net: "/net".into(),
         };
         let names = removable_names(&chain, &chain.grub_cd);
         assert_eq!(names[0], (PathBuf::from("/s"), "BOOTX64.EFI"));
