@@ -76,8 +76,17 @@ class FleetNet:
         shutil.copy(os.path.join(DOCS, "fleet.ipxe"), os.path.join(self.root, "tandem"))
         self.tftp = os.path.join(self.work, "tftp")
         os.makedirs(self.tftp)
-        for f in ("undionly.kpxe", "ipxe.efi"):
-            shutil.copy(os.path.join(IPXE_DIR, f), self.tftp)
+        shutil.copy(os.path.join(IPXE_DIR, "undionly.kpxe"), self.tftp)
+        # UEFI clients: the signed chain the image build put in pxe/efi/ (shim, network
+        # GRUB as grubx64.efi, MokManager) and grub.cfg, which GRUB reads over TFTP.
+        efi = os.path.join(pxe_dir or "", "efi")
+        if os.path.isdir(efi):
+            # Flat in the TFTP root: shim asks for grubx64.efi there, whatever the path
+            # DHCP gave shim itself.
+            for f in sorted(os.listdir(efi)):
+                shutil.copy(os.path.join(efi, f), self.tftp)
+        os.makedirs(os.path.join(self.tftp, "grub"))
+        shutil.copy(os.path.join(DOCS, "grub.cfg"), os.path.join(self.tftp, "grub"))
         try:
             self._namespace()
             self._certificate()
@@ -143,7 +152,8 @@ class FleetNet:
                     os.path.join(self.work, "nginx.out"))
         local = os.path.join(DOCS, "local.ipxe")
         self._in_ns(["python3", os.path.join(HERE, "fleet-collector.py"), "--listen", COLLECTOR,
-                     "--reports", self.reports_dir, "--boot", self.boot, "--local", local],
+                     "--reports", self.reports_dir, "--boot", self.boot, "--local", local,
+                     "--local-grub", os.path.join(DOCS, "local.grub")],
                     os.path.join(self.work, "collector.log"))
         self._wait_listening()
 
@@ -181,9 +191,12 @@ class FleetNet:
         script = "install-pinned.ipxe" if pinned else "install.ipxe"
         with open(os.path.join(self.boot, f"{mac.lower()}.ipxe"), "w") as f:
             f.write(template(script, {"FP": self.fingerprint}))
+        # The same decision for UEFI clients, whose signed GRUB reads boot/<mac>.cfg.
+        with open(os.path.join(self.boot, f"{mac.lower()}.cfg"), "w") as f:
+            f.write(template("install.grub", {}))
 
-    def boot_script(self, mac):
-        with open(os.path.join(self.boot, f"{mac.lower()}.ipxe")) as f:
+    def boot_script(self, mac, ext="ipxe"):
+        with open(os.path.join(self.boot, f"{mac.lower()}.{ext}")) as f:
             return f.read()
 
     def access_log(self):
