@@ -7,7 +7,8 @@ says they do. The e2e fleet scenario then boots two real machines through the sa
 
 Checked: a DHCP lease with the iPXE boot file, options 224 (answer URL) and 225 (the
 certificate's fingerprint, equal to openssl's) and the domain; the TXT record under it;
-TFTP serving undionly.kpxe byte for byte; the answer over HTTPS with that certificate and
+TFTP serving undionly.kpxe, grub/grub.cfg and (with pxe/efi/) shim and the signed
+network GRUB byte for byte; the answer over HTTPS with that certificate and
 refused over HTTP; the per-MAC boot script saying install, then, after an ok report
 POSTed to /report, boot the local disk (a failed report does not flip it).
 """
@@ -95,6 +96,17 @@ def main():
         if hashlib.sha256(got).digest() != hashlib.sha256(want).digest():
             raise AssertionError(f"TFTP undionly.kpxe: {len(got)} bytes, want {len(want)}")
         checks.append(f"TFTP: undionly.kpxe ({len(got)} bytes) byte for byte")
+        # UEFI clients: shim, the signed network GRUB and grub/grub.cfg (docs/pxe/grub.cfg),
+        # byte for byte, when the image has the chain (pxe/efi/).
+        tftp_files = [("grub/grub.cfg", os.path.join(fleetnet.DOCS, "grub.cfg"))]
+        efi = os.path.join(args.pxe or "", "efi")
+        if os.path.isdir(efi):
+            tftp_files += [(f, os.path.join(efi, f)) for f in ("shimx64.efi", "grubx64.efi")]
+        for name, src in tftp_files:
+            got = run(cli, "curl", "-sf", f"tftp://{fleetnet.ADDR}/{name}").stdout
+            if got != open(src, "rb").read():
+                raise AssertionError(f"TFTP {name}: {len(got)} bytes differ from {src}")
+            checks.append(f"TFTP: {name} ({len(got)} bytes) byte for byte")
 
         answer = f"/answers/{MAC}.toml"
         served = run(cli, "curl", "-sf", "--cacert", net.crt,
@@ -111,8 +123,14 @@ def main():
             return run(cli, "curl", "-sf", f"http://{fleetnet.ADDR}/boot/{MAC}.ipxe",
                        text=True).stdout
 
+        def grub_script():
+            return run(cli, "curl", "-sf", f"http://{fleetnet.ADDR}/boot/{MAC}.cfg",
+                       text=True).stdout
+
         if "discover.ipxe" not in boot_script():
             raise AssertionError(f"boot script before the report:\n{boot_script()}")
+        if "discover.grub" not in grub_script():
+            raise AssertionError(f"GRUB script before the report:\n{grub_script()}")
 
         def post(doc):
             run(cli, "curl", "-sf", "-X", "POST", "-H", "Content-Type: application/json",
@@ -136,9 +154,12 @@ def main():
         after = boot_script()
         if "sanboot" not in after or "discover.ipxe" in after:
             raise AssertionError(f"boot script after the ok report:\n{after}")
+        grub_after = grub_script()
+        if grub_after.strip().splitlines()[-1] != "exit" or "discover.grub" in grub_after:
+            raise AssertionError(f"GRUB script after the ok report:\n{grub_after}")
         if len(net.reports()) != 2:
             raise AssertionError(f"the collector kept {len(net.reports())} reports, not 2")
-        checks.append("reports: kept; the ok one switched boot/<mac>.ipxe to the disk")
+        checks.append("reports: kept; the ok one switched boot/<mac>.ipxe and .cfg to the disk")
         log = net.access_log()
         if not any(f'https "GET {answer} ' in l for l in log):
             raise AssertionError("nginx's log lacks the HTTPS answer fetch:\n" + "\n".join(log))
