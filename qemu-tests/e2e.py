@@ -343,7 +343,10 @@ def secret_scan(suite):
     secrets = secrets_of(suite)
     hits, scanned = [], 0
     for root, dirs, files in os.walk(suite.out):
-        dirs[:] = [d for d in dirs if d != "answers" and not d.startswith("render")]
+        # tftp/: the fleet's TFTP root holds boot binaries served as-is (MokManager has
+        # a string shaped like a crypt hash), not logs.
+        dirs[:] = [d for d in dirs
+                   if d not in ("answers", "tftp") and not d.startswith("render")]
         for name in files:
             path = os.path.join(root, name)
             # QEMU's console sockets live beside the logs; only regular files hold text
