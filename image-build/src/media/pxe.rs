@@ -113,7 +113,7 @@ pub(crate) fn build(ctx: &mut Ctx, answer_path: &str, append: &str) -> Result<Pa
         (&chain.grub_net, "grubx64.efi"),
         (&chain.mok_manager, "mmx64.efi"),
     ] {
-        std::fs::copy(src, efi.join(name))?;
+        link_or_copy(src, &efi.join(name))?;
     }
     Ok(dir)
 }
