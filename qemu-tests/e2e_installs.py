@@ -4,11 +4,13 @@ The cluster's installs (alpha and beta of qemu-tests/answers/cluster.toml, both 
 on the fleet network) are e2e_fleet.py's `fleet`; their disks are what the other
 scenarios put overlays on. Here:
 
-reinstall      OVMF, from the ISO, answer by URL, over copies (overlays) of alpha's
-               installed disks: wipe = "if-empty" must refuse before writing, naming
-               alpha's finished install; the live system assembled nothing; wipe = "force"
-               installs over the old arrays with nothing done by hand (the ISO's UEFI
-               install).
+reinstall      OVMF with Secure Boot enforced (Microsoft's keys), from the ISO, answer by
+               URL, over copies (overlays) of alpha's installed disks: the live system
+               runs under Secure Boot; wipe = "if-empty" must refuse before writing,
+               naming alpha's finished install; the live system assembled nothing;
+               wipe = "force" installs over the old arrays with nothing done by hand (the
+               ISO's UEFI install); the installed node boots under Secure Boot through
+               its own boot entry (shim), locked down, and loads DRBD's module.
 """
 
 import json
@@ -19,6 +21,7 @@ import subprocess
 
 import fleetnet
 import tvm
+from guest import login
 from scenario import Scenario
 
 DISK_SIZE = "10G"
@@ -219,9 +222,67 @@ def no_secret_in_reports(ctx, reports):
                 raise AssertionError(f"a report holds {what}")
 
 
+def secure_boot_evidence(sh):
+    """What the running kernel says about Secure Boot, read without Tandem's own code: the
+    firmware's SecureBoot variable (4 attribute bytes, then 1 when enforced), the kernel's
+    lockdown mode, and the kernel log."""
+    var = sh.out("od -An -tu1 -j4 -N1 "
+                 "/sys/firmware/efi/efivars/SecureBoot-8be4df61-93ca-11d2-aa0d-00e098032b8c"
+                 " 2>&1; true").strip()
+    lockdown = sh.out("cat /sys/kernel/security/lockdown 2>&1; true").strip()
+    dmesg = sh.out("dmesg | grep -m1 -i 'secure boot' ; true").strip()
+    return {"SecureBoot": var, "lockdown": lockdown, "dmesg": dmesg}
+
+
+def require_secure_boot(name, ev):
+    if ev["SecureBoot"] != "1" or "[none]" in ev["lockdown"] \
+            or "[integrity]" not in ev["lockdown"] and "[confidentiality]" not in ev["lockdown"]:
+        raise AssertionError(f"{name}: not running under Secure Boot: {ev}")
+
+
+def installed_under_secure_boot(ctx, disks, vars_file):
+    """The reinstalled node's first boot, under the same Secure Boot firmware and NVRAM:
+    the firmware started shim through the entry the install made, shim GRUB, GRUB the
+    kernel; the kernel is locked down and loads DRBD's (signed, in-tree) module."""
+    vm = ctx.vm(tvm.VM("beta-sb", ctx.work, disks, node_nics(BETA_MACS), firmware="uefi-sb",
+                       vars_file=vars_file, boot="c"))
+    sh = login(ctx, vm)
+    ctx.log(f"{vm.name}: logged in after {vm.elapsed():.0f} s")
+    ctx.record(login_seconds_installed_sb=round(vm.elapsed()))
+    ev = secure_boot_evidence(sh)
+    ctx.record(installed_secure_boot=ev)
+    require_secure_boot(vm.name, ev)
+    # BootCurrent is one of the install's entries (not the firmware's removable-path
+    # fallback), and that entry starts shim.
+    boot = sh.out("efibootmgr -v").replace("\r", "")
+    ctx.record(efibootmgr=boot.strip().splitlines())
+    cur = re.search(r"^BootCurrent: (\w{4})", boot, re.M)
+    entry = cur and re.search(rf"^Boot{cur.group(1)}\*? (.*)$", boot, re.M)
+    if not entry or "shimx64.efi" not in entry.group(1).lower():
+        raise AssertionError(f"{vm.name}: not booted by an entry that starts shim:\n{boot}")
+    # Every ESP's removable loader is shim, byte for byte what shim-signed installed.
+    esps = sh.out("s=$(sha256sum < /usr/lib/shim/shimx64.efi.signed);"
+                  " for d in /dev/vd?2; do m=$(findmnt -n -o TARGET --source $d | head -1); u=;"
+                  " if [ -z \"$m\" ]; then m=/mnt/esp; mkdir -p $m; mount -o ro $d $m || continue; u=1; fi;"
+                  " [ \"$(sha256sum < $m/EFI/BOOT/BOOTX64.EFI)\" = \"$s\" ] && echo \"$d shim\";"
+                  " [ -f $m/EFI/debian/shimx64.efi ] && echo \"$d debian-shim\";"
+                  " [ -n \"$u\" ] && umount $m; done; true")
+    ctx.record(esp_shims=esps.strip().splitlines())
+    if len(re.findall(r"^/dev/vd.2 shim$", esps, re.M)) != 4 or "debian-shim" not in esps:
+        raise AssertionError(f"{vm.name}: shim not on every ESP:\n{esps}")
+    rc, mod = sh.run("modprobe drbd && grep -m1 '^version' /proc/drbd", check=False)
+    ctx.record(drbd_module=mod.strip())
+    if rc != 0:
+        raise AssertionError(f"{vm.name}: DRBD's module does not load under lockdown:\n{mod}")
+    mok = sh.out("mokutil --sb-state 2>&1; true").strip()
+    ctx.record(mokutil=mok)
+    vm.poweroff(sh)
+
+
 def reinstall(ctx):
-    """Over copies of alpha's installed disks, from the ISO under OVMF: if-empty refused
-    before any write, then force installs."""
+    """Over copies of alpha's installed disks, from the ISO under OVMF with Secure Boot:
+    if-empty refused before any write, then force installs; the node boots under Secure
+    Boot."""
     alpha = ctx.layout("alpha")
     answer = os.path.join(ctx.answers, "cluster.toml")
     # The disks start as alpha's installed ones: old md superblocks, LVM, filesystems.
@@ -244,9 +305,15 @@ def reinstall(ctx):
     http = serve_answer(ctx, answer, BETA_MACS[:1])
     shutil.copy(forced, os.path.join(ctx.work, "http", "answers", "force.toml"))
     try:
-        vm = ctx.vm(tvm.VM("beta", ctx.work, disks, node_nics(BETA_MACS), firmware="uefi",
+        vm = ctx.vm(tvm.VM("beta", ctx.work, disks, node_nics(BETA_MACS), firmware="uefi-sb",
                            cdrom=ctx.iso, boot="d"))
         shell = live_install_shell(ctx, vm, BETA_MACS[0])
+        ev = secure_boot_evidence(shell)
+        ctx.record(live_secure_boot=ev)
+        require_secure_boot("live system", ev)
+        with open(os.path.join(ctx.work, "hardware.json")) as f:
+            if json.load(f)["machine"].get("secure_boot") is not True:
+                raise AssertionError("tandem detect: Secure Boot not seen in the live system")
         # 1. wipe = "if-empty" over old arrays: refused before any write.
         url = f"{http.guest_url}/answers/{BETA_MACS[0]}.toml"
         rc, out = shell.run(install_command(url), timeout=600, check=False)
@@ -283,6 +350,7 @@ def reinstall(ctx):
         http.stop()
     for c in copies:
         os.unlink(c)
+    installed_under_secure_boot(ctx, disks, vm.vars_file)
 
 
 SCENARIOS = [
