@@ -13,6 +13,7 @@ reinstall      OVMF with Secure Boot enforced (Microsoft's keys), from the ISO, 
                its own boot entry (shim), locked down, and loads DRBD's module.
 """
 
+import dataclasses
 import json
 import os
 import re
@@ -96,9 +97,10 @@ def install_command(url):
 INSTALL_END = r"TANDEM-RESULT |TANDEM-EXIT=\d+"
 
 
-def finish_install(ctx, vm, seen, prefix=""):
+def finish_install(ctx, vm, seen, prefix="", disks=("vda", "vdb", "vdc", "vdd")):
     """After TANDEM-RESULT: record phases (keys prefixed when several machines install in
-    one scenario), wait for the reboot (QEMU -no-reboot exits)."""
+    one scenario), wait for the reboot (QEMU -no-reboot exits). disks: the kernel names of
+    the selected disks."""
     if re.search(r"TANDEM-EXIT=\d+$", seen):
         raise AssertionError(f"{vm.name}: tandem install stopped before installing:\n"
                              + seen[-3000:])
@@ -112,11 +114,11 @@ def finish_install(ctx, vm, seen, prefix=""):
     if res.get("result") != "ok":
         raise AssertionError(f"{vm.name}: install failed in {res.get('failed-phase')}: "
                              f"{res.get('error')}")
-    # Every selected disk (4 here; never the bystander) got its read and write measured.
+    # Every selected disk (never the bystander) got its read and write measured.
     speeds = res.get("disk-speeds", [])
     ctx.record(**{prefix + "disk_speeds": {d["disk"]: [d["read-mbps"], d["write-mbps"]]
                                            for d in speeds}})
-    if sorted(d["disk"] for d in speeds) != ["vda", "vdb", "vdc", "vdd"] or \
+    if sorted(d["disk"] for d in speeds) != sorted(disks) or \
             not all(d["read-mbps"] > 0 and d["write-mbps"] > 0 for d in speeds):
         raise AssertionError(f"{vm.name}: disk speeds: {speeds}")
     ctx.log(f"{vm.name}: installed in {res.get('total-seconds')} s; waiting for the reboot")
@@ -240,12 +242,37 @@ def require_secure_boot(name, ev):
         raise AssertionError(f"{name}: not running under Secure Boot: {ev}")
 
 
+# The reinstall's machine: SATA disks behind an AHCI controller (their by-id names are
+# ata-QEMU_HARDDISK_<serial>), its second bond member an Intel e1000e.
+REINSTALL_DISKS = ("sda", "sdb", "sdc", "sdd")
+
+
+def reinstall_machine(ctx, name, disks, **kw):
+    """disks: (bay, path) pairs; a disk keeps its bay's serial when others are gone."""
+    nics = node_nics(ALPHA_MACS)
+    nics[2] = dataclasses.replace(nics[2], model="e1000e")
+    return ctx.vm(tvm.VM(name, ctx.work,
+                         [tvm.Disk(d, serial=f"tandem-alpha-disk{i}", bus="sata")
+                          for i, d in disks],
+                         nics, firmware="uefi-sb", **kw))
+
+
+def boot_current(ctx, name, sh):
+    """The firmware's BootCurrent entry (efibootmgr -v), recorded; returns its line."""
+    boot = sh.out("efibootmgr -v").replace("\r", "")
+    ctx.record(**{f"efibootmgr_{name}": boot.strip().splitlines()})
+    cur = re.search(r"^BootCurrent: (\w{4})", boot, re.M)
+    entry = cur and re.search(rf"^Boot{cur.group(1)}\*? (.*)$", boot, re.M)
+    return entry.group(1) if entry else f"(none in:\n{boot})"
+
+
 def installed_under_secure_boot(ctx, disks, vars_file):
     """The reinstalled node's first boot, under the same Secure Boot firmware and NVRAM:
     the firmware started shim through the entry the install made, shim GRUB, GRUB the
-    kernel; the kernel is locked down and loads DRBD's (signed, in-tree) module."""
-    vm = ctx.vm(tvm.VM("beta-sb", ctx.work, disks, node_nics(BETA_MACS), firmware="uefi-sb",
-                       vars_file=vars_file, boot="c"))
+    kernel; the kernel is locked down and loads DRBD's (signed, in-tree) module. Then the
+    same without its first disk."""
+    vm = reinstall_machine(ctx, "alpha-sb", list(enumerate(disks)), vars_file=vars_file,
+                           boot="c")
     sh = login(ctx, vm)
     ctx.log(f"{vm.name}: logged in after {vm.elapsed():.0f} s")
     ctx.record(login_seconds_installed_sb=round(vm.elapsed()))
@@ -254,22 +281,30 @@ def installed_under_secure_boot(ctx, disks, vars_file):
     require_secure_boot(vm.name, ev)
     # BootCurrent is one of the install's entries (not the firmware's removable-path
     # fallback), and that entry starts shim.
-    boot = sh.out("efibootmgr -v").replace("\r", "")
-    ctx.record(efibootmgr=boot.strip().splitlines())
-    cur = re.search(r"^BootCurrent: (\w{4})", boot, re.M)
-    entry = cur and re.search(rf"^Boot{cur.group(1)}\*? (.*)$", boot, re.M)
-    if not entry or "shimx64.efi" not in entry.group(1).lower():
-        raise AssertionError(f"{vm.name}: not booted by an entry that starts shim:\n{boot}")
+    entry = boot_current(ctx, "installed", sh)
+    if "shimx64.efi" not in entry.lower():
+        raise AssertionError(f"{vm.name}: not booted by an entry that starts shim: {entry}")
     # Every ESP's removable loader is shim, byte for byte what shim-signed installed.
     esps = sh.out("s=$(sha256sum < /usr/lib/shim/shimx64.efi.signed);"
-                  " for d in /dev/vd?2; do m=$(findmnt -n -o TARGET --source $d | head -1); u=;"
+                  " for d in /dev/sd?2; do m=$(findmnt -n -o TARGET --source $d | head -1); u=;"
                   " if [ -z \"$m\" ]; then m=/mnt/esp; mkdir -p $m; mount -o ro $d $m || continue; u=1; fi;"
                   " [ \"$(sha256sum < $m/EFI/BOOT/BOOTX64.EFI)\" = \"$s\" ] && echo \"$d shim\";"
                   " [ -f $m/EFI/debian/shimx64.efi ] && echo \"$d debian-shim\";"
                   " [ -n \"$u\" ] && umount $m; done; true")
     ctx.record(esp_shims=esps.strip().splitlines())
-    if len(re.findall(r"^/dev/vd.2 shim$", esps, re.M)) != 4 or "debian-shim" not in esps:
+    if len(re.findall(r"^/dev/sd.2 shim$", esps, re.M)) != 4 or "debian-shim" not in esps:
         raise AssertionError(f"{vm.name}: shim not on every ESP:\n{esps}")
+    # BIOS GRUB goes to every SATA disk by its ata- name (firmware = "both").
+    grub = sh.out("debconf-show grub-pc | grep 'grub-pc/install_devices:'")
+    ctx.record(grub_install_devices=grub.strip())
+    if len(re.findall(r"/dev/disk/by-id/ata-QEMU_HARDDISK_tandem-alpha-disk\d", grub)) != 4:
+        raise AssertionError(f"{vm.name}: grub-pc/install_devices: {grub}")
+    # The e1000e NIC is nic2 by its MAC, bonded like the virtio one.
+    nic = sh.out("basename $(readlink /sys/class/net/nic2/device/driver);"
+                 " cat /sys/class/net/nic2/master/uevent 2>/dev/null | grep INTERFACE")
+    ctx.record(e1000e_nic=nic.strip().splitlines())
+    if not nic.startswith("e1000e") or "bond0" not in nic:
+        raise AssertionError(f"{vm.name}: nic2 is not the e1000e bonded into bond0:\n{nic}")
     rc, mod = sh.run("modprobe drbd && grep -m1 '^version' /proc/drbd", check=False)
     ctx.record(drbd_module=mod.strip())
     if rc != 0:
@@ -277,6 +312,20 @@ def installed_under_secure_boot(ctx, disks, vars_file):
     mok = sh.out("mokutil --sb-state 2>&1; true").strip()
     ctx.record(mokutil=mok)
     vm.poweroff(sh)
+    # Without its first disk (the RAID10 and the RAID1 /boot run with 3 of 4): the
+    # firmware goes on to another disk's entry, still under Secure Boot.
+    vm = reinstall_machine(ctx, "alpha-sb-degraded", list(enumerate(disks))[1:],
+                           vars_file=vars_file, boot="c")
+    sh = login(ctx, vm)
+    ctx.log(f"{vm.name}: logged in after {vm.elapsed():.0f} s")
+    ctx.record(login_seconds_degraded_sb=round(vm.elapsed()))
+    require_secure_boot(vm.name, secure_boot_evidence(sh))
+    ctx.record(boot_current_degraded=boot_current(ctx, "degraded", sh))
+    text = sh.out("cat /proc/mdstat")
+    ctx.record(mdstat_degraded_sb=text.strip().splitlines())
+    if len(re.findall(r"\[4/3\]", text)) != 2:
+        raise AssertionError(f"{vm.name}: expected both arrays with 3 of 4 disks:\n{text}")
+    vm.kill()
 
 
 def reinstall(ctx):
@@ -302,27 +351,33 @@ def reinstall(ctx):
     with open(forced, "w") as f:
         f.write(text)
     os.chmod(forced, 0o600)
-    http = serve_answer(ctx, answer, BETA_MACS[:1])
+    http = serve_answer(ctx, answer, ALPHA_MACS[:1])
     shutil.copy(forced, os.path.join(ctx.work, "http", "answers", "force.toml"))
     try:
-        vm = ctx.vm(tvm.VM("beta", ctx.work, disks, node_nics(BETA_MACS), firmware="uefi-sb",
-                           cdrom=ctx.iso, boot="d"))
-        shell = live_install_shell(ctx, vm, BETA_MACS[0])
+        vm = reinstall_machine(ctx, "alpha", list(enumerate(disks)), cdrom=ctx.iso, boot="d")
+        shell = live_install_shell(ctx, vm, ALPHA_MACS[0])
         ev = secure_boot_evidence(shell)
         ctx.record(live_secure_boot=ev)
         require_secure_boot("live system", ev)
         with open(os.path.join(ctx.work, "hardware.json")) as f:
-            if json.load(f)["machine"].get("secure_boot") is not True:
-                raise AssertionError("tandem detect: Secure Boot not seen in the live system")
+            inv = json.load(f)
+        if inv["machine"].get("secure-boot") is not True:
+            raise AssertionError("tandem detect: Secure Boot not seen in the live system")
+        sata = sorted(d["name"] for d in inv["disks"] if d["transport"] == "sata")
+        e1000e = [n["name"] for n in inv["nics"] if n.get("driver") == "e1000e"
+                  and n["mac"] == ALPHA_MACS[2]]
+        ctx.record(live_sata_disks=sata, live_e1000e=e1000e)
+        if sata != list(REINSTALL_DISKS) or not e1000e:
+            raise AssertionError(f"tandem detect: SATA disks {sata}, e1000e NICs {e1000e}")
         # 1. wipe = "if-empty" over old arrays: refused before any write.
-        url = f"{http.guest_url}/answers/{BETA_MACS[0]}.toml"
+        url = f"{http.guest_url}/answers/{ALPHA_MACS[0]}.toml"
         rc, out = shell.run(install_command(url), timeout=600, check=False)
         with open(os.path.join(ctx.work, "refusal.txt"), "w") as f:
             f.write(out)
         ctx.record(refusal_exit=rc)
         if rc == 0 or "TANDEM-RESULT" in out and '"result":"ok"' in out:
             raise AssertionError(f"wipe = if-empty over old arrays was not refused:\n{out[-2000:]}")
-        named = [d for d in ("vda", "vdb", "vdc", "vdd") if d in out]
+        named = [d for d in REINSTALL_DISKS if d in out]
         if not named or not re.search(r"md|raid|signature|linux_raid_member|LVM|held", out, re.I):
             raise AssertionError(f"the refusal names no disk or nothing found:\n{out[-2000:]}")
         # alpha's install finished, so its last step renamed the partitions: recognised as
@@ -343,9 +398,9 @@ def reinstall(ctx):
         if assembled or re.search(r"\bpve-", held):
             raise AssertionError(f"the live system assembled old arrays or volumes:\n{held}")
         shell.con.sendline(install_command(f"{http.guest_url}/answers/force.toml")
-                           + " --node beta; echo TANDEM-EXIT=$?")
+                           + " --node alpha; echo TANDEM-EXIT=$?")
         seen = vm.console.expect(INSTALL_END, INSTALL_TIMEOUT)
-        finish_install(ctx, vm, seen)
+        finish_install(ctx, vm, seen, disks=REINSTALL_DISKS)
     finally:
         http.stop()
     for c in copies:

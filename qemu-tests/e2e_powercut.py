@@ -1,6 +1,8 @@
 """Power cuts and failures during an install (qemu-tests/e2e.py scenario module).
 
-power-cut  SeaBIOS, two 8 GiB virtio disks in RAID1 and a 2 GiB bystander, from the ISO.
+power-cut  OVMF, two 8 GiB NVMe disks with 4096-byte sectors (4Kn) in RAID1 and a 2 GiB
+           virtio bystander, from the ISO; firmware = "uefi" (4Kn disks take no BIOS boot
+           code), so each disk holds an ESP, /boot's member and the data member.
            One live boot after another, as a machine whose power was cut boots again:
            (1) a medium without its packages: the install fails in the packages phase and
                leaves the disks as they were, and the log says so; again with
@@ -34,6 +36,10 @@ CUTS = [
     ("bootloader", r"== phase 10/11: bootloader", r"grub-install"),
 ]
 INTERRUPTED = "holds an interrupted Tandem install"
+# The selected disks as the kernel names them (each NVMe disk is its own controller; the
+# bystander is vda), and the data member's partition number: ESP, /boot, data.
+DISKS = ("nvme0n1", "nvme1n1")
+DATA = "nvme0n1p3"
 
 
 def serve(ctx):
@@ -63,7 +69,7 @@ def live(ctx, disks, boot_no):
         os.makedirs(share, exist_ok=True)
         shutil.copy(dev_bin, os.path.join(share, "tandem"))
         extra = ["-virtfs", f"local,path={share},mount_tag=h,security_model=none,readonly=on"]
-    vm = ctx.vm(tvm.VM("cut", ctx.work, disks, [tvm.Nic(MAC)], firmware="bios",
+    vm = ctx.vm(tvm.VM("cut", ctx.work, disks, [tvm.Nic(MAC)], firmware="uefi",
                        cdrom=ctx.iso, boot="d", extra=extra))
     vm.start(f"live{boot_no}")
     sh = vm.live_shell(LIVE_TIMEOUT)
@@ -107,8 +113,8 @@ def bystander_same(ctx, bystander, before, when):
 
 
 def disk_state(sh):
-    """What is on the two selected disks (vda, vdb: the bystander is the third, vdc)."""
-    return sh.out("for d in /dev/vda /dev/vdb; do echo \"$d: $(lsblk -rno NAME,PARTLABEL $d | "
+    """What is on the two selected disks (not the bystander)."""
+    return sh.out(f"for d in {' '.join('/dev/' + d for d in DISKS)}; do echo \"$d: $(lsblk -rno NAME,PARTLABEL $d | "
                   "tr '\\n' ' ')| $(wipefs --noheadings -O DEVICE,TYPE $(ls $d*) | sort -u | "
                   "tr '\\n' ' ')\"; done; cat /proc/mdstat")
 
@@ -146,10 +152,11 @@ def failures(ctx, sh, url_empty, url_force):
     # label sectors there on the raw disk, before (it must be seen) and after the reset.
     # "LVM2 001" is the label's type, what LVM and blkid recognise and wipefs erases (the
     # root LV further on holds binaries with the same bytes: only the label is read).
-    start = int(sh.out("cat /sys/class/block/vda4/start").strip())
+    # Both figures count 512-byte units, whatever the disk's sector size.
+    start = int(sh.out(f"cat /sys/class/block/{DATA}/start").strip())
     offset = int(re.search(r"Data Offset : (\d+) sectors",
-                           sh.out("mdadm --examine /dev/vda4")).group(1))
-    pv_label = (f"dd if=/dev/vda bs=512 skip={start + offset} count=4 2>/dev/null | "
+                           sh.out(f"mdadm --examine /dev/{DATA}")).group(1))
+    pv_label = (f"dd if=/dev/{DISKS[0]} bs=512 skip={start + offset} count=4 2>/dev/null | "
                 "grep -c -a 'LVM2 001' || true")
     if sh.out(pv_label).strip() == "0":
         raise AssertionError("no PV label found in the kept data partition: the check sees nothing")
@@ -160,7 +167,7 @@ def failures(ctx, sh, url_empty, url_force):
         raise AssertionError(f"--reset-on-error: exit {rc}:\n{out[-3000:]}")
     after = disk_state(sh)
     # No partition, no signature on either disk; no array left running.
-    for d in ("vda", "vdb"):
+    for d in DISKS:
         line = next(l for l in after.splitlines() if l.startswith(f"/dev/{d}:"))
         if line.split(":", 1)[1].split() != [d, "|"]:
             raise AssertionError(f"--reset-on-error left something on {d}:\n{after}")
@@ -173,7 +180,9 @@ def failures(ctx, sh, url_empty, url_force):
 
 
 def run(ctx):
-    disks = [tvm.new_disk(os.path.join(ctx.work, f"disk{i}.qcow2"), DISK_SIZE) for i in range(2)]
+    disks = [tvm.Disk(tvm.new_disk(os.path.join(ctx.work, f"disk{i}.qcow2"), DISK_SIZE),
+                      serial=f"tandem-cut-disk{i}", bus="nvme", block_size=4096)
+             for i in range(2)]
     bystander = os.path.join(ctx.work, "bystander.raw")
     make_bystander(bystander)
     before = tvm.sha256_file(bystander)
@@ -215,20 +224,28 @@ def run(ctx):
         shutil.rmtree(os.path.join(ctx.work, "share"), ignore_errors=True)
     bystander_same(ctx, bystander, before, "after the install")
 
+    # Fresh NVRAM: the firmware finds each disk's removable-path loader by itself.
     node = ctx.vm(tvm.VM("cut-node", ctx.work, all_disks, [tvm.Nic(MAC)],
-                         firmware="bios", boot="c"))
+                         firmware="uefi", boot="c"))
     node.start("boot")
     sh = node.login(1200)
     ctx.log(f"installed node: logged in after {node.elapsed():.0f} s")
     name = sh.out("hostname").strip()
     if name != "cut":
         raise AssertionError(f"hostname {name!r}, wanted cut")
-    labels = sh.out("lsblk -rno PARTLABEL /dev/vda /dev/vdb")
-    if "tandem-unfinished" in labels or labels.count("tandem-") != 8:
+    labels = sh.out("lsblk -rno PARTLABEL " + " ".join("/dev/" + d for d in DISKS))
+    if "tandem-unfinished" in labels or labels.count("tandem-") != 6:
         raise AssertionError(f"the finished install's partitions are not renamed:\n{labels}")
     mdstat = sh.out("cat /proc/mdstat")
     if len(re.findall(r"^md\S+ : active (?:\(auto-read-only\) )?raid1 ", mdstat, re.M)) != 2:
         raise AssertionError(f"not two RAID1 arrays:\n{mdstat}")
+    # 4Kn all the way up: the disks, md and the ESP's FAT.
+    sectors = sh.out("for d in " + " ".join(DISKS) + "; do cat /sys/block/$d/queue/logical_block_size; done;"
+                     " cat /sys/block/md*/queue/logical_block_size | sort -u;"
+                     " od -An -tu2 -j11 -N2 $(findmnt -n -o SOURCE /boot/efi)")  # FAT: bytes/sector
+    ctx.record(node_sectors=sectors.split())
+    if sectors.split() != ["4096"] * 4:
+        raise AssertionError(f"not 4Kn throughout (disks, md, ESP):\n{sectors}")
     ctx.record(node_login_seconds=round(node.elapsed()))
     node.poweroff(sh)
     bystander_same(ctx, bystander, before, "after the node's boot")

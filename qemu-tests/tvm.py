@@ -20,6 +20,11 @@ import time
 # The 4 MiB build: Debian 12's ovmf has it beside the 2 MiB one, Debian 13's only it.
 OVMF_CODE = "/usr/share/OVMF/OVMF_CODE_4M.fd"
 OVMF_VARS = "/usr/share/OVMF/OVMF_VARS_4M.fd"
+# Secure Boot enforced: the firmware built with it, and a variable store with Microsoft's
+# keys enrolled (what a server ships with; shim is signed by Microsoft's UEFI CA). It needs
+# SMM, so q35 with smm=on and the secure pflash.
+OVMF_CODE_SB = "/usr/share/OVMF/OVMF_CODE_4M.secboot.fd"
+OVMF_VARS_SB = "/usr/share/OVMF/OVMF_VARS_4M.ms.fd"
 ACCEL = os.environ.get("QEMU_ACCEL", "tcg,thread=single")
 
 # Where the guests reach this host's HTTP servers. Every user-net NIC is `restrict=on` (the
@@ -284,11 +289,17 @@ class Disk:
     serial: str | None = None
     format: str = "qcow2"
     bootindex: int | None = None
+    # How the machine attaches it: "virtio" (virtio-blk), "nvme" (one NVMe controller and
+    # namespace per disk, as servers have) or "sata" (a disk behind an AHCI controller).
+    bus: str = "virtio"
+    # Logical and physical sector size; 4096 is a 4Kn disk (virtio and NVMe only: ATA
+    # disks in QEMU have 512-byte logical sectors).
+    block_size: int = 512
 
 
 @dataclasses.dataclass(frozen=True)
 class Nic:
-    """A virtio NIC. net "user": QEMU's user network, always restricted (see
+    """A NIC (virtio unless `model` says otherwise). net "user": QEMU's user network, always restricted (see
     GUEST_HTTP_ADDR), with optional TFTP root and boot file; net "dgram": a UDP socket
     pair on 127.0.0.1 (local and remote ports) to another VM's NIC; net "tap": the tap
     device `ifname` (fleetnet.FleetNet makes it, on its bridge; the VM runs in its
@@ -303,6 +314,8 @@ class Nic:
     remote: int | None = None
     ifname: str | None = None
     bootindex: int | None = None
+    # The NIC's device: "virtio-net-pci" or "e1000e" (the Intel NIC many servers have).
+    model: str = "virtio-net-pci"
 
 
 class VM:
@@ -333,13 +346,21 @@ class VM:
              "-monitor", "none", "-no-reboot",
              "-chardev", f"socket,id=s0,path={sock},server=on,wait=off",
              "-serial", "chardev:s0"]
-        if self.firmware == "uefi":
+        if self.firmware in ("uefi", "uefi-sb"):
+            code, vars_template = ((OVMF_CODE, OVMF_VARS) if self.firmware == "uefi"
+                                   else (OVMF_CODE_SB, OVMF_VARS_SB))
             if self.vars_file is None:
                 self.vars_file = os.path.join(self.work, f"{self.name}-vars.fd")
             if not os.path.exists(self.vars_file):
-                shutil.copy(OVMF_VARS, self.vars_file)
-            a += ["-drive", f"if=pflash,format=raw,readonly=on,file={OVMF_CODE}",
+                shutil.copy(vars_template, self.vars_file)
+            if self.firmware == "uefi-sb":
+                a += ["-machine", "q35,smm=on",
+                      "-global", "driver=cfi.pflash01,property=secure,value=on"]
+            a += ["-drive", f"if=pflash,format=raw,readonly=on,file={code}",
                   "-drive", f"if=pflash,format=raw,file={self.vars_file}"]
+        elif self.firmware != "bios":
+            raise ValueError(f"firmware {self.firmware!r}")
+        sata_ports = 0
         for i, d in enumerate(self.disks):
             if not isinstance(d, Disk):
                 d = Disk(d)
@@ -351,8 +372,25 @@ class VM:
             # nothing: their bytes are the evidence.
             zeros = ",discard=unmap,detect-zeroes=unmap" if fmt == "qcow2" else ""
             boot_index = f",bootindex={d.bootindex}" if d.bootindex is not None else ""
+            sectors = (f",logical_block_size={d.block_size},physical_block_size={d.block_size}"
+                       if d.block_size != 512 else "")
+            if d.bus == "virtio":
+                dev = f"virtio-blk-pci,drive=d{i},serial={serial}{sectors}"
+            elif d.bus == "nvme":
+                dev = f"nvme,drive=d{i},serial={serial}{sectors}"
+            elif d.bus == "sata":
+                if d.block_size != 512:
+                    raise ValueError("a SATA disk in QEMU has 512-byte logical sectors")
+                if sata_ports == 0:
+                    # Its own controller, so the same disks work on pc and q35 (whose
+                    # built-in AHCI holds the CD-ROM).
+                    a += ["-device", "ahci,id=sata"]
+                dev = f"ide-hd,drive=d{i},bus=sata.{sata_ports},serial={serial}"
+                sata_ports += 1
+            else:
+                raise ValueError(f"disk bus {d.bus!r}")
             a += ["-drive", f"file={d.path},if=none,id=d{i},format={fmt}{zeros}",
-                  "-device", f"virtio-blk-pci,drive=d{i},serial={serial}{boot_index}"]
+                  "-device", dev + boot_index]
         for i, n in enumerate(self.nics):
             kind = n.net
             if kind == "user":
@@ -374,7 +412,7 @@ class VM:
                 raise ValueError(kind)
             boot_index = f",bootindex={n.bootindex}" if n.bootindex is not None else ""
             a += ["-netdev", opts, "-device",
-                  f"virtio-net-pci,netdev=n{i},mac={n.mac}{boot_index}"]
+                  f"{n.model},netdev=n{i},mac={n.mac}{boot_index}"]
         if self.cdrom:
             # bootindex: OVMF ignores -boot d; with old ESPs on the disks (a reinstall) it
             # would boot those first.
