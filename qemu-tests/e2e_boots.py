@@ -5,7 +5,9 @@ checked by replace-alpha (e2e_day2.py), on its way to replacing that disk.
 
 bystander-untouched  (4) the bystander disk's sha256 (host side) unchanged by alpha's install
 broken-answer        (8) raid6 over 3 disks, the answer found by DHCP on the fleet network:
-                     the validation error with file:line on the console, the disks untouched
+                     the validation error with file:line on the console, the disks untouched.
+                     The machine is blank OVMF with Secure Boot enforced: UEFI PXE through
+                     shim and Debian's signed network GRUB to the live system (issue #15).
 """
 
 import json
@@ -188,11 +190,24 @@ def broken_answer(ctx):
     net = fleetnet.FleetNet(ctx.work, ctx.pxe)
     try:
         net.add_machine(mac, src)
+        # UEFI PXE under Secure Boot (issue #15): the NIC's firmware (OVMF's own PXE: the
+        # option ROM, QEMU's unsigned iPXE, is left out) gets shim, shim Debian's signed
+        # network GRUB, GRUB boot/<mac>.cfg and the live system over HTTP.
         vm = ctx.vm(tvm.VM("broken", ctx.work, disks,
-                           [tvm.Nic(mac, net="tap", ifname=net.tap("broken0"))],
-                           boot="n", netns=net.ns))
+                           [tvm.Nic(mac, net="tap", ifname=net.tap("broken0"), bootindex=0)],
+                           firmware="uefi-sb", boot="n", netns=net.ns,
+                           extra=["-global", "virtio-net-pci.romfile="]))
         vm.start("install")
+        vm.console.expect(r"Fetching Netboot Image grubx64\.efi", 300)
+        ctx.record(grub_seconds=round(vm.elapsed()))
+        vm.console.expect(r"secureboot: Secure boot enabled", 600)
+        ctx.record(secure_boot_seconds=round(vm.elapsed()))
         out = vm.console.expect(r"TANDEM INSTALL FAILED \(exit \d+\)", 1200)
+        ctx.record(refused_seconds=round(vm.elapsed()))
+        for path in (f"/boot/{mac}.cfg", "/tandem/discover.grub", "/tandem/vmlinuz",
+                     "/tandem/initrd.img"):
+            if not net.fetches(path):
+                raise AssertionError(f"the Secure Boot PXE path never fetched {path}")
     finally:
         net.stop()
     with open(os.path.join(ctx.work, "refusal.txt"), "w") as f:

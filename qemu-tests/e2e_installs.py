@@ -284,16 +284,21 @@ def installed_under_secure_boot(ctx, disks, vars_file):
     entry = boot_current(ctx, "installed", sh)
     if "shimx64.efi" not in entry.lower():
         raise AssertionError(f"{vm.name}: not booted by an entry that starts shim: {entry}")
-    # Every ESP's removable loader is shim, byte for byte what shim-signed installed.
+    # Every ESP holds the whole signed chain: its removable loader and EFI/debian's are
+    # shim byte for byte as shim-signed installed it, and all four ESPs hold the same
+    # files (esp-sync mirrored the first).
     esps = sh.out("s=$(sha256sum < /usr/lib/shim/shimx64.efi.signed);"
                   " for d in /dev/sd?2; do m=$(findmnt -n -o TARGET --source $d | head -1); u=;"
                   " if [ -z \"$m\" ]; then m=/mnt/esp; mkdir -p $m; mount -o ro $d $m || continue; u=1; fi;"
-                  " [ \"$(sha256sum < $m/EFI/BOOT/BOOTX64.EFI)\" = \"$s\" ] && echo \"$d shim\";"
-                  " [ -f $m/EFI/debian/shimx64.efi ] && echo \"$d debian-shim\";"
+                  " [ \"$(sha256sum < $m/EFI/BOOT/BOOTX64.EFI)\" = \"$s\" ] &&"
+                  " [ \"$(sha256sum < $m/EFI/debian/shimx64.efi)\" = \"$s\" ] &&"
+                  " echo \"$d shim $(cd $m && find . -type f | sort | xargs sha256sum | sha256sum | cut -c1-16)"
+                  " $(cd $m && find . -type f | sort | tr '\\n' ' ')\";"
                   " [ -n \"$u\" ] && umount $m; done; true")
-    ctx.record(esp_shims=esps.strip().splitlines())
-    if len(re.findall(r"^/dev/sd.2 shim$", esps, re.M)) != 4 or "debian-shim" not in esps:
-        raise AssertionError(f"{vm.name}: shim not on every ESP:\n{esps}")
+    ctx.record(esp_chains=esps.strip().splitlines())
+    chains = re.findall(r"^/dev/sd.2 shim (\w+) ", esps, re.M)
+    if len(chains) != 4 or len(set(chains)) != 1 or "grubx64.efi" not in esps:
+        raise AssertionError(f"{vm.name}: the signed chain is not on every ESP alike:\n{esps}")
     # BIOS GRUB goes to every SATA disk by its ata- name (firmware = "both").
     grub = sh.out("debconf-show grub-pc | grep 'grub-pc/install_devices:'")
     ctx.record(grub_install_devices=grub.strip())

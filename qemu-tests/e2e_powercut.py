@@ -24,7 +24,7 @@ import shutil
 
 import tvm
 from scenario import Scenario
-from e2e_installs import LIVE_TIMEOUT, install_command, live_net_up, make_bystander
+from e2e_installs import LIVE_TIMEOUT, detect, install_command, live_net_up, make_bystander
 
 MAC = "52:54:00:e2:0d:00"
 DISK_SIZE = "8G"
@@ -190,6 +190,13 @@ def run(ctx):
     http, url_empty, url_force = serve(ctx)
     try:
         vm, sh = live(ctx, all_disks, 1)
+        # The live system's inventory of NVMe 4Kn disks (kept: a fixture's source).
+        inv = detect(sh, os.path.join(ctx.work, "hardware.json"))
+        sectors = sorted((d["name"], d.get("logical-sector")) for d in inv["disks"]
+                         if d["transport"] == "nvme")
+        ctx.record(live_nvme_sectors=sectors)
+        if sectors != [(d, 4096) for d in DISKS]:
+            raise AssertionError(f"tandem detect: NVMe disks and sectors {sectors}")
         failures(ctx, sh, url_empty, url_force)
         # Blank again after the reset: if-empty takes the disks.
         cut(ctx, vm, sh, url_empty, CUTS[0])
