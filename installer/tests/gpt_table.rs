@@ -35,6 +35,7 @@ fn disk(size: u64, bios: bool) -> PlannedDisk {
         stable_path: String::new(),
         model: None,
         size_bytes: size,
+        logical_sector: 512,
         partitions,
     }
 }

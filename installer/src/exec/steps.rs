@@ -485,7 +485,8 @@ pub fn storage(plan: &Plan, inv: &Inventory, env: &Env) -> Vec<Step> {
         },
     ));
     for fs in &st.filesystems {
-        v.push(run(Phase::Volumes, mkfs(fs)));
+        let sector = st.disk_of(&fs.dev).map(|d| d.logical_sector);
+        v.push(run(Phase::Volumes, mkfs(fs, sector)));
     }
     for (dev, mp, _) in mounts(plan).into_iter().filter(|(_, _, vfat)| !vfat) {
         v.push(run(
@@ -496,7 +497,8 @@ pub fn storage(plan: &Plan, inv: &Inventory, env: &Env) -> Vec<Step> {
     v
 }
 
-fn mkfs(fs: &crate::plan::PlannedFs) -> Cmd {
+/// `sector`: the logical sector size of the disk the filesystem is on, for a partition.
+fn mkfs(fs: &crate::plan::PlannedFs, sector: Option<u32>) -> Cmd {
     use crate::plan::FsType;
     let label = |flag: &str| -> Vec<String> {
         fs.label
@@ -508,6 +510,12 @@ fn mkfs(fs: &crate::plan::PlannedFs) -> Cmd {
         FsType::Swap => Cmd::new("mkswap").args(label("-L")).arg(&fs.dev),
         FsType::Vfat => {
             let mut c = Cmd::new("mkfs.vfat").args(["-F", "32"]);
+            // mkfs.fat would ask the device as well; said explicitly, the step shows the
+            // sector size the plan checked the ESP's size against (4Kn: ESP_MIN_4KN) and
+            // mkfs cannot pick another. 512 stays implicit, as every step list had it.
+            if let Some(s) = sector.filter(|&s| s != 512) {
+                c = c.args(["-S".to_string(), s.to_string()]);
+            }
             if let Some(id) = &fs.uuid {
                 c = c.args(["-i".to_string(), id.replace('-', "")]);
             }
