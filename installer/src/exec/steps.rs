@@ -512,8 +512,9 @@ fn mkfs(fs: &crate::plan::PlannedFs, sector: Option<u32>) -> Cmd {
             let mut c = Cmd::new("mkfs.vfat").args(["-F", "32"]);
             // mkfs.fat would ask the device as well; said explicitly, the step shows the
             // sector size the plan checked the ESP's size against (4Kn: ESP_MIN_4KN) and
-            // mkfs cannot pick another. 512 stays implicit, as every step list had it.
-            if let Some(s) = sector.filter(|&s| s != 512) {
+            // mkfs cannot pick another. 512 (or 0, not known) stays implicit, as every step
+            // list had it.
+            if let Some(s) = sector.filter(|&s| s > 512) {
                 c = c.args(["-S".to_string(), s.to_string()]);
             }
             if let Some(id) = &fs.uuid {
