@@ -290,6 +290,41 @@ fn four_k_native_disks_boot_by_uefi_with_an_esp_fat32_fits() {
 }
 
 #[test]
+fn dkms_packages_under_secure_boot_warn_at_the_entry() {
+    let dir = std::env::temp_dir().join(format!("tandem-dkms-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    let a = dir.join("a.toml");
+    let text = answer("disks = {}\nlevel = \"raid1\"\nfirmware = \"uefi\"", VOLS).replace(
+        "[system]\n",
+        "[system]\npackages = [\"htop\",\n  \"zfs-dkms\"]\n",
+    );
+    std::fs::write(&a, &text).unwrap();
+    let validate = |hw: Option<&str>| {
+        let mut c = Command::new(env!("CARGO_BIN_EXE_tandem"));
+        c.args(["validate", "--answer", a.to_str().unwrap()]);
+        if let Some(h) = hw {
+            c.args(["--hardware", &fixture_path(h)]);
+        }
+        let r = c.output().unwrap();
+        let err = String::from_utf8_lossy(&r.stderr).into_owned();
+        assert!(r.status.success(), "{err}");
+        err
+    };
+    let err = validate(Some("uefi-sb-4kn-2disk-1nic"));
+    let want = format!(
+        "tandem: warning: {}:3:3: system.packages[1]: zfs-dkms builds its kernel modules",
+        a.display()
+    );
+    assert!(err.contains(&want), "{err}");
+    assert_eq!(err.matches("warning:").count(), 1, "{err}");
+    // Without Secure Boot, or without the machine, nothing to say.
+    assert!(!validate(Some("nvme-sata-uefi-2nic")).contains("dkms"));
+    assert!(!validate(None).contains("dkms"));
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
 fn sync_rate_follows_the_link() {
     let ten = sync_rates(SyncRate::Auto, Some(10_000));
     assert_eq!(ten.resync_rate, 10_000_000_000 / 8 / 3);
