@@ -818,13 +818,19 @@ pub fn bootloader(plan: &Plan, env: &Env) -> Vec<Step> {
     }
     if !plan.grub.efi.is_empty() {
         // --no-nvram: the boot entries are made per disk below, and only when the
-        // installer itself runs under UEFI.
+        // installer itself runs under UEFI. --uefi-secure-boot: left to itself, Debian's
+        // grub-install goes by how the running system booted, and a node installed from
+        // a live system started without Secure Boot would get the unsigned core image and
+        // stop booting once Secure Boot is turned on. Pinned, every node gets shim and
+        // the signed GRUB (shim-signed and grub-efi-amd64-signed are in the plan's
+        // packages whenever UEFI is a target).
         v.push(run(
             Phase::Bootloader,
             chroot(env, "grub-install").args([
                 "--target=x86_64-efi",
                 "--efi-directory=/boot/efi",
                 "--bootloader-id=debian",
+                "--uefi-secure-boot",
                 "--force-extra-removable",
                 "--no-nvram",
             ]),
