@@ -36,6 +36,7 @@ fn disk(size: u64, bios: bool) -> PlannedDisk {
         model: None,
         size_bytes: size,
         logical_sector: 512,
+        unused_bytes: 0,
         partitions,
     }
 }

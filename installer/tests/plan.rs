@@ -325,6 +325,35 @@ fn dkms_packages_under_secure_boot_warn_at_the_entry() {
 }
 
 #[test]
+fn plan_text_says_what_larger_disks_leave_unused() {
+    let line = |fx: &str, level: &str| {
+        let p = plan_of(
+            &answer(&format!("disks = {{}}\nlevel = \"{level}\""), VOLS),
+            &fixture(fx),
+        )
+        .unwrap();
+        let text = p.to_string();
+        let lines: Vec<String> = text
+            .lines()
+            .filter(|l| l.contains("members are sized for the smallest disk"))
+            .map(str::to_string)
+            .collect();
+        (p, lines)
+    };
+    // 500 GiB and 512 GiB: the data members stop where the smaller disk's room ends.
+    let (p, lines) = line("two-disk-1nic", "raid1");
+    assert_eq!(
+        lines,
+        ["  members are sized for the smallest disk, sda (500.0 GiB); left unused: sdb 12.0 GiB"]
+    );
+    assert_eq!(p.storage.disks[0].unused_bytes, 0);
+    assert_eq!(p.storage.disks[1].unused_bytes, 12 * GIB);
+    let (p, lines) = line("qemu-4disk-virtio-2nic", "raid6");
+    assert!(lines.is_empty(), "{lines:?}");
+    assert!(p.storage.disks.iter().all(|d| d.unused_bytes == 0));
+}
+
+#[test]
 fn sync_rate_follows_the_link() {
     let ten = sync_rates(SyncRate::Auto, Some(10_000));
     assert_eq!(ten.resync_rate, 10_000_000_000 / 8 / 3);

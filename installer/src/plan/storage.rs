@@ -175,6 +175,9 @@ pub struct PlannedDisk {
     pub size_bytes: u64,
     /// Bytes per logical sector: what mkfs.vfat is told for the disk's ESP.
     pub logical_sector: u32,
+    /// Room past the last partition that the layout leaves unused: the members are sized
+    /// for the smallest disk, so a larger disk keeps the difference.
+    pub unused_bytes: u64,
     pub partitions: Vec<PlannedPartition>,
 }
 
@@ -513,6 +516,7 @@ pub(super) fn build(answer: &Answer, m: &DiskMatch<'_>) -> Result<StoragePlan, V
                 model: d.model.clone(),
                 size_bytes: d.size_bytes,
                 logical_sector: d.logical_sector,
+                unused_bytes: usable_end(d).saturating_sub(start),
                 partitions: parts,
             }
         })
