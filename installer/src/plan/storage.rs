@@ -20,8 +20,10 @@ const END_SLACK: u64 = MIB;
 const MIN_DATA_MEMBER: u64 = 1024 * MIB;
 /// A "4Kn" disk: 4096-byte logical sectors (not 512e, which emulates 512 for the host).
 const SECTOR_4KN: u32 = 4096;
-/// The smallest FAT32 volume, in clusters: below it every FAT driver takes the volume for
-/// FAT16, and mkfs.vfat -F 32 refuses it.
+/// The smallest FAT32 volume, in clusters: the FAT specification (fatgen103) decides the
+/// type by the cluster count, so below it a firmware's FAT driver that follows the
+/// specification reads the ESP as FAT16 and finds no boot loader; mkfs.vfat -F 32 only
+/// warns ("less than suggested minimum") and makes it anyway.
 const FAT32_MIN_CLUSTERS: u64 = 65525;
 /// mkfs.fat's reserved area on FAT32 (boot sector, FSInfo, backup boot sector), in sectors.
 const FAT32_RESERVED_SECTORS: u64 = 32;
