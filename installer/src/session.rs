@@ -75,7 +75,10 @@ impl Prepared {
         let Ok(plan) = plan else {
             return Err(InputError::Answer(loaded.map.diagnostics(issues)).into());
         };
-        let warnings = loaded.map.diagnostics(validate::warnings(answer)).0;
+        let warnings = loaded
+            .map
+            .diagnostics(validate::warnings(answer, Some(inv)))
+            .0;
         // check_for_install refused "generate": every secret is in the answer.
         let secrets = Secrets::from_answer(answer, |_| String::new());
         let files = render::all(answer, &plan, &secrets);
@@ -164,7 +167,7 @@ pub fn validate_answers(
     all.extend(cross_node_diagnostics(path));
     let mut warnings: Vec<answer::Diagnostic> = loaded
         .iter()
-        .flat_map(|(_, l)| l.map.diagnostics(validate::warnings(&l.answer)).0)
+        .flat_map(|(_, l)| l.map.diagnostics(validate::warnings(&l.answer, inv)).0)
         .collect();
     warnings.sort_by_key(|d| (d.line, d.column));
     warnings.dedup();

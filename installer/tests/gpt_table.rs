@@ -35,6 +35,8 @@ fn disk(size: u64, bios: bool) -> PlannedDisk {
         stable_path: String::new(),
         model: None,
         size_bytes: size,
+        logical_sector: 512,
+        unused_bytes: 0,
         partitions,
     }
 }

@@ -231,6 +231,129 @@ fn firmware_target_decides_partitions_packages_and_grub() {
 }
 
 #[test]
+fn four_k_native_disks_boot_by_uefi_with_an_esp_fat32_fits() {
+    let inv = fixture("uefi-sb-4kn-2disk-1nic");
+    let storage = |extra: &str| answer(&format!("disks = {{}}\nlevel = \"raid1\"{extra}"), VOLS);
+    // BIOS in the target, by default (placed at [storage]) or by name (at the key): refused,
+    // naming the disks.
+    let e = plan_of(&storage(""), &inv).unwrap_err();
+    assert!(
+        e.starts_with(
+            "a.toml:6:2: storage.firmware: disks sda, sdb have 4096-byte logical sectors (4Kn)"
+        ) && e.contains("set firmware = \"uefi\""),
+        "{e}"
+    );
+    let e = plan_of(&storage("\nfirmware = \"both\""), &inv).unwrap_err();
+    assert!(
+        e.starts_with("a.toml:9:1: storage.firmware: disks sda, sdb"),
+        "{e}"
+    );
+
+    // 257 MiB is the first whole MiB that holds 65525 clusters of 4 KiB and the FATs.
+    let e = plan_of(&storage("\nfirmware = \"uefi\"\nesp-size = \"256M\""), &inv).unwrap_err();
+    assert!(
+        e.contains("storage.esp-size: 256M is too small for an ESP on 4Kn disks")
+            && e.contains("at least 257M")
+            && !e.contains("storage.firmware"),
+        "{e}"
+    );
+    assert_eq!(tandem::plan::storage::ESP_MIN_4KN, 65685 * 4096);
+    let p = plan_of(&storage("\nfirmware = \"uefi\"\nesp-size = \"257M\""), &inv).unwrap();
+    assert!(p.storage.disks.iter().all(|d| d.logical_sector == 4096));
+
+    // The sector size reaches mkfs.vfat; 512-byte disks keep the command as it was.
+    let env = tandem::exec::steps::Env::new(
+        "/target",
+        tandem::exec::medium::Medium::Local("/run/live/medium".into()).assumed_base_image(),
+    );
+    let mkfs = |p: &Plan, inv: &Inventory| -> Vec<String> {
+        tandem::exec::steps::describe(&tandem::exec::steps::storage(p, inv, &env))
+            .lines()
+            .filter(|l| l.contains("mkfs.vfat"))
+            .map(str::to_string)
+            .collect()
+    };
+    let esps = mkfs(&p, &inv);
+    assert_eq!(esps.len(), 2, "{esps:?}");
+    assert!(
+        esps.iter()
+            .all(|l| l.contains("$ mkfs.vfat -F 32 -S 4096 -i ")),
+        "{esps:?}"
+    );
+    let inv512 = fixture("nvme-sata-uefi-2nic");
+    let p512 = plan_of(&answer("disks = {}\nlevel = \"raid10\"", VOLS), &inv512).unwrap();
+    let esps = mkfs(&p512, &inv512);
+    assert!(
+        !esps.is_empty() && esps.iter().all(|l| l.contains("$ mkfs.vfat -F 32 -i ")),
+        "{esps:?}"
+    );
+}
+
+#[test]
+fn dkms_packages_under_secure_boot_warn_at_the_entry() {
+    let dir = std::env::temp_dir().join(format!("tandem-dkms-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    let a = dir.join("a.toml");
+    let text = answer("disks = {}\nlevel = \"raid1\"\nfirmware = \"uefi\"", VOLS).replace(
+        "[system]\n",
+        "[system]\npackages = [\"htop\",\n  \"zfs-dkms\"]\n",
+    );
+    std::fs::write(&a, &text).unwrap();
+    let validate = |hw: Option<&str>| {
+        let mut c = Command::new(env!("CARGO_BIN_EXE_tandem"));
+        c.args(["validate", "--answer", a.to_str().unwrap()]);
+        if let Some(h) = hw {
+            c.args(["--hardware", &fixture_path(h)]);
+        }
+        let r = c.output().unwrap();
+        let err = String::from_utf8_lossy(&r.stderr).into_owned();
+        assert!(r.status.success(), "{err}");
+        err
+    };
+    let err = validate(Some("uefi-sb-4kn-2disk-1nic"));
+    let want = format!(
+        "tandem: warning: {}:3:3: system.packages[1]: zfs-dkms builds its kernel modules",
+        a.display()
+    );
+    assert!(err.contains(&want), "{err}");
+    assert_eq!(err.matches("warning:").count(), 1, "{err}");
+    // Without Secure Boot, or without the machine, nothing to say.
+    assert!(!validate(Some("nvme-sata-uefi-2nic")).contains("dkms"));
+    assert!(!validate(None).contains("dkms"));
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn plan_text_says_what_larger_disks_leave_unused() {
+    let line = |fx: &str, level: &str| {
+        let p = plan_of(
+            &answer(&format!("disks = {{}}\nlevel = \"{level}\""), VOLS),
+            &fixture(fx),
+        )
+        .unwrap();
+        let text = p.to_string();
+        let lines: Vec<String> = text
+            .lines()
+            .filter(|l| l.contains("members are sized for the smallest disk"))
+            .map(str::to_string)
+            .collect();
+        (p, lines)
+    };
+    // 500 GiB and 512 GiB: the data members stop where the smaller disk's room ends.
+    let (p, lines) = line("two-disk-1nic", "raid1");
+    assert_eq!(
+        lines,
+        ["  members are sized for the smallest disk, sda (500.0 GiB); left unused: sdb 12.0 GiB"]
+    );
+    assert_eq!(p.storage.disks[0].unused_bytes, 0);
+    assert_eq!(p.storage.disks[1].unused_bytes, 12 * GIB);
+    let (p, lines) = line("qemu-4disk-virtio-2nic", "raid6");
+    assert!(lines.is_empty(), "{lines:?}");
+    assert!(p.storage.disks.iter().all(|d| d.unused_bytes == 0));
+}
+
+#[test]
 fn sync_rate_follows_the_link() {
     let ten = sync_rates(SyncRate::Auto, Some(10_000));
     assert_eq!(ten.resync_rate, 10_000_000_000 / 8 / 3);

@@ -485,7 +485,8 @@ pub fn storage(plan: &Plan, inv: &Inventory, env: &Env) -> Vec<Step> {
         },
     ));
     for fs in &st.filesystems {
-        v.push(run(Phase::Volumes, mkfs(fs)));
+        let sector = st.disk_of(&fs.dev).map(|d| d.logical_sector);
+        v.push(run(Phase::Volumes, mkfs(fs, sector)));
     }
     for (dev, mp, _) in mounts(plan).into_iter().filter(|(_, _, vfat)| !vfat) {
         v.push(run(
@@ -496,7 +497,8 @@ pub fn storage(plan: &Plan, inv: &Inventory, env: &Env) -> Vec<Step> {
     v
 }
 
-fn mkfs(fs: &crate::plan::PlannedFs) -> Cmd {
+/// `sector`: the logical sector size of the disk the filesystem is on, for a partition.
+fn mkfs(fs: &crate::plan::PlannedFs, sector: Option<u32>) -> Cmd {
     use crate::plan::FsType;
     let label = |flag: &str| -> Vec<String> {
         fs.label
@@ -508,6 +510,13 @@ fn mkfs(fs: &crate::plan::PlannedFs) -> Cmd {
         FsType::Swap => Cmd::new("mkswap").args(label("-L")).arg(&fs.dev),
         FsType::Vfat => {
             let mut c = Cmd::new("mkfs.vfat").args(["-F", "32"]);
+            // mkfs.fat would ask the device as well; said explicitly, the step shows the
+            // sector size the plan checked the ESP's size against (4Kn: ESP_MIN_4KN) and
+            // mkfs cannot pick another. 512 (or 0, not known) stays implicit, as every step
+            // list had it.
+            if let Some(s) = sector.filter(|&s| s > 512) {
+                c = c.args(["-S".to_string(), s.to_string()]);
+            }
             if let Some(id) = &fs.uuid {
                 c = c.args(["-i".to_string(), id.replace('-', "")]);
             }
@@ -809,13 +818,19 @@ pub fn bootloader(plan: &Plan, env: &Env) -> Vec<Step> {
     }
     if !plan.grub.efi.is_empty() {
         // --no-nvram: the boot entries are made per disk below, and only when the
-        // installer itself runs under UEFI.
+        // installer itself runs under UEFI. --uefi-secure-boot: left to itself, Debian's
+        // grub-install goes by how the running system booted, and a node installed from
+        // a live system started without Secure Boot would get the unsigned core image and
+        // stop booting once Secure Boot is turned on. Pinned, every node gets shim and
+        // the signed GRUB (shim-signed and grub-efi-amd64-signed are in the plan's
+        // packages whenever UEFI is a target).
         v.push(run(
             Phase::Bootloader,
             chroot(env, "grub-install").args([
                 "--target=x86_64-efi",
                 "--efi-directory=/boot/efi",
                 "--bootloader-id=debian",
+                "--uefi-secure-boot",
                 "--force-extra-removable",
                 "--no-nvram",
             ]),

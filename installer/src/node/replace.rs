@@ -67,6 +67,8 @@ pub struct Replacement {
     pub new: String,
     pub new_stable: String,
     pub new_size_bytes: u64,
+    /// The new disk's bytes per logical sector, for its ESP's mkfs.vfat.
+    pub new_logical_sector: u32,
     pub old: Old,
     pub template: String,
     pub partitions: Vec<NewPartition>,
@@ -407,6 +409,7 @@ pub fn decide(
         new: name.clone(),
         new_stable: new.stable_path(),
         new_size_bytes: new.size_bytes,
+        new_logical_sector: new.logical_sector,
         old,
         template: template.dev_path(),
         partitions,
@@ -495,13 +498,13 @@ pub fn steps(r: &Replacement, wipe: bool) -> Vec<Step> {
         }
     }
     if let Some(e) = &r.esp {
-        v.push(run(Cmd::new("mkfs.vfat").args([
-            "-F",
-            "32",
-            "-i",
-            &e.uuid.replace('-', ""),
-            &e.dev,
-        ])));
+        let mut mkfs = Cmd::new("mkfs.vfat").args(["-F", "32"]);
+        // As the install's: the sector size is shown where it is larger than 512 (0: an
+        // inventory that did not say, left to mkfs.fat).
+        if r.new_logical_sector > 512 {
+            mkfs = mkfs.args(["-S".to_string(), r.new_logical_sector.to_string()]);
+        }
+        v.push(run(mkfs.args(["-i", &e.uuid.replace('-', ""), &e.dev])));
         v.push(Step::FillEsp { dev: e.dev.clone() });
         if e.add_to_list || e.replaces_in_list.is_some() {
             v.push(Step::EspList {
@@ -933,6 +936,26 @@ mod tests {
         assert!(!text
             .iter()
             .any(|l| l.contains("grub-install") || l.contains("debconf")));
+    }
+
+    #[test]
+    fn a_4kn_new_disk_gets_its_sector_size_in_mkfs() {
+        let t = TempTree::new("replace-4kn");
+        let mut f = facts(&t, &[0, 2, 3], "raid6", false);
+        let vde = f
+            .inventory
+            .disks
+            .iter_mut()
+            .find(|d| d.name == "vde")
+            .unwrap();
+        vde.logical_sector = 4096;
+        let r = decide(&f, &req("vde"), || unreachable!()).unwrap();
+        let text: Vec<String> = steps(&r, false).iter().map(|s| s.to_string()).collect();
+        assert!(
+            text.iter()
+                .any(|l| l == "$ mkfs.vfat -F 32 -S 4096 -i AAAA0001 /dev/vde2"),
+            "{text:?}"
+        );
     }
 
     #[test]

@@ -18,6 +18,24 @@ const BIOS_BOOT: u64 = MIB;
 const END_SLACK: u64 = MIB;
 /// The smallest data member worth building an array on.
 const MIN_DATA_MEMBER: u64 = 1024 * MIB;
+/// A "4Kn" disk: 4096-byte logical sectors (not 512e, which emulates 512 for the host).
+const SECTOR_4KN: u32 = 4096;
+/// The smallest FAT32 volume, in clusters: the FAT specification (fatgen103) decides the
+/// type by the cluster count, so below it a firmware's FAT driver that follows the
+/// specification reads the ESP as FAT16 and finds no boot loader; mkfs.vfat -F 32 only
+/// warns ("less than suggested minimum") and makes it anyway.
+const FAT32_MIN_CLUSTERS: u64 = 65525;
+/// mkfs.fat's reserved area on FAT32 (boot sector, FSInfo, backup boot sector), in sectors.
+const FAT32_RESERVED_SECTORS: u64 = 32;
+/// The smallest ESP mkfs.vfat -F 32 makes on a 4Kn disk. Its clusters cannot be smaller
+/// than a sector, so the 65525 clusters alone take 256 MiB; the reserved area and two FATs
+/// of 4 bytes per cluster (plus the two reserved entries), whole sectors each, come on
+/// top: 65685 sectors, 256.6 MiB. On 512-byte sectors the 64M floor of validation is
+/// enough, as clusters can be 512 bytes there.
+pub const ESP_MIN_4KN: u64 = (FAT32_RESERVED_SECTORS
+    + 2 * ((FAT32_MIN_CLUSTERS + 2) * 4).div_ceil(SECTOR_4KN as u64)
+    + FAT32_MIN_CLUSTERS)
+    * SECTOR_4KN as u64;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "kebab-case")]
@@ -157,6 +175,11 @@ pub struct PlannedDisk {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub model: Option<String>,
     pub size_bytes: u64,
+    /// Bytes per logical sector: what mkfs.vfat is told for the disk's ESP.
+    pub logical_sector: u32,
+    /// Room past the last partition that the layout leaves unused: the members are sized
+    /// for the smallest disk, so a larger disk keeps the difference.
+    pub unused_bytes: u64,
     pub partitions: Vec<PlannedPartition>,
 }
 
@@ -305,6 +328,13 @@ impl StoragePlan {
     pub fn array(&self, role: &str) -> Option<&MdArray> {
         self.arrays.iter().find(|a| a.role == role)
     }
+
+    /// The disk a partition of the plan is on.
+    pub fn disk_of(&self, part: &DevPath) -> Option<&PlannedDisk> {
+        self.disks
+            .iter()
+            .find(|d| d.partitions.iter().any(|p| &p.dev == part))
+    }
 }
 
 /// The kernel's name for partition `n` of `disk`: a digit-final disk name takes a `p`
@@ -413,6 +443,7 @@ pub(super) fn build(answer: &Answer, m: &DiskMatch<'_>) -> Result<StoragePlan, V
     let host = &answer.system.hostname;
     let mut issues = Vec::new();
     let n = m.selected.len();
+    issues.extend(sector_issues(answer, &m.selected));
     if n < st.level.min_disks() {
         issues.push(Issue::new(
             "storage.level",
@@ -486,6 +517,8 @@ pub(super) fn build(answer: &Answer, m: &DiskMatch<'_>) -> Result<StoragePlan, V
                 stable_path: d.stable_path(),
                 model: d.model.clone(),
                 size_bytes: d.size_bytes,
+                logical_sector: d.logical_sector,
+                unused_bytes: usable_end(d).saturating_sub(start),
                 partitions: parts,
             }
         })
@@ -572,6 +605,53 @@ pub(super) fn build(answer: &Answer, m: &DiskMatch<'_>) -> Result<StoragePlan, V
         filesystems,
         mounts,
     })
+}
+
+/// What 4Kn disks (4096-byte logical sectors) rule out: booting them by BIOS, and an ESP
+/// too small for FAT32 in 4 KiB clusters.
+fn sector_issues(answer: &Answer, selected: &[&Disk]) -> Vec<Issue> {
+    let st = &answer.storage;
+    let four_k: Vec<&Disk> = selected
+        .iter()
+        .copied()
+        .filter(|d| d.logical_sector == SECTOR_4KN)
+        .collect();
+    if four_k.is_empty() {
+        return vec![];
+    }
+    let mut issues = Vec::new();
+    let (disks, have) = match four_k.len() {
+        1 => ("disk", "has"),
+        _ => ("disks", "have"),
+    };
+    let list = format!("{disks} {}", names(&four_k));
+    if st.firmware.bios() {
+        issues.push(Issue::new(
+            "storage.firmware",
+            format!(
+                "{list} {have} 4096-byte logical sectors (4Kn): BIOS GRUB cannot boot from \
+                 them (its i386-pc boot.img and core.img read the disk through BIOS int13, \
+                 which most firmware does not offer for 4K sectors), and firmware = {:?} \
+                 includes BIOS; set firmware = \"uefi\"",
+                crate::answer::enum_name(&st.firmware)
+            ),
+        ));
+    }
+    let esp = align_up(st.esp_size.0, MIB);
+    if st.firmware.uefi() && esp < ESP_MIN_4KN {
+        issues.push(Issue::new(
+            "storage.esp-size",
+            format!(
+                "{} is too small for an ESP on 4Kn disks ({list} {have} 4096-byte logical \
+                 sectors): FAT32 needs at least {FAT32_MIN_CLUSTERS} clusters, which in 4 KiB \
+                 clusters with the FATs take {}; at least {}",
+                st.esp_size,
+                Size(ESP_MIN_4KN).human(),
+                Size(align_up(ESP_MIN_4KN, MIB))
+            ),
+        ));
+    }
+    issues
 }
 
 fn names(disks: &[&Disk]) -> String {

@@ -65,6 +65,23 @@ impl Plan {
                 )?;
             }
         }
+        if let Some(small) = st.disks.iter().min_by_key(|d| d.size_bytes) {
+            let larger: Vec<String> = st
+                .disks
+                .iter()
+                .filter(|d| d.unused_bytes > 0)
+                .map(|d| format!("{} {}", d.name, h(d.unused_bytes)))
+                .collect();
+            if !larger.is_empty() {
+                writeln!(
+                    o,
+                    "  members are sized for the smallest disk, {} ({}); left unused: {}",
+                    small.name,
+                    h(small.size_bytes),
+                    larger.join(", ")
+                )?;
+            }
+        }
         if !st.left_out.is_empty() {
             writeln!(o, "Left alone")?;
             for d in &st.left_out {

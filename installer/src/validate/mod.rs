@@ -50,9 +50,11 @@ pub fn validate(answer: &Answer, node: Option<usize>, inv: Option<&Inventory>) -
 }
 
 /// What is valid but most likely not what the admin wants: printed as warnings by every
-/// command that validates an answer, never a reason to stop.
-pub fn warnings(answer: &Answer) -> Vec<Issue> {
+/// command that validates an answer, never a reason to stop. Those about the machine come
+/// only with `inv`.
+pub fn warnings(answer: &Answer, inv: Option<&Inventory>) -> Vec<Issue> {
     let mut out = Vec::new();
+    system::warnings(&answer.system, inv, &mut out);
     drbd::warnings(answer, &mut out);
     out
 }

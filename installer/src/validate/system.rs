@@ -2,6 +2,7 @@
 
 use super::names::{debian_name_problem, domain_problem, hostname_problem};
 use crate::answer::{Issue, System};
+use crate::hardware::Inventory;
 use std::collections::HashSet;
 
 const MAKE_HASH: &str =
@@ -73,6 +74,28 @@ pub(super) fn check(s: &System, out: &mut Vec<Issue>) {
             out.push(Issue::new(path, prob));
         } else if !seen.insert(p.as_str()) {
             out.push(Issue::new(path, format!("package {p} is listed twice")));
+        }
+    }
+}
+
+/// A DKMS package builds its kernel modules on the node, where no key the firmware trusts
+/// signs them: under Secure Boot the kernel is locked down and refuses to load them, so
+/// the package installs fine and its driver is silently missing after the first boot.
+pub(super) fn warnings(s: &System, inv: Option<&Inventory>, out: &mut Vec<Issue>) {
+    if !inv.is_some_and(|i| i.machine.secure_boot) {
+        return;
+    }
+    for (i, p) in s.packages.iter().enumerate() {
+        if p.ends_with("-dkms") {
+            out.push(Issue::new(
+                format!("system.packages[{i}]"),
+                format!(
+                    "{p} builds its kernel modules on the node, signed by no key the firmware \
+                     trusts, and this machine boots with Secure Boot: lockdown will refuse to \
+                     load them unless you enrol your own Machine Owner Key that signs them \
+                     (mokutil --import), or turn Secure Boot off"
+                ),
+            ));
         }
     }
 }
@@ -284,6 +307,30 @@ mod tests {
 
     const SHA512: &str = "$6$Vn0wqkz2Xo6fB5cP$VorkVA4xtWVAec2yE36N.epbFc5iEKIjGU9M6inO0hFbVuAtm.U99MS02qj5r/7A4yrwRto4yqfPvk.qR4DVU0";
     const ED25519: &str = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIHZqB50G928tJUsr4fitqaZ8J+QCa7Qodrb+afWAd6gO admin@minobr";
+
+    #[test]
+    fn dkms_packages_warn_under_secure_boot_only() {
+        let a = crate::validate::testutil::answer(|s| {
+            s.replace(
+                "[system]\n",
+                "[system]\npackages = [\"htop\", \"zfs-dkms\", \"dkms\"]\n",
+            )
+        });
+        let sys = &a.system;
+        let mut inv = Inventory::default();
+        let warned = |inv: Option<&Inventory>| {
+            let mut out = Vec::new();
+            warnings(sys, inv, &mut out);
+            out
+        };
+        assert!(warned(Some(&inv)).is_empty());
+        assert!(warned(None).is_empty());
+        inv.machine.secure_boot = true;
+        let w = warned(Some(&inv));
+        assert_eq!(w.len(), 1, "{w:?}");
+        assert_eq!(w[0].path, "system.packages[1]");
+        assert!(w[0].message.contains("Machine Owner Key"), "{w:?}");
+    }
 
     #[test]
     fn hashes() {
