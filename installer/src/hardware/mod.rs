@@ -126,6 +126,12 @@ impl Disk {
         format!("/dev/{}", self.name)
     }
 
+    /// 4096-byte logical sectors ("4Kn"; 512e disks report 512 here): BIOS GRUB cannot
+    /// boot them and FAT32 needs a larger ESP on them.
+    pub fn is_4kn(&self) -> bool {
+        self.logical_sector == 4096
+    }
+
     /// The stable name used in configs that outlive this boot (grub-pc/install_devices).
     pub fn stable_path(&self) -> String {
         match self.by_id.first() {

@@ -19,7 +19,7 @@ const END_SLACK: u64 = MIB;
 /// The smallest data member worth building an array on.
 const MIN_DATA_MEMBER: u64 = 1024 * MIB;
 /// A "4Kn" disk: 4096-byte logical sectors (not 512e, which emulates 512 for the host).
-const SECTOR_4KN: u32 = 4096;
+const SECTOR_4KN: u32 = 4096; // what hardware::Disk::is_4kn tests
 /// The smallest FAT32 volume, in clusters: the FAT specification (fatgen103) decides the
 /// type by the cluster count, so below it a firmware's FAT driver that follows the
 /// specification reads the ESP as FAT16 and finds no boot loader; mkfs.vfat -F 32 only
@@ -611,11 +611,7 @@ pub(super) fn build(answer: &Answer, m: &DiskMatch<'_>) -> Result<StoragePlan, V
 /// too small for FAT32 in 4 KiB clusters.
 fn sector_issues(answer: &Answer, selected: &[&Disk]) -> Vec<Issue> {
     let st = &answer.storage;
-    let four_k: Vec<&Disk> = selected
-        .iter()
-        .copied()
-        .filter(|d| d.logical_sector == SECTOR_4KN)
-        .collect();
+    let four_k: Vec<&Disk> = selected.iter().copied().filter(|d| d.is_4kn()).collect();
     if four_k.is_empty() {
         return vec![];
     }

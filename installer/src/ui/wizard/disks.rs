@@ -3,7 +3,7 @@
 
 use super::draft::Draft;
 use super::{Kind, Reply};
-use crate::answer::{DiskSelection, RaidLevel, Size, WipePolicy};
+use crate::answer::{DiskSelection, FirmwareTarget, RaidLevel, Size, WipePolicy};
 use crate::hardware::select::{disk_busy, match_disks};
 use crate::hardware::{Disk, Inventory};
 
@@ -40,6 +40,16 @@ pub fn chosen<'a>(d: &Draft, inv: &'a Inventory) -> Vec<&'a Disk> {
             .filter(|x| names.contains(&x.name))
             .collect(),
         None => eligible(inv),
+    }
+}
+
+/// 4Kn disks boot by UEFI only (the planner refuses BIOS boot code on them), so a choice
+/// with one of them asks for that; otherwise the default, bootable either way.
+pub fn firmware(d: &Draft, inv: &Inventory) -> FirmwareTarget {
+    if chosen(d, inv).iter().any(|x| x.is_4kn()) {
+        FirmwareTarget::Uefi
+    } else {
+        FirmwareTarget::default()
     }
 }
 

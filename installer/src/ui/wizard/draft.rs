@@ -81,6 +81,7 @@ pub fn to_answer(d: &Draft, inv: &Inventory) -> Answer {
     storage.disks = disks::selection(d, inv);
     storage.wipe = disks::wipe_policy(d, inv);
     storage.level = super::raid::level(d, inv);
+    storage.firmware = disks::firmware(d, inv);
     storage.volumes = volume_table(d, inv);
 
     let answer_drbd = d.drbd.then(|| {

@@ -16,7 +16,7 @@ fn fixture(name: &str) -> Inventory {
     Inventory::from_json(&std::fs::read_to_string(&p).unwrap()).unwrap()
 }
 
-const FIXTURES: [&str; 8] = [
+const FIXTURES: [&str; 9] = [
     "eight-disk-mixed-4nic",
     "existing-md-4disk-1nic",
     "nvme-sata-uefi-2nic",
@@ -25,6 +25,7 @@ const FIXTURES: [&str; 8] = [
     "seed-nettop-4disk-2nic",
     "two-disk-1nic",
     "three-disk-2nic",
+    "uefi-sb-4kn-2disk-1nic",
 ];
 
 // Test-only stand-ins for the seam: no validator, and the answer's TOML as "summary".
