@@ -293,6 +293,20 @@ pub fn decide(
             crate::answer::Size(min).human()
         ));
     }
+    // The layout is copied as GPT entries, which count sectors: on a disk with other
+    // sectors every partition would land elsewhere and have another size. md, GRUB and
+    // the ESP's FAT assume one sector size across the members too. (0: not known.)
+    let known = |d: &Disk| d.logical_sector != 0;
+    if known(new) && known(template) && new.logical_sector != template.logical_sector {
+        return refuse(format!(
+            "has {}-byte logical sectors and the members ({}) have {}: the layout cannot be \
+             copied onto it; use a disk with {}-byte sectors",
+            new.logical_sector,
+            template.dev_path(),
+            template.logical_sector,
+            template.logical_sector
+        ));
+    }
 
     // The new disk's index in the partition names: the replaced disk's, else the lowest
     // no attached disk uses.
@@ -942,6 +956,11 @@ mod tests {
     fn a_4kn_new_disk_gets_its_sector_size_in_mkfs() {
         let t = TempTree::new("replace-4kn");
         let mut f = facts(&t, &[0, 2, 3], "raid6", false);
+        // A 4Kn node's new disk into a 512-byte layout is refused (the partition entries
+        // count sectors); into a 4Kn node's layout it gets its sector size.
+        for d in &mut f.inventory.disks {
+            d.logical_sector = 512;
+        }
         let vde = f
             .inventory
             .disks
@@ -949,6 +968,15 @@ mod tests {
             .find(|d| d.name == "vde")
             .unwrap();
         vde.logical_sector = 4096;
+        let e = decide(&f, &req("vde"), || unreachable!()).unwrap_err().0;
+        assert!(
+            e.contains("/dev/vde: has 4096-byte logical sectors and the members (/dev/vd")
+                && e.contains("have 512: the layout cannot be copied onto it"),
+            "{e}"
+        );
+        for d in &mut f.inventory.disks {
+            d.logical_sector = 4096;
+        }
         let r = decide(&f, &req("vde"), || unreachable!()).unwrap();
         let text: Vec<String> = steps(&r, false).iter().map(|s| s.to_string()).collect();
         assert!(
