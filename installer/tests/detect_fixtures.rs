@@ -879,6 +879,14 @@ fn toram_medium_by_parameter_4kn_nvme_and_an_active_lv() {
     assert_eq!((nvme.logical_sector, nvme.physical_sector), (4096, 4096));
     assert_eq!(nvme.serial.as_deref(), Some("NVME4K01"));
     assert_eq!(nvme.transport, Transport::Nvme);
+    // The report says what 4Kn means for booting, for that disk only.
+    let text = tandem::hardware::report::inventory(&inv, &[]);
+    let notes: Vec<&str> = text.lines().filter(|l| l.contains("4Kn")).collect();
+    assert!(
+        notes.len() == 1 && notes[0].contains("note: nvme0n1 has 4096-byte logical sectors"),
+        "{text}"
+    );
+    assert!(!tandem::hardware::report::inventory(&self::inv("virtio-1nic"), &[]).contains("4Kn"));
 
     let scsi = by_serial(&inv, "VSCSI001");
     assert_eq!(scsi.transport, Transport::Scsi, "virtio-scsi");

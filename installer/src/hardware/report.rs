@@ -105,6 +105,23 @@ pub fn inventory(inv: &Inventory, slow: &[(String, String)]) -> String {
             "  warning: {name} {why}: a bad RAID member in the making"
         );
     }
+    let four_k: Vec<&str> = inv
+        .disks
+        .iter()
+        .filter(|d| d.is_4kn())
+        .map(|d| d.name.as_str())
+        .collect();
+    if !four_k.is_empty() {
+        let _ = writeln!(
+            out,
+            "  note: {} 4096-byte logical sectors (4Kn): only UEFI boots from 4Kn disks \
+             (firmware = \"uefi\", and esp-size: docs/answer-file.md)",
+            match four_k.as_slice() {
+                [one] => format!("{one} has"),
+                many => format!("{} have", many.join(", ")),
+            }
+        );
+    }
     let mut rows = vec![
         ["NIC", "MAC", "PERMANENT", "DRIVER", "PATH", "LINK", "KIND"]
             .map(String::from)
