@@ -110,6 +110,7 @@ class Ctx:
 
     def vm(self, vm):
         self.vms.append(vm)
+        vm.group = self.vms
         self.suite.all_vms.append(vm)
         return vm
 

@@ -27,19 +27,13 @@ def overlays(ctx, layout, drop=(), tag="boot"):
     return disks, vars_file
 
 
-# TCG on a loaded host: the kernel's IO-APIC timer check can miss its ticks and panic
-# ("IO-APIC + timer doesn't work!") before anything of ours runs. That one panic is the
-# emulator's, not the install's: boot once more, and record it.
-TCG_TIMER_PANIC = "IO-APIC + timer doesn't work"
-
-
 def login(ctx, vm, tag="boot", started=False):
     if not started:
         vm.start(tag)
     try:
         return vm.login(BOOT_TIMEOUT)
     except tvm.GuestPanic as e:
-        if TCG_TIMER_PANIC not in str(e):
+        if tvm.TCG_TIMER_PANIC not in str(e):
             raise
         ctx.log(f"{vm.name}: TCG timer panic, booting again")
         ctx.record(**{f"tcg_timer_panic_{vm.name}": True})

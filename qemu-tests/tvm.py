@@ -44,6 +44,13 @@ MOUNT_9P = ("mkdir -p /mnt/h && for i in 1 2 3 4 5 6 7 8 9 10; do "
 # The password behind every test answer's root-password-hash (qemu-tests/answers/*.toml).
 TEST_PASSWORD = "change-me-now"
 
+# What a guest kernel says when it panics.
+PANIC = b"Kernel panic - not syncing"
+# TCG on a loaded host: the kernel's IO-APIC timer check can miss its ticks and panic
+# ("IO-APIC + timer doesn't work!") before anything of ours runs. That one panic is the
+# emulator's, not the install's: guest.login boots once more, and records it.
+TCG_TIMER_PANIC = "IO-APIC + timer doesn't work"
+
 
 def guestfwd(port):
     """The -netdev user option that lets a restricted guest reach 127.0.0.1:PORT as
@@ -135,14 +142,23 @@ class HttpServer:
 
 class Console:
     """The serial console over a unix socket. A reader thread drains it all the time: an
-    unread serial socket stalls the guest (its shutdown too)."""
+    unread serial socket stalls the guest (its shutdown too).
 
-    def __init__(self, path, log, proc):
+    peers: the consoles of the other machines in the same test. A wait on this console
+    ends at once when one of them panicked (a peer that will never answer again), instead
+    of running into its timeout: a DRBD check on alpha waits up to an hour for beta."""
+
+    def __init__(self, path, log, proc, name="vm", peers=lambda: []):
         self.proc = proc
+        self.name = name
+        self.peers = peers
+        self.log_path = log
         self.log = open(log, "ab")
         self.buf = b""
         self.lock = threading.Condition()
         self.closed = False
+        self.panicked = False
+        self._tail = b""
         for _ in range(200):
             try:
                 self.s = socket.socket(socket.AF_UNIX)
@@ -168,7 +184,25 @@ class Console:
                 self.buf += chunk
                 self.log.write(chunk)
                 self.log.flush()
+                if not self.panicked:
+                    window = self._tail + chunk
+                    self.panicked = PANIC in window
+                    self._tail = window[-len(PANIC):]
                 self.lock.notify_all()
+
+    def panic_line(self):
+        """The guest's panic message, from the console log."""
+        with open(self.log_path, "rb") as f:
+            text = f.read()
+        return text[text.rfind(PANIC):].split(b"\n")[0].decode(errors="replace").strip()
+
+    def _peer_panicked(self):
+        for other in self.peers():
+            if other is not self and other.panicked:
+                line = other.panic_line()
+                if TCG_TIMER_PANIC not in line:
+                    raise GuestPanic(f"{other.name} (another machine of this test) "
+                                     f"panicked: {line}")
 
     def expect(self, pattern, timeout):
         """Waits for a regular expression (str) in the console output after the previous
@@ -184,6 +218,7 @@ class Console:
                 if self.closed or self.proc.poll() is not None:
                     raise EOFError(f"QEMU exited before {pattern!r}; last output:\n"
                                    + self.buf[-3000:].decode(errors="replace"))
+                self._peer_panicked()
                 left = end - time.time()
                 if left <= 0:
                     raise TimeoutError(f"no {pattern!r} within {timeout} s; last output:\n"
@@ -336,6 +371,9 @@ class VM:
         self.extra = list(extra)
         # QEMU runs in this network namespace (its tap NICs live there).
         self.netns = netns
+        # The machines of one test (the e2e suite's ctx.vm sets it): a panic in one ends
+        # the others' waits.
+        self.group = [self]
         self.proc = None
         self.console = None
         self.started = None
@@ -437,7 +475,8 @@ class VM:
         self.proc = subprocess.Popen(args, stdin=subprocess.DEVNULL,
                                      stdout=open(os.path.join(self.work, f"{self.name}-{tag}.qemu.log"), "w"),
                                      stderr=subprocess.STDOUT)
-        self.console = Console(sock, log, self.proc)
+        self.console = Console(sock, log, self.proc, self.name,
+                               lambda: [v.console for v in self.group if v.console])
         return self.console
 
     def elapsed(self):
