@@ -774,6 +774,14 @@ mod tests {
     }
 
     /// alpha with `present` of its four disks (by index), a blank 10 GiB vde, and md's state.
+    fn disk_mut<'a>(f: &'a mut Facts, name: &str) -> &'a mut Disk {
+        f.inventory
+            .disks
+            .iter_mut()
+            .find(|d| d.name == name)
+            .unwrap()
+    }
+
     fn facts(t: &TempTree, present: &[u32], level: &str, bios: bool) -> Facts {
         let names = ["vda", "vdb", "vdc", "vdd"];
         let part = |i: u32, n: u32| format!("{}{n}", names[i as usize]);
@@ -961,12 +969,7 @@ mod tests {
         for d in &mut f.inventory.disks {
             d.logical_sector = 512;
         }
-        let vde = f
-            .inventory
-            .disks
-            .iter_mut()
-            .find(|d| d.name == "vde")
-            .unwrap();
+        let vde = disk_mut(&mut f, "vde");
         vde.logical_sector = 4096;
         let e = decide(&f, &req("vde"), || unreachable!()).unwrap_err().0;
         assert!(
@@ -997,12 +1000,7 @@ mod tests {
             e(&f, req("vdb"))
         );
         assert!(e(&f, req("sdz")).starts_with("sdz: no such disk"));
-        let vde = f
-            .inventory
-            .disks
-            .iter_mut()
-            .find(|d| d.name == "vde")
-            .unwrap();
+        let vde = disk_mut(&mut f, "vde");
         vde.signatures = vec![Signature::PartitionTable {
             table: "gpt".into(),
         }];
@@ -1026,12 +1024,7 @@ mod tests {
             text.contains(&"$ wipefs --all --force /dev/vde4".to_string()),
             "{text:?}"
         );
-        let vde = f
-            .inventory
-            .disks
-            .iter_mut()
-            .find(|d| d.name == "vde")
-            .unwrap();
+        let vde = disk_mut(&mut f, "vde");
         vde.signatures.clear();
         vde.size_bytes = 2 * GIB;
         assert!(
@@ -1039,12 +1032,7 @@ mod tests {
             "{}",
             e(&f, req("vde"))
         );
-        let vde = f
-            .inventory
-            .disks
-            .iter_mut()
-            .find(|d| d.name == "vde")
-            .unwrap();
+        let vde = disk_mut(&mut f, "vde");
         vde.size_bytes = 10 * GIB;
         vde.boot_medium = true;
         assert!(e(&f, req("vde")).contains("booted from"));
