@@ -31,7 +31,7 @@ ROOT=$(cd "$(dirname "$0")/.." && pwd)
 WORK=${WORK:-$ROOT/build/hwcap}
 OUT=${OUT:-$ROOT/installer/tests/fixtures/sysroot}
 MACHINES="virtio-1nic sata-oldmd-2nic nvme-lvm-uefi-2nic bond-4nic busy-md-swap-mount pxe-sas-nomedium
-    nvme4k-scsi-lvm-toram oldmd-formats"
+    nvme4k-scsi-lvm-toram oldmd-formats sb-sata-e1000e-uefi"
 
 die() { echo "capture-hardware: $*" >&2; exit 1; }
 log() { echo "== $*" >&2; }
@@ -45,7 +45,8 @@ PKGS="$KPKG udev libudev1 libkmod2 libacl1 libcap2 libselinux1 libpcre2-8-0 mdad
       libdevmapper1.02.1 libdevmapper-event1.02.1 libaio1 libedit2 libsystemd0 libbsd0 libmd0 kmod
       drbd-utils"
 GUEST_MODULES="virtio_pci virtio_blk virtio_net virtio_scsi ahci sd_mod nvme xhci_pci usb_storage
-      uas e1000e e1000 mptsas md_mod raid1 dm_mod crc32c_generic ext4 vfat nls_cp437 nls_ascii"
+      uas e1000e e1000 mptsas md_mod raid1 dm_mod crc32c_generic ext4 vfat nls_cp437 nls_ascii
+      efivarfs"
 # In the initramfs but loaded only by the machines that use them.
 EXTRA_MODULES="bonding"
 
@@ -140,6 +141,7 @@ mount -t sysfs sysfs /sys
 mount -t devtmpfs devtmpfs /dev
 mount -t tmpfs tmpfs /run
 mount -t tmpfs tmpfs /tmp
+modprobe efivarfs 2>/dev/null
 [ -d /sys/firmware/efi/efivars ] && mount -t efivarfs efivarfs /sys/firmware/efi/efivars
 dmesg -n 1
 modprobe usb_storage delay_use=0
@@ -400,6 +402,22 @@ machine_oldmd-formats() {
         for n in /sys/class/net/en*; do ip link set \${n##*/} up; done"
 }
 
+# Secure Boot enforced (OVMF's secboot build, Microsoft's keys enrolled; the kernel is
+# locked down): two SATA disks on AHCI, an e1000e and a virtio NIC, USB boot. The serials
+# and the NIC models are the e2e reinstall machine's.
+machine_sb-sata-e1000e-uefi() {
+    FIRMWARE=uefi-sb
+    QEMU_DEVS="-device ahci,id=ahci
+        $(sata_disk sda 6G tandem-sb-disk0 0) $(sata_disk sdb 6G tandem-sb-disk1 1)
+        $(nic e1000e 52:54:00:90:00:01) $(nic virtio-net-pci 52:54:00:90:00:02) $(usb_stick)"
+    GUEST_SETUP="$MOUNT_MEDIUM
+        mount -t securityfs securityfs /sys/kernel/security
+        mkdir -p /cap/expected && cat /sys/kernel/security/lockdown >/cap/expected/lockdown
+        dmesg | grep -i -e secure -e lockdown >/dev/ttyS0
+        for n in /sys/class/net/en*; do ip link set \${n##*/} up; done
+        sleep 3 # e1000e autonegotiation"
+}
+
 # ───────────────────────────── running ─────────────────────────────
 
 capture() {
@@ -414,11 +432,23 @@ capture() {
     (cd "$M" && echo machine.sh | cpio -o -H newc --quiet) >"$M/machine.cpio"
     cat "$WORK/base.cpio" "$M/machine.cpio" | gzip -1 >"$M/initrd.gz"
     local fw=()
-    if [ "$FIRMWARE" = uefi ]; then
+    case $FIRMWARE in
+    uefi)
         cp /usr/share/OVMF/OVMF_VARS_4M.fd "$M/vars.fd"
         fw=(-drive if=pflash,format=raw,readonly=on,file=/usr/share/OVMF/OVMF_CODE_4M.fd
-            -drive if=pflash,format=raw,file="$M/vars.fd")
-    fi
+            -drive if=pflash,format=raw,file="$M/vars.fd") ;;
+    uefi-sb)
+        # Debian's kernel is signed by Debian, whom this firmware does not trust (only shim
+        # is, by Microsoft): OVMF refuses the -kernel image and boots it through the Linux
+        # boot protocol instead, still from UEFI, so the kernel sees SecureBoot=1 and
+        # locks itself down as on a server booted through shim.
+        cp /usr/share/OVMF/OVMF_VARS_4M.ms.fd "$M/vars.fd"
+        fw=(-machine q35,smm=on -global driver=cfi.pflash01,property=secure,value=on
+            -drive if=pflash,format=raw,readonly=on,file=/usr/share/OVMF/OVMF_CODE_4M.secboot.fd
+            -drive if=pflash,format=raw,file="$M/vars.fd") ;;
+    bios) ;;
+    *) die "$name: firmware $FIRMWARE" ;;
+    esac
     log "$name: booting ($FIRMWARE)"
     local t0=$SECONDS
     # shellcheck disable=SC2086

@@ -459,19 +459,31 @@ fn captured_trees_read_like_the_live_guests() {
         if machine == "nvme-lvm-uefi-2nic" {
             assert_eq!(vgs, vec![Some("oldvg".to_string())]);
         }
-        // The live captures predate partition labels: compared without them, and the
-        // labels read from the trees' udev records checked on their own.
-        let mut read = inv(machine);
-        let mut labels = Vec::new();
-        for d in &mut read.disks {
-            for p in &mut d.partitions {
-                if let Some(l) = p.label.take() {
-                    labels.push(format!("{}={l}", p.name));
+        // Most live captures predate partition labels: those are compared without them,
+        // and the labels read from the trees' udev records checked on their own.
+        let take_labels = |inv: &mut Inventory| {
+            let mut labels = Vec::new();
+            for d in &mut inv.disks {
+                for p in &mut d.partitions {
+                    if let Some(l) = p.label.take() {
+                        labels.push(format!("{}={l}", p.name));
+                    }
                 }
             }
-        }
+            labels
+        };
+        let mut read = inv(machine);
+        let labels = take_labels(&mut read);
+        let live_labels = take_labels(&mut live);
+        assert!(
+            live_labels.is_empty() || live_labels == labels,
+            "{machine}: {live_labels:?} {labels:?}"
+        );
         if machine == "oldmd-formats" {
             assert_eq!(labels, vec!["sda1=TANDEM".to_string()]);
+        }
+        if machine == "sb-sata-e1000e-uefi" {
+            assert_eq!(live_labels, vec!["sdc1=TANDEM".to_string()]);
         }
         assert_eq!(read, live, "{machine}");
         compared += 1;
@@ -910,6 +922,79 @@ fn toram_medium_by_parameter_4kn_nvme_and_an_active_lv() {
     assert_eq!(n.driver.as_deref(), Some("e1000"));
     assert_eq!(n.hw_mac(), &mac("52:54:00:70:00:01"));
     assert_eq!((n.speed_mbps, n.carrier), (Some(1000), true));
+}
+
+/// Captured under OVMF with Secure Boot enforced and Microsoft's keys enrolled: the
+/// kernel said "Secure boot enabled" and locked itself down (kept beside the capture).
+#[test]
+fn secure_boot_sata_disks_and_an_e1000e_beside_virtio() {
+    let inv = inv("sb-sata-e1000e-uefi");
+    assert_eq!(
+        (inv.machine.firmware, inv.machine.secure_boot),
+        (Firmware::Uefi, true)
+    );
+    let lockdown =
+        std::fs::read_to_string(root("sb-sata-e1000e-uefi").join("expected/lockdown")).unwrap();
+    assert!(lockdown.contains("[integrity]"), "{lockdown}");
+    assert_eq!(
+        sorted_serials(&inv),
+        ["TANDEMUSB01", "tandem-sb-disk0", "tandem-sb-disk1"]
+    );
+    for serial in ["tandem-sb-disk0", "tandem-sb-disk1"] {
+        let d = by_serial(&inv, serial);
+        assert_eq!(d.transport, Transport::Sata);
+        assert_eq!((d.logical_sector, d.size_bytes), (512, 6 * GIB));
+        assert_eq!(d.by_id, vec![format!("ata-QEMU_HARDDISK_{serial}")]);
+        assert!(d.signatures.is_empty(), "blank");
+    }
+    let nics: Vec<(&str, Option<&str>, &MacAddr)> = inv
+        .nics
+        .iter()
+        .map(|n| (n.name.as_str(), n.driver.as_deref(), n.hw_mac()))
+        .collect();
+    assert_eq!(
+        nics,
+        [
+            ("enp0s2", Some("e1000e"), &mac("52:54:00:90:00:01")),
+            ("enp0s3", Some("virtio_net"), &mac("52:54:00:90:00:02"))
+        ],
+        "q35 names them by slot"
+    );
+    let text = tandem::hardware::report::inventory(&inv, &[]);
+    assert!(text.contains("UEFI (Secure Boot on)"), "{text}");
+
+    // What the machine's Secure Boot means for an answer: a DKMS package is warned about
+    // at its place in the file; the same answer on a machine without it is not.
+    let dir = std::env::temp_dir().join(format!("tandem-sbcap-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let a = answer(&dir, "dkms", "{ transport = [\"sata\"] }", "");
+    let text = std::fs::read_to_string(&a)
+        .unwrap()
+        .replace("[storage]", "packages = [\"zfs-dkms\"]\n\n[storage]");
+    std::fs::write(&a, text).unwrap();
+    let validate = |machine: &str| {
+        let hw = root(machine).with_extension("live-detect.json");
+        tandem(&[
+            "validate",
+            "--answer",
+            a.to_str().unwrap(),
+            "--hardware",
+            hw.to_str().unwrap(),
+        ])
+    };
+    let out = validate("sb-sata-e1000e-uefi");
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(0), "{err}");
+    assert!(
+        err.contains("system.packages[0]") && err.contains("lockdown will refuse"),
+        "{err}"
+    );
+    let out = validate("sata-oldmd-2nic");
+    assert!(
+        !String::from_utf8_lossy(&out.stderr).contains("lockdown"),
+        "no Secure Boot there"
+    );
+    std::fs::remove_dir_all(&dir).unwrap();
 }
 
 /// md superblocks 0.90 and 1.0 (end of device) and 1.1 (start), on whole disks, stopped.
