@@ -191,3 +191,34 @@ pub(super) fn build(
     }
     out
 }
+
+#[cfg(test)]
+mod tests {
+    use super::PACKAGES;
+
+    /// Every package a plan can ask for must be in the default image, or a node that needs
+    /// it is refused at the medium check (as a firmware = "uefi" node was, for
+    /// grub-efi-amd64, until an install needed it). `tandem` is the build's own package.
+    #[test]
+    fn the_default_image_carries_every_planned_package() {
+        let profile: toml::Table = include_str!("../../../image-build/profiles/default.toml")
+            .parse()
+            .unwrap();
+        let listed: Vec<&str> = profile["sets"]
+            .as_table()
+            .unwrap()
+            .values()
+            .flat_map(|s| s["packages"].as_array().unwrap())
+            .map(|p| p.as_str().unwrap())
+            .collect();
+        let missing: Vec<&str> = PACKAGES
+            .iter()
+            .map(|(name, _, _)| *name)
+            .filter(|n| *n != "tandem" && !listed.contains(n))
+            .collect();
+        assert!(
+            missing.is_empty(),
+            "not in any set of default.toml: {missing:?}"
+        );
+    }
+}
