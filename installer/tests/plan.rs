@@ -289,6 +289,38 @@ fn four_k_native_disks_boot_by_uefi_with_an_esp_fat32_fits() {
     );
 }
 
+/// The e2e power-cut machine as its live system detected it (OVMF, two 4Kn NVMe disks, a
+/// 512-byte virtio bystander) and the answer the e2e suite installs on it.
+#[test]
+fn the_captured_4kn_nvme_machine_plans_a_uefi_only_install() {
+    let inv = fixture("qemu-nvme4kn-uefi-2disk-1nic");
+    let text = std::fs::read_to_string(
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("../qemu-tests/answers/power-cut.toml"),
+    )
+    .unwrap();
+    let p = plan_of(&text, &inv).unwrap();
+    let chosen: Vec<(&str, u32)> = p
+        .storage
+        .disks
+        .iter()
+        .map(|d| (d.name.as_str(), d.logical_sector))
+        .collect();
+    assert_eq!(chosen, [("nvme0n1", 4096), ("nvme1n1", 4096)]);
+    assert!(p.grub.bios.is_empty() && p.grub.efi.len() == 2);
+    let pkgs: Vec<&str> = p.packages.iter().map(|p| p.name.as_str()).collect();
+    for want in ["grub-efi-amd64", "grub-efi-amd64-signed", "shim-signed"] {
+        assert!(pkgs.contains(&want), "{want}: {pkgs:?}");
+    }
+    assert!(!pkgs.contains(&"grub-pc"), "{pkgs:?}");
+    // The same machine with BIOS in the target is refused at the key.
+    let both = text.replace("firmware = \"uefi\"", "firmware = \"both\"");
+    let e = plan_of(&both, &inv).unwrap_err();
+    assert!(
+        e.contains("storage.firmware: disks nvme0n1, nvme1n1 have 4096-byte logical sectors"),
+        "{e}"
+    );
+}
+
 #[test]
 fn dkms_packages_under_secure_boot_warn_at_the_entry() {
     let dir = std::env::temp_dir().join(format!("tandem-dkms-{}", std::process::id()));

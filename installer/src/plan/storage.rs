@@ -1,7 +1,9 @@
 //! Disks → GPT partitions → md arrays → LVM → filesystems → mounts. Pure arithmetic on the
 //! inventory: every byte offset the executor writes is decided here and shown in the plan.
 
-use crate::answer::{Answer, Filesystem, Issue, Raid10Layout, RaidLevel, Size, VolumeSize, MIB};
+use crate::answer::{
+    Answer, Filesystem, Issue, Raid10Layout, RaidLevel, Size, Storage, VolumeSize, MIB,
+};
 use crate::hardware::select::DiskMatch;
 use crate::hardware::Disk;
 use serde::Serialize;
@@ -17,7 +19,7 @@ const BIOS_BOOT: u64 = MIB;
 /// disk a few sectors smaller than the original still takes the same layout.
 const END_SLACK: u64 = MIB;
 /// The smallest data member worth building an array on.
-const MIN_DATA_MEMBER: u64 = 1024 * MIB;
+pub const MIN_DATA_MEMBER: u64 = 1024 * MIB;
 /// A "4Kn" disk: 4096-byte logical sectors (not 512e, which emulates 512 for the host).
 const SECTOR_4KN: u32 = 4096; // what hardware::Disk::is_4kn tests
 /// The smallest FAT32 volume, in clusters: the FAT specification (fatgen103) decides the
@@ -357,6 +359,31 @@ fn align_up(v: u64, a: u64) -> u64 {
 
 /// The end of the usable area: before the backup GPT (33 logical sectors: 32 of entries
 /// and the header, for 512-byte sectors; generous for 4Kn) and a MiB of slack, MiB-aligned.
+/// The same prefix on every disk: [BIOS-boot] [ESP] /boot member, then the data member.
+fn boot_prefix(st: &Storage) -> Vec<(PartRole, u64)> {
+    let mut prefix: Vec<(PartRole, u64)> = Vec::new();
+    if st.firmware.bios() {
+        prefix.push((PartRole::BiosBoot, BIOS_BOOT));
+    }
+    if st.firmware.uefi() {
+        prefix.push((PartRole::Esp, align_up(st.esp_size.0, MIB)));
+    }
+    prefix.push((PartRole::Boot, align_up(st.boot_size.0, MIB)));
+    prefix
+}
+
+/// What is left on `d` for its data member after the boot partitions `st` asks for.
+fn data_room(st: &Storage, d: &Disk) -> u64 {
+    let data_start = FIRST_START + boot_prefix(st).iter().map(|(_, s)| s).sum::<u64>();
+    align_down(usable_end(d).saturating_sub(data_start), MIB)
+}
+
+/// Whether `d` can be a member at all under `st`'s boot partitions: the disk the plan
+/// refuses as too small is the one this says no to.
+pub fn holds_a_member(st: &Storage, d: &Disk) -> bool {
+    data_room(st, d) >= MIN_DATA_MEMBER
+}
+
 fn usable_end(d: &Disk) -> u64 {
     let backup = 33 * u64::from(d.logical_sector.max(512));
     align_down(d.size_bytes.saturating_sub(backup), MIB).saturating_sub(END_SLACK)
@@ -456,23 +483,13 @@ pub(super) fn build(answer: &Answer, m: &DiskMatch<'_>) -> Result<StoragePlan, V
         ));
     }
 
-    // The same prefix on every disk: [BIOS-boot] [ESP] /boot member, then the data member.
-    let mut prefix: Vec<(PartRole, u64)> = Vec::new();
-    if st.firmware.bios() {
-        prefix.push((PartRole::BiosBoot, BIOS_BOOT));
-    }
-    if st.firmware.uefi() {
-        prefix.push((PartRole::Esp, align_up(st.esp_size.0, MIB)));
-    }
-    prefix.push((PartRole::Boot, align_up(st.boot_size.0, MIB)));
+    let prefix = boot_prefix(st);
     let data_start = FIRST_START + prefix.iter().map(|(_, s)| s).sum::<u64>();
 
     // One data member size for all: the smallest disk's room. Larger disks keep the rest
     // free rather than make an array md would cut down to its smallest member anyway.
     let smallest = m.selected.iter().min_by_key(|d| usable_end(d));
-    let data_size = smallest
-        .map(|d| align_down(usable_end(d).saturating_sub(data_start), MIB))
-        .unwrap_or(0);
+    let data_size = smallest.map(|d| data_room(st, d)).unwrap_or(0);
     if let Some(d) = smallest {
         if data_size < MIN_DATA_MEMBER {
             issues.push(Issue::new(

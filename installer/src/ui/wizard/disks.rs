@@ -1,11 +1,12 @@
 //! Which disks the node is built on. Offered: every disk that may be written (not the
 //! boot medium, not removable, not busy by the one `disk_busy` rule).
 
-use super::draft::Draft;
+use super::draft::{with_model_defaults, Draft};
 use super::{Kind, Reply};
-use crate::answer::{DiskSelection, FirmwareTarget, RaidLevel, Size, WipePolicy};
+use crate::answer::{DiskSelection, FirmwareTarget, RaidLevel, Size, Storage, WipePolicy};
 use crate::hardware::select::{disk_busy, match_disks};
 use crate::hardware::{Disk, Inventory};
+use crate::plan::storage::{holds_a_member, MIN_DATA_MEMBER};
 
 pub fn eligible(inv: &Inventory) -> Vec<&Disk> {
     inv.disks
@@ -31,7 +32,14 @@ fn not_offered(inv: &Inventory) -> Vec<(&Disk, String)> {
         .collect()
 }
 
-/// The chosen disks: the user's choice, else every eligible disk.
+/// A disk too small to hold the boot partitions and a data member, with the default
+/// sizes and both firmware kinds (the largest prefix): offered, but not checked by default.
+fn too_small(disk: &Disk) -> bool {
+    let st: Storage = with_model_defaults("level = \"raid1\"\ndisks = {}\nvolumes = {}");
+    !holds_a_member(&st, disk)
+}
+
+/// The chosen disks: the user's choice, else every eligible disk that can be a member.
 pub fn chosen<'a>(d: &Draft, inv: &'a Inventory) -> Vec<&'a Disk> {
     match &d.disks {
         Some(names) => inv
@@ -39,7 +47,10 @@ pub fn chosen<'a>(d: &Draft, inv: &'a Inventory) -> Vec<&'a Disk> {
             .iter()
             .filter(|x| names.contains(&x.name))
             .collect(),
-        None => eligible(inv),
+        None => eligible(inv)
+            .into_iter()
+            .filter(|x| !too_small(x))
+            .collect(),
     }
 }
 
@@ -140,6 +151,19 @@ pub fn prompt(d: &Draft, inv: &Inventory) -> (String, Vec<String>, Kind) {
         for (x, why) in left {
             tail.push(format!("not offered: {} ({why})", x.name));
         }
+    }
+    let small: Vec<&str> = offered
+        .iter()
+        .filter(|x| too_small(x))
+        .map(|x| x.name.as_str())
+        .collect();
+    if !small.is_empty() {
+        tail.push(String::new());
+        tail.push(format!(
+            "not checked: {} (too small for the boot partitions and a {} data member)",
+            small.join(", "),
+            Size(MIN_DATA_MEMBER).human()
+        ));
     }
     // A member much slower than its peers drags the whole array down, and is often a disk
     // about to fail: say so before it is chosen, as `detect --speed` does.

@@ -16,7 +16,7 @@ fn fixture(name: &str) -> Inventory {
     Inventory::from_json(&std::fs::read_to_string(&p).unwrap()).unwrap()
 }
 
-const FIXTURES: [&str; 9] = [
+const FIXTURES: [&str; 10] = [
     "eight-disk-mixed-4nic",
     "existing-md-4disk-1nic",
     "nvme-sata-uefi-2nic",
@@ -26,6 +26,7 @@ const FIXTURES: [&str; 9] = [
     "two-disk-1nic",
     "three-disk-2nic",
     "uefi-sb-4kn-2disk-1nic",
+    "qemu-nvme4kn-uefi-2disk-1nic",
 ];
 
 // Test-only stand-ins for the seam: no validator, and the answer's TOML as "summary".
@@ -190,6 +191,38 @@ fn the_disk_step_points_out_a_member_much_slower_than_its_peers() {
         text.contains(&format!("slow: {slow} reads 40 MB/s")),
         "{text}"
     );
+}
+
+/// The captured 4Kn NVMe machine has a 2 GiB disk beside its two NVMe: offered, left
+/// unchecked with the reason, and the default choice boots by UEFI only.
+#[test]
+fn a_disk_too_small_to_be_a_member_is_offered_unchecked() {
+    let inv = fixture("qemu-nvme4kn-uefi-2disk-1nic");
+    let (_, body, kind) = disks::prompt(&Draft::default(), &inv);
+    let Kind::MultiSelect { items, checked } = kind else {
+        panic!("multi-select")
+    };
+    let rows: Vec<(&str, bool)> = items
+        .iter()
+        .map(|i| i.split_whitespace().next().unwrap())
+        .zip(checked)
+        .collect();
+    assert_eq!(rows, [("nvme0n1", true), ("nvme1n1", true), ("vda", false)]);
+    let body = body.join("\n");
+    assert!(
+        body.contains(
+            "not checked: vda (too small for the boot partitions and a 1.0 GiB data member)"
+        ),
+        "{body}"
+    );
+    assert_eq!(
+        disks::firmware(&Draft::default(), &inv),
+        crate::answer::FirmwareTarget::Uefi
+    );
+    assert!(!disks::prompt(&Draft::default(), &fixture("two-disk-1nic"))
+        .1
+        .join("\n")
+        .contains("not checked"));
 }
 
 #[test]
