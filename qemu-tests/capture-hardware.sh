@@ -441,7 +441,9 @@ capture() {
         # Debian's kernel is signed by Debian, whom this firmware does not trust (only shim
         # is, by Microsoft): OVMF refuses the -kernel image and boots it through the Linux
         # boot protocol instead, still from UEFI, so the kernel sees SecureBoot=1 and
-        # locks itself down as on a server booted through shim.
+        # locks itself down as on a server booted through shim. (Measured with Debian 12's
+        # ovmf 2022.11; a firmware that drops this fallback boots nothing, and the capture
+        # stops with "no capture".)
         cp /usr/share/OVMF/OVMF_VARS_4M.ms.fd "$M/vars.fd"
         fw=(-machine q35,smm=on -global driver=cfi.pflash01,property=secure,value=on
             -drive if=pflash,format=raw,readonly=on,file=/usr/share/OVMF/OVMF_CODE_4M.secboot.fd
