@@ -359,6 +359,11 @@ fn align_up(v: u64, a: u64) -> u64 {
 
 /// The end of the usable area: before the backup GPT (33 logical sectors: 32 of entries
 /// and the header, for 512-byte sectors; generous for 4Kn) and a MiB of slack, MiB-aligned.
+fn usable_end(d: &Disk) -> u64 {
+    let backup = 33 * u64::from(d.logical_sector.max(512));
+    align_down(d.size_bytes.saturating_sub(backup), MIB).saturating_sub(END_SLACK)
+}
+
 /// The same prefix on every disk: [BIOS-boot] [ESP] /boot member, then the data member.
 fn boot_prefix(st: &Storage) -> Vec<(PartRole, u64)> {
     let mut prefix: Vec<(PartRole, u64)> = Vec::new();
@@ -374,19 +379,21 @@ fn boot_prefix(st: &Storage) -> Vec<(PartRole, u64)> {
 
 /// What is left on `d` for its data member after the boot partitions `st` asks for.
 fn data_room(st: &Storage, d: &Disk) -> u64 {
-    let data_start = FIRST_START + boot_prefix(st).iter().map(|(_, s)| s).sum::<u64>();
-    align_down(usable_end(d).saturating_sub(data_start), MIB)
+    align_down(
+        usable_end(d).saturating_sub(data_start(&boot_prefix(st))),
+        MIB,
+    )
+}
+
+/// Where the data member starts, after the boot partitions.
+fn data_start(prefix: &[(PartRole, u64)]) -> u64 {
+    FIRST_START + prefix.iter().map(|(_, s)| s).sum::<u64>()
 }
 
 /// Whether `d` can be a member at all under `st`'s boot partitions: the disk the plan
 /// refuses as too small is the one this says no to.
 pub fn holds_a_member(st: &Storage, d: &Disk) -> bool {
     data_room(st, d) >= MIN_DATA_MEMBER
-}
-
-fn usable_end(d: &Disk) -> u64 {
-    let backup = 33 * u64::from(d.logical_sector.max(512));
-    align_down(d.size_bytes.saturating_sub(backup), MIB).saturating_sub(END_SLACK)
 }
 
 /// What mdadm keeps at the front of each 1.2-metadata member before the data starts:
@@ -484,7 +491,7 @@ pub(super) fn build(answer: &Answer, m: &DiskMatch<'_>) -> Result<StoragePlan, V
     }
 
     let prefix = boot_prefix(st);
-    let data_start = FIRST_START + prefix.iter().map(|(_, s)| s).sum::<u64>();
+    let data_start = data_start(&prefix);
 
     // One data member size for all: the smallest disk's room. Larger disks keep the rest
     // free rather than make an array md would cut down to its smallest member anyway.

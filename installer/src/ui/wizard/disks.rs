@@ -32,11 +32,15 @@ fn not_offered(inv: &Inventory) -> Vec<(&Disk, String)> {
         .collect()
 }
 
-/// A disk too small to hold the boot partitions and a data member, with the default
-/// sizes and both firmware kinds (the largest prefix): offered, but not checked by default.
-fn too_small(disk: &Disk) -> bool {
+/// Eligible disks too small to hold the boot partitions and a data member, with the
+/// default sizes and both firmware kinds (the largest prefix): offered, but not checked
+/// by default.
+fn too_small(inv: &Inventory) -> Vec<&Disk> {
     let st: Storage = with_model_defaults("level = \"raid1\"\ndisks = {}\nvolumes = {}");
-    !holds_a_member(&st, disk)
+    eligible(inv)
+        .into_iter()
+        .filter(|d| !holds_a_member(&st, d))
+        .collect()
 }
 
 /// The chosen disks: the user's choice, else every eligible disk that can be a member.
@@ -47,10 +51,13 @@ pub fn chosen<'a>(d: &Draft, inv: &'a Inventory) -> Vec<&'a Disk> {
             .iter()
             .filter(|x| names.contains(&x.name))
             .collect(),
-        None => eligible(inv)
-            .into_iter()
-            .filter(|x| !too_small(x))
-            .collect(),
+        None => {
+            let small = too_small(inv);
+            eligible(inv)
+                .into_iter()
+                .filter(|x| !small.iter().any(|s| s.name == x.name))
+                .collect()
+        }
     }
 }
 
@@ -152,11 +159,7 @@ pub fn prompt(d: &Draft, inv: &Inventory) -> (String, Vec<String>, Kind) {
             tail.push(format!("not offered: {} ({why})", x.name));
         }
     }
-    let small: Vec<&str> = offered
-        .iter()
-        .filter(|x| too_small(x))
-        .map(|x| x.name.as_str())
-        .collect();
+    let small: Vec<&str> = too_small(inv).iter().map(|x| x.name.as_str()).collect();
     if !small.is_empty() {
         tail.push(String::new());
         tail.push(format!(
