@@ -72,8 +72,11 @@ def _secret_hash(sh):
 
 
 def drbd_first_boot(ctx, shell_alpha, shell_beta, vm_alpha, vm_beta):
-    for name, sh in (("alpha", shell_alpha), ("beta", shell_beta)):
+    # Each node's service promotes only its own side: alpha's can end while beta's is still
+    # promoting, so the pair is judged once both have ended.
+    for sh in (shell_alpha, shell_beta):
         _service_done(sh)
+    for name, sh in (("alpha", shell_alpha), ("beta", shell_beta)):
         mode = sh.out(f"stat -c %a /etc/drbd.d/{RES}.res").strip()
         assert mode == "600", f"{name}: /etc/drbd.d/{RES}.res is {mode}, not 600"
         journal = sh.out("journalctl -b -u tandem-drbd.service -o cat --no-pager")
@@ -81,12 +84,12 @@ def drbd_first_boot(ctx, shell_alpha, shell_beta, vm_alpha, vm_beta):
                          journal), f"{name}: no module/utils check in the journal:\n{journal}"
         cfg = json.loads(sh.out("cat /etc/tandem/drbd.json"))
         dual = next(r for r in cfg["resources"] if r["name"] == RES)["dual-primary"]
-        c, d, r = drbd_state(sh)
-        assert c == "Connected", f"{name}: cstate {c}"
-        assert d == "UpToDate/UpToDate", f"{name}: dstate {d}"
         want_role = "Primary/Primary" if dual else None
-        if want_role:
-            assert r == want_role, f"{name}: role {r}, want {want_role}"
+        # The peer's promotion reaches this node over the wire a moment after the peer's
+        # service ends: a short bounded wait for exactly this state.
+        wait_state(sh, lambda c, d, r: (c, d) == ("Connected", "UpToDate/UpToDate")
+                   and (want_role is None or r == want_role), 60,
+                   f"{name}: want Connected UpToDate/UpToDate {want_role or ''}")
         # LVM sees the DRBD device, never its backing volume (the filter).
         pvs = sh.out("pvs --noheadings -o pv_name,vg_name")
         assert re.search(rf"{DEV}\s+drbdvg", pvs), f"{name}: drbdvg not on {DEV}:\n{pvs}"
