@@ -32,15 +32,14 @@ fn not_offered(inv: &Inventory) -> Vec<(&Disk, String)> {
         .collect()
 }
 
-/// Eligible disks too small to hold the boot partitions and a data member, with the
-/// default sizes and both firmware kinds (the largest prefix): offered, but not checked
-/// by default.
-fn too_small(inv: &Inventory) -> Vec<&Disk> {
+/// The eligible disks split into those that can hold the boot partitions and a data
+/// member, with the default sizes and both firmware kinds (the largest prefix), and those
+/// too small: offered, but not checked by default.
+fn by_room(inv: &Inventory) -> (Vec<&Disk>, Vec<&Disk>) {
     let st: Storage = with_model_defaults("level = \"raid1\"\ndisks = {}\nvolumes = {}");
     eligible(inv)
         .into_iter()
-        .filter(|d| !holds_a_member(&st, d))
-        .collect()
+        .partition(|d| holds_a_member(&st, d))
 }
 
 /// The chosen disks: the user's choice, else every eligible disk that can be a member.
@@ -51,13 +50,7 @@ pub fn chosen<'a>(d: &Draft, inv: &'a Inventory) -> Vec<&'a Disk> {
             .iter()
             .filter(|x| names.contains(&x.name))
             .collect(),
-        None => {
-            let small = too_small(inv);
-            eligible(inv)
-                .into_iter()
-                .filter(|x| !small.iter().any(|s| s.name == x.name))
-                .collect()
-        }
+        None => by_room(inv).0,
     }
 }
 
@@ -159,7 +152,7 @@ pub fn prompt(d: &Draft, inv: &Inventory) -> (String, Vec<String>, Kind) {
             tail.push(format!("not offered: {} ({why})", x.name));
         }
     }
-    let small: Vec<&str> = too_small(inv).iter().map(|x| x.name.as_str()).collect();
+    let small: Vec<&str> = by_room(inv).1.iter().map(|x| x.name.as_str()).collect();
     if !small.is_empty() {
         tail.push(String::new());
         tail.push(format!(
