@@ -95,7 +95,7 @@ def drbd_first_boot(ctx, shell_alpha, shell_beta, vm_alpha, vm_beta):
         assert re.search(rf"{DEV}\s+drbdvg", pvs), f"{name}: drbdvg not on {DEV}:\n{pvs}"
         backing = next(x for x in cfg["resources"] if x["name"] == RES)["disk"]
         assert backing not in pvs, f"{name}: LVM sees the backing volume {backing}:\n{pvs}"
-        assert not sh.out(f"ls /var/lib/tandem/drbd/ 2>/dev/null").strip(), \
+        assert not sh.out("ls /var/lib/tandem/drbd/ 2>/dev/null").strip(), \
             f"{name}: first-boot markers left behind"
     assert _secret_hash(shell_alpha) == _secret_hash(shell_beta), "the nodes' secrets differ"
     journal = shell_alpha.out("journalctl -b -u tandem-drbd.service -o cat --no-pager")
