@@ -117,7 +117,7 @@ def peerdown():
     t = time.time()
     log = out("beta", "tandem drbd-start")
     print(log)
-    secs = wait("alpha", lambda c, d, r: c == "Connected" and d == "UpToDate/UpToDate", 600, "resync")
+    wait("alpha", lambda c, d, r: c == "Connected" and d == "UpToDate/UpToDate", 600, "resync")
     m = re.search(r"will sync (\d+) KB", out("alpha", "dmesg"))
     assert m, out("alpha", "dmesg")
     kib = int(m.group(1))
